@@ -1,0 +1,131 @@
+package schemas
+
+// Schema names, also the value of the optional "schema" field of a message.
+const (
+	ClickstreamV1 = "clickstream.v1"
+	ChatV1        = "chat.v1"
+	AlertV1       = "alert.v1"
+)
+
+// Click event types of clickstream.v1.
+const (
+	ClickPageView       = "page_view"
+	ClickProductView    = "product_view"
+	ClickCourseView     = "course_view"
+	ClickSearch         = "search"
+	ClickAddToCart      = "add_to_cart"
+	ClickRemoveFromCart = "remove_from_cart"
+	ClickCheckoutStart  = "checkout_start"
+	ClickPurchase       = "purchase"
+	ClickSignup         = "signup"
+	ClickLogin          = "login"
+	ClickLogout         = "logout"
+	ClickSupportContact = "support_contact"
+)
+
+// ClickEvent is a clickstream.v1 message.
+type ClickEvent struct {
+	Schema     string         `json:"schema,omitempty"`
+	EventID    string         `json:"event_id"`
+	UserID     string         `json:"user_id"`
+	SessionID  string         `json:"session_id,omitempty"`
+	Type       string         `json:"type"`
+	Page       string         `json:"page,omitempty"`
+	ItemID     string         `json:"item_id,omitempty"`
+	Properties map[string]any `json:"properties,omitempty"`
+	Amount     float64        `json:"amount,omitempty"`
+	Currency   string         `json:"currency,omitempty"`
+	EventTime  int64          `json:"event_time"`
+}
+
+// Chat senders of chat.v1.
+const (
+	SenderCustomer = "customer"
+	SenderAgent    = "agent"
+	SenderBot      = "bot"
+)
+
+// ChatMessage is a chat.v1 message. Text is personal data: never log it.
+type ChatMessage struct {
+	Schema         string `json:"schema,omitempty"`
+	EventID        string `json:"event_id"`
+	ConversationID string `json:"conversation_id"`
+	UserID         string `json:"user_id"`
+	Sender         string `json:"sender"`
+	Channel        string `json:"channel,omitempty"`
+	Text           string `json:"text"`
+	Language       string `json:"language,omitempty"`
+	EventTime      int64  `json:"event_time"`
+}
+
+// Alert types of alert.v1.
+const (
+	AlertNegativeChat = "negative_chat"
+	AlertChurnRisk    = "churn_risk"
+)
+
+// Priority of an alert in the support queue, lowest first.
+type Priority string
+
+// Priorities of alert.v1.
+const (
+	PriorityLow    Priority = "LOW"
+	PriorityNormal Priority = "NORMAL"
+	PriorityHigh   Priority = "HIGH"
+	PriorityUrgent Priority = "URGENT"
+)
+
+// Rank orders priorities: LOW is 0, URGENT is 3, anything else -1.
+func (p Priority) Rank() int {
+	switch p {
+	case PriorityLow:
+		return 0
+	case PriorityNormal:
+		return 1
+	case PriorityHigh:
+		return 2
+	case PriorityUrgent:
+		return 3
+	}
+	return -1
+}
+
+// PriorityFromRank is the inverse of Rank, clamped to LOW..URGENT.
+func PriorityFromRank(r int) Priority {
+	switch {
+	case r <= 0:
+		return PriorityLow
+	case r == 1:
+		return PriorityNormal
+	case r == 2:
+		return PriorityHigh
+	}
+	return PriorityUrgent
+}
+
+// Alert is an alert.v1 message.
+type Alert struct {
+	Schema           string       `json:"schema"`
+	AlertID          string       `json:"alert_id"`
+	Type             string       `json:"type"`
+	UserID           string       `json:"user_id"`
+	ConversationID   string       `json:"conversation_id,omitempty"`
+	Priority         Priority     `json:"priority"`
+	Score            float64      `json:"score"`
+	Reasons          []string     `json:"reasons"`
+	Excerpt          string       `json:"excerpt,omitempty"`
+	FunnelStage      string       `json:"funnel_stage,omitempty"`
+	RollingSentiment float64      `json:"rolling_sentiment"`
+	EventTime        int64        `json:"event_time"`
+	DetectedAt       int64        `json:"detected_at"`
+	Source           *AlertSource `json:"source,omitempty"`
+	RuleVersion      string       `json:"rule_version"`
+}
+
+// AlertSource names the input record that triggered an alert.
+type AlertSource struct {
+	Topic     string `json:"topic"`
+	Partition int32  `json:"partition"`
+	Offset    int64  `json:"offset"`
+	EventID   string `json:"event_id,omitempty"`
+}

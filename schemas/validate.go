@@ -1,0 +1,216 @@
+package schemas
+
+import (
+	"bytes"
+	"embed"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/santhosh-tekuri/jsonschema/v6"
+	"golang.org/x/text/language"
+	"golang.org/x/text/message"
+)
+
+//go:embed *.v1.json
+var documents embed.FS
+
+// DefaultMaxMessageBytes bounds an input message; a larger one is rejected
+// before it is parsed.
+const DefaultMaxMessageBytes = 256 << 10
+
+// Reason classifies why a message was rejected. It is the value of the
+// dead-letter header "cx-reason" and a metric label, so it is a small,
+// fixed set.
+type Reason string
+
+// Reasons a message can be rejected for.
+const (
+	ReasonTooLarge    Reason = "too_large"
+	ReasonInvalidUTF8 Reason = "invalid_utf8"
+	ReasonInvalidJSON Reason = "invalid_json"
+	ReasonSchema      Reason = "schema_violation"
+)
+
+// ErrInvalid matches every *InvalidError with errors.Is.
+var ErrInvalid = errors.New("invalid message")
+
+// InvalidError says why a message does not conform to its schema. Detail
+// names fields and rules, never a field's value: messages carry personal
+// data and this text ends up in logs and dead-letter headers.
+type InvalidError struct {
+	Schema string
+	Reason Reason
+	Detail string
+}
+
+func (e *InvalidError) Error() string {
+	if e.Detail == "" {
+		return fmt.Sprintf("%s: %s", e.Schema, e.Reason)
+	}
+	return fmt.Sprintf("%s: %s: %s", e.Schema, e.Reason, e.Detail)
+}
+
+// Is reports whether target is ErrInvalid.
+func (e *InvalidError) Is(target error) bool { return target == ErrInvalid }
+
+// Validator decodes and validates messages against the embedded schemas.
+// It is safe for concurrent use.
+type Validator struct {
+	maxBytes int
+	compiled map[string]*jsonschema.Schema
+	printer  *message.Printer
+}
+
+// NewValidator compiles the embedded schemas. maxBytes <= 0 means
+// DefaultMaxMessageBytes.
+func NewValidator(maxBytes int) (*Validator, error) {
+	if maxBytes <= 0 {
+		maxBytes = DefaultMaxMessageBytes
+	}
+	c := jsonschema.NewCompiler()
+	v := &Validator{maxBytes: maxBytes, compiled: map[string]*jsonschema.Schema{}, printer: message.NewPrinter(language.English)}
+	for _, name := range []string{ClickstreamV1, ChatV1, AlertV1} {
+		raw, err := documents.ReadFile(name + ".json")
+		if err != nil {
+			return nil, fmt.Errorf("read schema %s: %w", name, err)
+		}
+		doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(raw))
+		if err != nil {
+			return nil, fmt.Errorf("parse schema %s: %w", name, err)
+		}
+		if err := c.AddResource(name+".json", doc); err != nil {
+			return nil, fmt.Errorf("add schema %s: %w", name, err)
+		}
+		sch, err := c.Compile(name + ".json")
+		if err != nil {
+			return nil, fmt.Errorf("compile schema %s: %w", name, err)
+		}
+		v.compiled[name] = sch
+	}
+	return v, nil
+}
+
+// Document returns the JSON Schema document of a schema name, for tools
+// that publish the contract.
+func Document(name string) ([]byte, error) { return documents.ReadFile(name + ".json") }
+
+// DecodeClick validates raw against clickstream.v1 and decodes it.
+func (v *Validator) DecodeClick(raw []byte) (ClickEvent, error) {
+	var ev ClickEvent
+	err := v.decode(ClickstreamV1, raw, &ev)
+	return ev, err
+}
+
+// DecodeChat validates raw against chat.v1 and decodes it.
+func (v *Validator) DecodeChat(raw []byte) (ChatMessage, error) {
+	var m ChatMessage
+	err := v.decode(ChatV1, raw, &m)
+	return m, err
+}
+
+// Validate checks raw against the named schema without decoding it.
+func (v *Validator) Validate(schema string, raw []byte) error {
+	return v.decode(schema, raw, nil)
+}
+
+// ValidateAlert checks that an alert this program built conforms to
+// alert.v1.
+func (v *Validator) ValidateAlert(a Alert) error {
+	raw, err := json.Marshal(a)
+	if err != nil {
+		return fmt.Errorf("encode alert: %w", err)
+	}
+	return v.Validate(AlertV1, raw)
+}
+
+func (v *Validator) decode(schema string, raw []byte, into any) error {
+	sch, ok := v.compiled[schema]
+	if !ok {
+		return fmt.Errorf("unknown schema %q", schema)
+	}
+	if len(raw) > v.maxBytes {
+		return &InvalidError{Schema: schema, Reason: ReasonTooLarge, Detail: fmt.Sprintf("%d bytes, limit %d", len(raw), v.maxBytes)}
+	}
+	if !utf8.Valid(raw) {
+		return &InvalidError{Schema: schema, Reason: ReasonInvalidUTF8}
+	}
+	inst, err := jsonschema.UnmarshalJSON(bytes.NewReader(raw))
+	if err != nil {
+		return &InvalidError{Schema: schema, Reason: ReasonInvalidJSON, Detail: jsonErrorDetail(err)}
+	}
+	if err := sch.Validate(inst); err != nil {
+		var ve *jsonschema.ValidationError
+		if errors.As(err, &ve) {
+			return &InvalidError{Schema: schema, Reason: ReasonSchema, Detail: v.describe(ve)}
+		}
+		return &InvalidError{Schema: schema, Reason: ReasonSchema}
+	}
+	if into == nil {
+		return nil
+	}
+	if err := json.Unmarshal(raw, into); err != nil {
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) {
+			return &InvalidError{Schema: schema, Reason: ReasonSchema, Detail: fmt.Sprintf("/%s: want %s", strings.ReplaceAll(te.Field, ".", "/"), te.Type)}
+		}
+		return &InvalidError{Schema: schema, Reason: ReasonInvalidJSON, Detail: jsonErrorDetail(err)}
+	}
+	return nil
+}
+
+// jsonErrorDetail keeps the position of a syntax error and drops the
+// parser's quote of the offending bytes.
+func jsonErrorDetail(err error) string {
+	var se *json.SyntaxError
+	if errors.As(err, &se) {
+		return fmt.Sprintf("syntax error at byte %d", se.Offset)
+	}
+	if errors.Is(err, errors.ErrUnsupported) {
+		return "unsupported"
+	}
+	msg := err.Error()
+	if strings.Contains(msg, "EOF") {
+		return "unexpected end of input"
+	}
+	if strings.Contains(msg, "after top-level value") || strings.Contains(msg, "invalid character") {
+		return "trailing or invalid data"
+	}
+	return "malformed"
+}
+
+// valueFreeKeywords produce messages that name the rule, never the
+// rejected value; others (pattern, format, ...) would quote it.
+var valueFreeKeywords = []string{"type", "enum", "const", "required", "minimum", "maximum", "minLength", "maxLength", "maxProperties", "additionalProperties", "minItems"}
+
+func (v *Validator) describe(ve *jsonschema.ValidationError) string {
+	var parts []string
+	var walk func(e *jsonschema.ValidationError)
+	walk = func(e *jsonschema.ValidationError) {
+		if len(parts) >= 3 {
+			return
+		}
+		if len(e.Causes) > 0 {
+			for _, c := range e.Causes {
+				walk(c)
+			}
+			return
+		}
+		loc := "/" + strings.Join(e.InstanceLocation, "/")
+		kw := e.ErrorKind.KeywordPath()
+		keyword := "?"
+		if len(kw) > 0 {
+			keyword = kw[len(kw)-1]
+		}
+		part := loc + ": " + keyword
+		if slices.Contains(valueFreeKeywords, keyword) {
+			part = loc + ": " + e.ErrorKind.LocalizedString(v.printer)
+		}
+		parts = append(parts, part)
+	}
+	walk(ve)
+	return strings.Join(parts, "; ")
+}
