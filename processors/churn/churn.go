@@ -1,0 +1,270 @@
+// Package churn keeps per-user churn-risk features incrementally and turns
+// them into a transparent logistic score: every alert names the features
+// that pushed the score up.
+package churn
+
+import (
+	"fmt"
+	"math"
+	"sort"
+	"time"
+
+	"github.com/cxstream/cxstream/schemas"
+)
+
+// RuleVersion names the churn rule in the alerts it emits.
+const RuleVersion = "churn/1"
+
+const dayMs = int64(24 * time.Hour / time.Millisecond)
+
+// Feature names, also the keys of Config.Weights.
+const (
+	FeatDaysInactive   = "days_inactive"
+	FeatActivityDrop   = "activity_drop"
+	FeatAbandonments   = "abandonments_14d"
+	FeatNegativeChats  = "negative_chats_14d"
+	FeatSupportContact = "support_contacts_14d"
+	FeatPurchases      = "purchases"
+	FeatSpend          = "log_spend"
+)
+
+// Config holds the logistic model and the alerting policy.
+type Config struct {
+	Bias    float64            `yaml:"bias"`
+	Weights map[string]float64 `yaml:"weights"`
+	// Threshold: the alert fires when the score crosses it upwards.
+	Threshold float64 `yaml:"threshold"`
+	// Cooldown per user between alerts.
+	Cooldown time.Duration `yaml:"cooldown"`
+}
+
+// DefaultConfig is what cxstream ships. The weights are set by hand to
+// rank the scripted personas of the tests sensibly, not fitted to data.
+func DefaultConfig() Config {
+	return Config{
+		Bias: -3.2,
+		Weights: map[string]float64{
+			FeatDaysInactive:   0.12,
+			FeatActivityDrop:   1.2,
+			FeatAbandonments:   0.9,
+			FeatNegativeChats:  1.1,
+			FeatSupportContact: 0.35,
+			FeatPurchases:      -0.35,
+			FeatSpend:          -0.15,
+		},
+		Threshold: 0.6,
+		Cooldown:  7 * 24 * time.Hour,
+	}
+}
+
+// Validate reports a config that cannot work.
+func (c Config) Validate() error {
+	if c.Threshold <= 0 || c.Threshold >= 1 {
+		return fmt.Errorf("threshold must be in (0, 1), got %v", c.Threshold)
+	}
+	for name := range c.Weights {
+		if _, ok := featureText[name]; !ok {
+			return fmt.Errorf("unknown feature %q in weights", name)
+		}
+	}
+	return nil
+}
+
+// activityDays is how many daily activity counters a user keeps: 7 recent
+// days against the 28 before.
+const activityDays = 35
+
+// State is one user's churn state, kept on the clickstream side.
+type State struct {
+	FirstSeen    int64   `json:"f"`
+	LastSeen     int64   `json:"l"`
+	Purchases    int     `json:"p,omitempty"`
+	Spend        float64 `json:"m,omitempty"`
+	LastPurchase int64   `json:"lp,omitempty"`
+	// Days counts events per day; Days[i] is day (Day - i).
+	Day  int64             `json:"d"`
+	Days [activityDays]int `json:"n"`
+	// LastScore is the score at the last evaluation; LastAlertAt the
+	// time of the last alert.
+	LastScore   float64 `json:"s"`
+	LastAlertAt int64   `json:"a,omitempty"`
+}
+
+// Observe records one click event.
+func Observe(st *State, ev schemas.ClickEvent) {
+	if st.FirstSeen == 0 || ev.EventTime < st.FirstSeen {
+		st.FirstSeen = ev.EventTime
+	}
+	st.LastSeen = max(st.LastSeen, ev.EventTime)
+	if ev.Type == schemas.ClickPurchase {
+		st.Purchases++
+		st.Spend += ev.Amount
+		st.LastPurchase = max(st.LastPurchase, ev.EventTime)
+	}
+	day := ev.EventTime / dayMs
+	st.advance(day)
+	if i := st.Day - day; i >= 0 && i < activityDays {
+		st.Days[i]++
+	}
+}
+
+func (st *State) advance(day int64) {
+	if day <= st.Day {
+		return
+	}
+	shift := day - st.Day
+	if st.Day == 0 || shift >= activityDays {
+		st.Days = [activityDays]int{}
+	} else {
+		copy(st.Days[shift:], st.Days[:activityDays-int(shift)])
+		for i := 0; i < int(shift); i++ {
+			st.Days[i] = 0
+		}
+	}
+	st.Day = day
+}
+
+// Signals are the inputs that live outside this package's state: funnel
+// abandonments and chat history, as event times in ms.
+type Signals struct {
+	AbandonedAt []int64
+	NegativeAt  []int64
+	ContactAt   []int64
+	FunnelStage string
+	Sentiment   float64
+}
+
+// Features computes the model's inputs at time now (ms).
+func Features(st *State, sig Signals, now int64) map[string]float64 {
+	since := now - 14*dayMs
+	recent, before := 0, 0
+	offset := now/dayMs - st.Day // days passed since the last counted day
+	for i, n := range st.Days {
+		age := int64(i) + offset
+		switch {
+		case age < 7:
+			recent += n
+		case age < activityDays:
+			before += n
+		}
+	}
+	drop := 0.0
+	if before >= 4 {
+		weeklyBefore := float64(before) / 4
+		drop = math.Max(0, math.Min(1, (weeklyBefore-float64(recent))/weeklyBefore))
+	}
+	inactive := 0.0
+	if st.LastSeen > 0 {
+		inactive = math.Min(60, math.Max(0, float64(now-st.LastSeen)/float64(dayMs)))
+	}
+	return map[string]float64{
+		FeatDaysInactive:   inactive,
+		FeatActivityDrop:   drop,
+		FeatAbandonments:   math.Min(3, float64(countSince(sig.AbandonedAt, since))),
+		FeatNegativeChats:  math.Min(3, float64(countSince(sig.NegativeAt, since))),
+		FeatSupportContact: math.Min(5, float64(countSince(sig.ContactAt, since))),
+		FeatPurchases:      math.Min(5, float64(st.Purchases)),
+		FeatSpend:          math.Log1p(st.Spend),
+	}
+}
+
+func countSince(times []int64, since int64) int {
+	n := 0
+	for _, t := range times {
+		if t >= since {
+			n++
+		}
+	}
+	return n
+}
+
+// Processor scores users and decides on churn alerts.
+type Processor struct{ cfg Config }
+
+// New returns a processor for cfg.
+func New(cfg Config) (*Processor, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("churn: %w", err)
+	}
+	return &Processor{cfg: cfg}, nil
+}
+
+// Contribution is one feature's share of the logit.
+type Contribution struct {
+	Feature string
+	Value   float64
+	Logit   float64
+}
+
+// Score is the logistic score in [0, 1] and the contributions, largest
+// first.
+func (p *Processor) Score(f map[string]float64) (float64, []Contribution) {
+	z := p.cfg.Bias
+	var cs []Contribution
+	for name, w := range p.cfg.Weights {
+		c := Contribution{Feature: name, Value: f[name], Logit: w * f[name]}
+		z += c.Logit
+		cs = append(cs, c)
+	}
+	sort.Slice(cs, func(i, j int) bool {
+		if cs[i].Logit != cs[j].Logit {
+			return cs[i].Logit > cs[j].Logit
+		}
+		return cs[i].Feature < cs[j].Feature
+	})
+	return 1 / (1 + math.Exp(-z)), cs
+}
+
+// Evaluate scores the user at time now and returns an alert when the score
+// crosses the threshold upwards, outside the cooldown. seed names what
+// triggered the evaluation (an event id or a timer) for the alert id.
+func (p *Processor) Evaluate(st *State, userID string, sig Signals, now int64, seed string) *schemas.Alert {
+	score, contributions := p.Score(Features(st, sig, now))
+	crossed := score >= p.cfg.Threshold && st.LastScore < p.cfg.Threshold
+	st.LastScore = score
+	if !crossed || (st.LastAlertAt > 0 && now-st.LastAlertAt < p.cfg.Cooldown.Milliseconds()) {
+		return nil
+	}
+	st.LastAlertAt = now
+	var reasons []string
+	for _, c := range contributions {
+		if c.Logit <= 0 || len(reasons) == 3 {
+			break
+		}
+		v := c.Value
+		if c.Feature == FeatActivityDrop {
+			v *= 100
+		}
+		reasons = append(reasons, fmt.Sprintf(featureText[c.Feature]+" (+%.2f)", v, c.Logit))
+	}
+	if len(reasons) == 0 {
+		reasons = []string{"baseline risk"}
+	}
+	priority := schemas.PriorityNormal
+	if score >= 0.85 {
+		priority = schemas.PriorityHigh
+	}
+	return &schemas.Alert{
+		Schema:           schemas.AlertV1,
+		AlertID:          schemas.AlertID(schemas.AlertChurnRisk, userID, seed),
+		Type:             schemas.AlertChurnRisk,
+		UserID:           userID,
+		Priority:         priority,
+		Score:            math.Round(score*1000) / 1000,
+		Reasons:          reasons,
+		FunnelStage:      sig.FunnelStage,
+		RollingSentiment: math.Round(sig.Sentiment*1000) / 1000,
+		EventTime:        now,
+		RuleVersion:      RuleVersion,
+	}
+}
+
+var featureText = map[string]string{
+	FeatDaysInactive:   "inactive for %.0f days",
+	FeatActivityDrop:   "activity down %.0f%% vs the 4 weeks before",
+	FeatAbandonments:   "%.0f abandoned funnels in 14 days",
+	FeatNegativeChats:  "%.0f negative chat messages in 14 days",
+	FeatSupportContact: "%.0f support contacts in 14 days",
+	FeatPurchases:      "%.0f purchases",
+	FeatSpend:          "log spend %.1f",
+}

@@ -1,0 +1,90 @@
+package churn
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/cxstream/cxstream/schemas"
+)
+
+const t0 = int64(1_763_900_000_000)
+
+func ev(typ string, at int64, amount float64) schemas.ClickEvent {
+	return schemas.ClickEvent{EventID: typ, UserID: "u", Type: typ, EventTime: at, Amount: amount}
+}
+
+func TestPersonas(t *testing.T) {
+	p, err := New(DefaultConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A loyal buyer: active every day for five weeks, buys weekly.
+	loyal := &State{}
+	for d := int64(0); d < 35; d++ {
+		Observe(loyal, ev("page_view", t0+d*dayMs, 0))
+		if d%7 == 0 {
+			Observe(loyal, ev("purchase", t0+d*dayMs+1, 40))
+		}
+	}
+	now := t0 + 35*dayMs
+	if a := p.Evaluate(loyal, "loyal", Signals{}, now, "x"); a != nil {
+		t.Errorf("loyal buyer alerted: %+v", a)
+	}
+	loyalScore := loyal.LastScore
+
+	// Active for four weeks, then abandoned checkout twice, complained
+	// three times, and went quiet for ten days.
+	angry := &State{}
+	for d := int64(0); d < 28; d++ {
+		Observe(angry, ev("page_view", t0+d*dayMs, 0))
+	}
+	sig := Signals{AbandonedAt: []int64{t0 + 27*dayMs, t0 + 28*dayMs}, NegativeAt: []int64{t0 + 28*dayMs, t0 + 28*dayMs + 1, t0 + 28*dayMs + 2}, ContactAt: []int64{t0 + 28*dayMs}}
+	later := t0 + 38*dayMs
+	a := p.Evaluate(angry, "angry", sig, later, "timer")
+	if a == nil {
+		t.Fatalf("angry-then-gone user scored %.3f and did not alert", angry.LastScore)
+	}
+	if a.Type != schemas.AlertChurnRisk || a.Score < 0.6 || len(a.Reasons) == 0 || !strings.Contains(strings.Join(a.Reasons, ";"), "negative chat") {
+		t.Errorf("alert %+v", a)
+	}
+	if angry.LastScore <= loyalScore {
+		t.Errorf("angry %.3f not above loyal %.3f", angry.LastScore, loyalScore)
+	}
+	// No second alert while the score stays above the threshold.
+	if again := p.Evaluate(angry, "angry", sig, later+dayMs, "timer2"); again != nil {
+		t.Errorf("alerted twice: %+v", again)
+	}
+	v, _ := schemas.NewValidator(0)
+	a.DetectedAt = later
+	if err := v.ValidateAlert(*a); err != nil {
+		t.Error(err)
+	}
+}
+
+func TestActivityDropAndInactivity(t *testing.T) {
+	st := &State{}
+	for d := int64(0); d < 28; d++ {
+		for i := 0; i < 5; i++ {
+			Observe(st, ev("page_view", t0+d*dayMs+int64(i), 0))
+		}
+	}
+	f := Features(st, Signals{}, t0+35*dayMs)
+	if f[FeatActivityDrop] != 1 {
+		t.Errorf("activity drop %v, want 1 (no events in the last week)", f[FeatActivityDrop])
+	}
+	if f[FeatDaysInactive] < 7 || f[FeatDaysInactive] > 8 {
+		t.Errorf("days inactive %v", f[FeatDaysInactive])
+	}
+	f = Features(st, Signals{}, t0+27*dayMs+1)
+	if f[FeatActivityDrop] != 0 {
+		t.Errorf("steady user has a drop of %v", f[FeatActivityDrop])
+	}
+}
+
+func TestConfigValidation(t *testing.T) {
+	c := DefaultConfig()
+	c.Weights["shoe_size"] = 1
+	if _, err := New(c); err == nil {
+		t.Fatal("unknown feature accepted")
+	}
+}
