@@ -5,7 +5,9 @@ package churn
 
 import (
 	"fmt"
+	"maps"
 	"math"
+	"slices"
 	"sort"
 	"time"
 
@@ -201,7 +203,9 @@ type Contribution struct {
 func (p *Processor) Score(f map[string]float64) (float64, []Contribution) {
 	z := p.cfg.Bias
 	var cs []Contribution
-	for name, w := range p.cfg.Weights {
+	// Sum in a fixed order: the same user always gets the same score.
+	for _, name := range slices.Sorted(maps.Keys(p.cfg.Weights)) {
+		w := p.cfg.Weights[name]
 		c := Contribution{Feature: name, Value: f[name], Logit: w * f[name]}
 		z += c.Logit
 		cs = append(cs, c)

@@ -180,6 +180,18 @@ func (p *Processor) decide(st *State, conv *Conversation, m schemas.ChatMessage,
 		rank++
 		reasons = append(reasons, fmt.Sprintf("%d negative messages in this conversation", conv.Negatives))
 	}
+	// Whether to alert depends on the conversation alone, so the same chat
+	// stream always yields the same alerts; what the clickstream side knows
+	// of the customer only raises the priority.
+	chatRank := rank
+	escalation := chatRank > conv.AlertRank
+	cooled := conv.AlertRank < 0 || m.EventTime-conv.AlertAt >= p.cfg.Cooldown.Milliseconds()
+	if !escalation && !cooled {
+		return nil
+	}
+	if conv.AlertRank >= 0 && escalation {
+		reasons = append(reasons, "escalated")
+	}
 	if cust.Spend >= p.cfg.HighValueSpend {
 		rank++
 		reasons = append(reasons, fmt.Sprintf("high-value customer (%d purchases, %.2f spent)", cust.Purchases, cust.Spend))
@@ -189,16 +201,7 @@ func (p *Processor) decide(st *State, conv *Conversation, m schemas.ChatMessage,
 		reasons = append(reasons, "in the middle of a purchase ("+cust.FunnelStage+")")
 	}
 	rank = min(rank, schemas.PriorityUrgent.Rank())
-
-	escalation := rank > conv.AlertRank
-	cooled := conv.AlertRank < 0 || m.EventTime-conv.AlertAt >= p.cfg.Cooldown.Milliseconds()
-	if !escalation && !cooled {
-		return nil
-	}
-	if conv.AlertRank >= 0 && escalation {
-		reasons = append(reasons, "escalated from "+string(schemas.PriorityFromRank(conv.AlertRank)))
-	}
-	conv.AlertRank, conv.AlertAt = rank, m.EventTime
+	conv.AlertRank, conv.AlertAt = chatRank, m.EventTime
 	return &schemas.Alert{
 		Schema:           schemas.AlertV1,
 		AlertID:          schemas.AlertID(schemas.AlertNegativeChat, m.UserID, m.EventID),

@@ -5,6 +5,7 @@ package sentiment
 
 import (
 	"math"
+	"slices"
 	"strings"
 	"sync"
 
@@ -63,7 +64,7 @@ var customerServiceWords = map[string]float64{
 
 // customerServicePhrases are multi-word complaints VADER cannot see word by
 // word ("not working": "working" has no valence, so negating it yields 0).
-var customerServicePhrases = map[string]float64{
+var customerServicePhrases = sortedPhrases(map[string]float64{
 	"not working": -2.2, "isn't working": -2.2, "is not working": -2.2, "stopped working": -2.4,
 	"doesn't work": -2.2, "does not work": -2.2, "didn't work": -1.8, "won't load": -2.0,
 	"can't log in": -2.0, "cannot log in": -2.0, "can't login": -2.0, "can't access": -2.0,
@@ -75,6 +76,22 @@ var customerServicePhrases = map[string]float64{
 	"nobody answers": -2.0, "keeps crashing": -2.4, "keeps failing": -2.4, "fed up": -2.6,
 	"give up": -1.6, "close my account": -2.0, "delete my account": -2.0, "speak to a manager": -2.0,
 	"talk to a human": -1.4, "real person": -1.2, "what a joke": -2.4, "so much for": -1.6,
+})
+
+type phrase struct {
+	text  string
+	value float64
+}
+
+// sortedPhrases fixes the order in which phrase valences are summed, so a
+// text always gets the same score to the last bit.
+func sortedPhrases(m map[string]float64) []phrase {
+	out := make([]phrase, 0, len(m))
+	for k, v := range m {
+		out = append(out, phrase{k, v})
+	}
+	slices.SortFunc(out, func(a, b phrase) int { return strings.Compare(a.text, b.text) })
+	return out
 }
 
 // DefaultScorer combines three signals:
@@ -145,9 +162,9 @@ func (s *DefaultScorer) Value(text string) float64 {
 		raw = math.Copysign(100, compound)
 	}
 	lower := strings.ToLower(text)
-	for phrase, val := range customerServicePhrases {
-		if strings.Contains(lower, phrase) {
-			raw += val
+	for _, ph := range customerServicePhrases {
+		if strings.Contains(lower, ph.text) {
+			raw += ph.value
 		}
 	}
 	lexical := raw / math.Sqrt(raw*raw+vaderAlpha)

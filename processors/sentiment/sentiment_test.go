@@ -21,11 +21,11 @@ func scorer(t testing.TB) *DefaultScorer {
 func TestDefaultScorerLabels(t *testing.T) {
 	s := scorer(t)
 	cases := map[string]Label{
-		"":   Neutral,
-		"ok": Neutral,
-		"can you tell me when my order ships?":                    Neutral,
-		"thanks so much, that fixed it!":                          Positive,
-		"I love the new course :)":                                Positive,
+		"":                                     Neutral,
+		"ok":                                   Neutral,
+		"can you tell me when my order ships?": Neutral,
+		"thanks so much, that fixed it!":       Positive,
+		"I love the new course :)":             Positive,
 		"this is the worst service I have ever had":               Negative,
 		"I was charged twice and I want my money back":            Negative,
 		"the app is still not working after your update":          Negative,
@@ -116,7 +116,7 @@ func TestNegativeChatAlert(t *testing.T) {
 		{"a strongly negative message alerts once, then cooldown", []step{
 			{m: msg("1", "c", "customer", "angry", 0), alert: true, priority: schemas.PriorityNormal},
 			{m: msg("2", "c", "customer", "angry", min)},
-			{m: msg("3", "c", "customer", "angry", 31 * min), alert: true, priority: schemas.PriorityHigh}}},
+			{m: msg("3", "c", "customer", "angry", 31*min), alert: true, priority: schemas.PriorityHigh}}},
 		{"escalation inside the cooldown alerts again", []step{
 			{m: msg("1", "c", "customer", "angry", 0), alert: true, priority: schemas.PriorityNormal},
 			{m: msg("2", "c", "customer", "furious", min), alert: true, priority: schemas.PriorityHigh}}},

@@ -1,0 +1,243 @@
+// Package gen generates realistic synthetic clickstream and chat traffic:
+// users with personas (browsers, buyers, checkout abandoners, angry and
+// happy chatters) who move through the purchase funnel and write support
+// messages, some with personal data in them. The demo and `cxstream gen`
+// both use it.
+package gen
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"sync/atomic"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/cxstream/cxstream/schemas"
+)
+
+// Options configure a Generator.
+type Options struct {
+	Users int
+	Seed  uint64
+	// ChatShare is the share of events that are chat messages (default 0.15).
+	ChatShare float64
+}
+
+// Kind says which input stream an event belongs to.
+type Kind int
+
+// Event kinds.
+const (
+	Click Kind = iota
+	Chat
+)
+
+// Event is one generated message.
+type Event struct {
+	Kind  Kind
+	Key   string
+	Value []byte
+}
+
+type persona int
+
+const (
+	browser persona = iota
+	buyer
+	abandoner
+	angry
+	happy
+)
+
+type user struct {
+	id      string
+	persona persona
+	step    int // position in the funnel script
+	session int
+	conv    int
+	convMsg int
+}
+
+// Generator yields events. It is not safe for concurrent use.
+type Generator struct {
+	opts  Options
+	rng   *rand.Rand
+	users []*user
+	seq   uint64
+}
+
+// New returns a generator of opts.Users users.
+func New(opts Options) *Generator {
+	if opts.Users <= 0 {
+		opts.Users = 5000
+	}
+	if opts.ChatShare <= 0 {
+		opts.ChatShare = 0.15
+	}
+	g := &Generator{opts: opts, rng: rand.New(rand.NewPCG(opts.Seed, opts.Seed^0x9e3779b97f4a7c15))}
+	for i := range opts.Users {
+		p := persona(0)
+		switch r := g.rng.Float64(); {
+		case r < 0.35:
+			p = browser
+		case r < 0.6:
+			p = buyer
+		case r < 0.8:
+			p = abandoner
+		case r < 0.9:
+			p = angry
+		default:
+			p = happy
+		}
+		g.users = append(g.users, &user{id: UserID(i), persona: p})
+	}
+	return g
+}
+
+// Next returns the next event, stamped at.
+func (g *Generator) Next(at time.Time) Event {
+	u := g.users[g.rng.IntN(len(g.users))]
+	g.seq++
+	chatProb := g.opts.ChatShare * map[persona]float64{browser: 0.3, buyer: 0.5, abandoner: 1, angry: 3.5, happy: 2}[u.persona]
+	if g.rng.Float64() < chatProb {
+		return g.chat(u, at)
+	}
+	return g.click(u, at)
+}
+
+var funnelScript = []string{schemas.ClickProductView, schemas.ClickAddToCart, schemas.ClickCheckoutStart, schemas.ClickPurchase}
+
+func (g *Generator) click(u *user, at time.Time) Event {
+	ev := schemas.ClickEvent{
+		Schema:    schemas.ClickstreamV1,
+		EventID:   fmt.Sprintf("c-%d-%d", g.opts.Seed, g.seq),
+		UserID:    u.id,
+		SessionID: fmt.Sprintf("%s-s%d", u.id, u.session),
+		EventTime: at.UnixMilli(),
+	}
+	item := fmt.Sprintf("course-%d", g.rng.IntN(40))
+	switch {
+	case u.persona == browser || g.rng.Float64() < 0.35:
+		ev.Type = []string{schemas.ClickPageView, schemas.ClickSearch, schemas.ClickProductView, schemas.ClickCourseView}[g.rng.IntN(4)]
+		ev.Page = "/catalog/" + item
+	default:
+		limit := len(funnelScript)
+		if u.persona == abandoner || u.persona == angry {
+			limit = 3 // they reach checkout and stop there
+		}
+		if u.step >= limit {
+			u.step = 0
+			u.session++
+			ev.Type = schemas.ClickPageView
+			ev.Page = "/"
+			break
+		}
+		ev.Type = funnelScript[u.step]
+		ev.ItemID = item
+		ev.Page = "/" + ev.Type
+		if ev.Type == schemas.ClickPurchase {
+			ev.Amount = float64(19+g.rng.IntN(180)) + 0.99
+			ev.Currency = "EUR"
+			ev.Properties = map[string]any{"category": "course"}
+		}
+		u.step++
+	}
+	value, _ := json.Marshal(ev)
+	return Event{Kind: Click, Key: u.id, Value: value}
+}
+
+func (g *Generator) chat(u *user, at time.Time) Event {
+	if u.convMsg == 0 || u.convMsg > 4 || g.rng.Float64() < 0.1 {
+		u.conv++
+		u.convMsg = 0
+	}
+	u.convMsg++
+	sender, text := schemas.SenderCustomer, ""
+	switch {
+	case u.convMsg%2 == 0 && g.rng.Float64() < 0.6:
+		sender, text = schemas.SenderAgent, pick(g.rng, agentLines)
+	case u.persona == angry:
+		text = pick(g.rng, negativeLines)
+	case u.persona == happy:
+		text = pick(g.rng, positiveLines)
+	case g.rng.Float64() < 0.15:
+		text = pick(g.rng, negativeLines)
+	default:
+		text = pick(g.rng, neutralLines)
+	}
+	if g.rng.Float64() < 0.1 {
+		text += " " + pick(g.rng, personalData)
+	}
+	m := schemas.ChatMessage{
+		Schema:         schemas.ChatV1,
+		EventID:        fmt.Sprintf("m-%d-%d", g.opts.Seed, g.seq),
+		ConversationID: fmt.Sprintf("%s-c%d", u.id, u.conv),
+		UserID:         u.id,
+		Sender:         sender,
+		Channel:        []string{"web", "app", "email"}[g.rng.IntN(3)],
+		Text:           text,
+		Language:       "en",
+		EventTime:      at.UnixMilli(),
+	}
+	value, _ := json.Marshal(m)
+	return Event{Kind: Chat, Key: u.id, Value: value}
+}
+
+func pick(r *rand.Rand, lines []string) string { return lines[r.IntN(len(lines))] }
+
+// Topics names where Produce writes each kind.
+type Topics struct{ Clickstream, Chat string }
+
+// Stats counts what Produce sent.
+type Stats struct {
+	Produced atomic.Int64
+	Failed   atomic.Int64
+}
+
+// Produce sends events at rate per second until ctx is done or count
+// events (count <= 0: no limit) were produced, then flushes.
+func (g *Generator) Produce(ctx context.Context, cl *kgo.Client, topics Topics, rate float64, count int64, stats *Stats) error {
+	if rate <= 0 {
+		rate = 1000
+	}
+	const tick = 10 * time.Millisecond
+	t := time.NewTicker(tick)
+	defer t.Stop()
+	start := time.Now()
+	var sent int64
+	for count <= 0 || sent < count {
+		select {
+		case <-ctx.Done():
+			return flush(cl)
+		case <-t.C:
+		}
+		due := int64(time.Since(start).Seconds() * rate)
+		for ; sent < due && (count <= 0 || sent < count); sent++ {
+			ev := g.Next(time.Now())
+			topic := topics.Clickstream
+			if ev.Kind == Chat {
+				topic = topics.Chat
+			}
+			cl.Produce(ctx, &kgo.Record{Topic: topic, Key: []byte(ev.Key), Value: ev.Value}, func(_ *kgo.Record, err error) {
+				if err != nil {
+					stats.Failed.Add(1)
+					return
+				}
+				stats.Produced.Add(1)
+			})
+		}
+	}
+	return flush(cl)
+}
+
+func flush(cl *kgo.Client) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	return cl.Flush(ctx)
+}
+
+// UserID is the id of the generator's i-th user.
+func UserID(i int) string { return fmt.Sprintf("user-%06d", i) }

@@ -1,0 +1,301 @@
+// Package kafka is cxstream's Kafka I/O: the client options built from
+// config, a group consumer that runs one worker per assigned partition and
+// commits only what the pipeline made durable, and the publisher that
+// produces alerts and dead letters.
+package kafka
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+	"go.uber.org/zap"
+
+	"github.com/cxstream/cxstream/internal/metrics"
+)
+
+// BatchFunc makes one partition's batch durable; the consumer commits the
+// batch's offsets only after it returns nil, and retries it otherwise.
+type BatchFunc func(ctx context.Context, recs []*kgo.Record) error
+
+// ConsumerOptions configure a Consumer.
+type ConsumerOptions struct {
+	// MaxPollRecords bounds a poll, and with it a batch (default 2000).
+	MaxPollRecords int
+	// QueuedBatches per partition worker before the poll loop waits: the
+	// bound on memory when processing falls behind (default 2).
+	QueuedBatches int
+	// ShutdownTimeout bounds how long a shutdown waits for batches in hand
+	// (default 20s).
+	ShutdownTimeout time.Duration
+	// RetryBackoff is the first wait after a failed batch; it doubles up to
+	// MaxRetryBackoff (defaults 100ms and 5s).
+	RetryBackoff    time.Duration
+	MaxRetryBackoff time.Duration
+}
+
+func (o *ConsumerOptions) defaults() {
+	if o.MaxPollRecords <= 0 {
+		o.MaxPollRecords = 2000
+	}
+	if o.QueuedBatches <= 0 {
+		o.QueuedBatches = 2
+	}
+	if o.ShutdownTimeout <= 0 {
+		o.ShutdownTimeout = 20 * time.Second
+	}
+	if o.RetryBackoff <= 0 {
+		o.RetryBackoff = 100 * time.Millisecond
+	}
+	if o.MaxRetryBackoff <= 0 {
+		o.MaxRetryBackoff = 5 * time.Second
+	}
+}
+
+type topicPartition struct {
+	topic     string
+	partition int32
+}
+
+// Consumer consumes a group's partitions with one goroutine per assigned
+// partition, started on assign and stopped and awaited on revoke.
+type Consumer struct {
+	process BatchFunc
+	opts    ConsumerOptions
+	log     *zap.Logger
+	m       *metrics.Metrics
+
+	// workCtx outlives the run context by up to ShutdownTimeout, so the
+	// batch in hand can finish and commit after a shutdown signal.
+	workCtx    context.Context
+	cancelWork context.CancelFunc
+
+	mu      sync.Mutex
+	workers map[topicPartition]*worker
+	stalled atomic.Int32
+	joined  atomic.Bool
+}
+
+// NewConsumer returns a consumer. Its client must be built with the
+// options from GroupOpts(c).
+func NewConsumer(process BatchFunc, opts ConsumerOptions, log *zap.Logger, m *metrics.Metrics) *Consumer {
+	opts.defaults()
+	workCtx, cancel := context.WithCancel(context.Background())
+	return &Consumer{process: process, opts: opts, log: log, m: m, workCtx: workCtx, cancelWork: cancel, workers: map[topicPartition]*worker{}}
+}
+
+// SetBatchFunc sets the function that processes batches; call it before
+// Run.
+func (c *Consumer) SetBatchFunc(f BatchFunc) { c.process = f }
+
+// GroupOpts are the client options the consumer needs: manual commits and
+// the assign/revoke/lost callbacks.
+func (c *Consumer) GroupOpts() []kgo.Opt {
+	return []kgo.Opt{
+		kgo.DisableAutoCommit(),
+		kgo.Balancers(kgo.CooperativeStickyBalancer()),
+		kgo.OnPartitionsAssigned(c.assigned),
+		kgo.OnPartitionsRevoked(c.revoked),
+		kgo.OnPartitionsLost(c.revoked),
+	}
+}
+
+// Ready reports whether the consumer has joined its group and no partition
+// is stuck retrying a batch.
+func (c *Consumer) Ready(context.Context) error {
+	if !c.joined.Load() {
+		return errors.New("not in the consumer group yet")
+	}
+	if n := c.stalled.Load(); n > 0 {
+		return errors.New("partitions stalled retrying a batch")
+	}
+	return nil
+}
+
+// Run polls until ctx is done, then stops fetching, lets the workers finish
+// and commit the batch in hand within ShutdownTimeout, and leaves the
+// group. The client is closed on return.
+func (c *Consumer) Run(ctx context.Context, cl *kgo.Client) error {
+	defer c.cancelWork()
+	for {
+		fetches := cl.PollRecords(ctx, c.opts.MaxPollRecords)
+		if fetches.IsClientClosed() || ctx.Err() != nil {
+			break
+		}
+		fetches.EachError(func(topic string, p int32, err error) {
+			if !errors.Is(err, context.Canceled) {
+				c.log.Warn("fetch error", zap.String("topic", topic), zap.Int32("partition", p), zap.Error(err))
+			}
+		})
+		fetches.EachPartition(func(p kgo.FetchTopicPartition) {
+			if len(p.Records) == 0 {
+				return
+			}
+			c.mu.Lock()
+			w := c.workers[topicPartition{p.Topic, p.Partition}]
+			c.mu.Unlock()
+			if w == nil {
+				return // revoked since the fetch; the next owner reads it again
+			}
+			select {
+			case w.batches <- p.Records:
+			case <-w.quit:
+			case <-ctx.Done():
+			}
+		})
+	}
+	c.shutdown(cl)
+	return nil
+}
+
+func (c *Consumer) shutdown(cl *kgo.Client) {
+	timer := time.AfterFunc(c.opts.ShutdownTimeout, c.cancelWork)
+	defer timer.Stop()
+	c.mu.Lock()
+	all := make(map[string][]int32)
+	for tp := range c.workers {
+		all[tp.topic] = append(all[tp.topic], tp.partition)
+	}
+	c.mu.Unlock()
+	c.stopWorkers(all)
+	// Leaving the group hands the partitions over at once instead of after
+	// the session timeout.
+	leaveCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	done := make(chan struct{})
+	go func() { cl.Close(); close(done) }()
+	select {
+	case <-done:
+	case <-leaveCtx.Done():
+		c.log.Warn("leaving the group timed out")
+	}
+}
+
+func (c *Consumer) assigned(_ context.Context, cl *kgo.Client, assigned map[string][]int32) {
+	c.joined.Store(true)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for topic, parts := range assigned {
+		for _, p := range parts {
+			tp := topicPartition{topic, p}
+			if c.workers[tp] != nil {
+				continue
+			}
+			w := &worker{c: c, cl: cl, tp: tp, batches: make(chan []*kgo.Record, c.opts.QueuedBatches), quit: make(chan struct{}), done: make(chan struct{})}
+			c.workers[tp] = w
+			go w.run()
+		}
+	}
+	c.m.Partitions.Set(float64(len(c.workers)))
+	c.log.Info("partitions assigned", zap.Any("partitions", assigned))
+}
+
+func (c *Consumer) revoked(_ context.Context, _ *kgo.Client, revoked map[string][]int32) {
+	c.stopWorkers(revoked)
+	c.log.Info("partitions revoked", zap.Any("partitions", revoked))
+}
+
+// stopWorkers stops the given partitions' workers and waits for them: each
+// finishes (or abandons, at the shutdown deadline) its batch in hand.
+func (c *Consumer) stopWorkers(parts map[string][]int32) {
+	var stopping []*worker
+	c.mu.Lock()
+	for topic, ps := range parts {
+		for _, p := range ps {
+			tp := topicPartition{topic, p}
+			if w := c.workers[tp]; w != nil {
+				delete(c.workers, tp)
+				close(w.quit)
+				stopping = append(stopping, w)
+			}
+		}
+	}
+	c.m.Partitions.Set(float64(len(c.workers)))
+	c.mu.Unlock()
+	for _, w := range stopping {
+		<-w.done
+	}
+}
+
+type worker struct {
+	c       *Consumer
+	cl      *kgo.Client
+	tp      topicPartition
+	batches chan []*kgo.Record
+	quit    chan struct{}
+	done    chan struct{}
+}
+
+func (w *worker) run() {
+	defer close(w.done)
+	for {
+		// Quit wins over queued batches: they were not committed, so the
+		// next owner of the partition reads them again.
+		select {
+		case <-w.quit:
+			return
+		default:
+		}
+		select {
+		case <-w.quit:
+			return
+		case recs := <-w.batches:
+			if !w.processWithRetry(recs) {
+				return
+			}
+			w.commit(recs[len(recs)-1])
+		}
+	}
+}
+
+// processWithRetry retries a failed batch with backoff until it succeeds,
+// the partition is revoked, or the shutdown deadline passes.
+func (w *worker) processWithRetry(recs []*kgo.Record) bool {
+	backoff := w.c.opts.RetryBackoff
+	stalled := false
+	defer func() {
+		if stalled {
+			w.c.stalled.Add(-1)
+		}
+	}()
+	for attempt := 1; ; attempt++ {
+		err := w.c.process(w.c.workCtx, recs)
+		if err == nil {
+			return true
+		}
+		if w.c.workCtx.Err() != nil {
+			return false
+		}
+		w.c.m.BatchRetries.Inc()
+		if !stalled && attempt >= 3 {
+			stalled = true
+			w.c.stalled.Add(1)
+		}
+		w.c.log.Warn("batch failed, retrying", zap.String("topic", w.tp.topic), zap.Int32("partition", w.tp.partition),
+			zap.Int64("first_offset", recs[0].Offset), zap.Int("attempt", attempt), zap.Duration("backoff", backoff), zap.Error(err))
+		select {
+		case <-time.After(backoff):
+		case <-w.quit:
+			return false
+		case <-w.c.workCtx.Done():
+			return false
+		}
+		backoff = min(2*backoff, w.c.opts.MaxRetryBackoff)
+	}
+}
+
+func (w *worker) commit(last *kgo.Record) {
+	ctx, cancel := context.WithTimeout(w.c.workCtx, 10*time.Second)
+	defer cancel()
+	if err := w.cl.CommitRecords(ctx, last); err != nil {
+		// Not fatal: the batch is durable and fenced, so the next owner's
+		// replay of it changes nothing.
+		w.c.m.Commits.WithLabelValues("error").Inc()
+		w.c.log.Warn("commit failed", zap.String("topic", w.tp.topic), zap.Int32("partition", w.tp.partition), zap.Int64("offset", last.Offset), zap.Error(err))
+		return
+	}
+	w.c.m.Commits.WithLabelValues("ok").Inc()
+}

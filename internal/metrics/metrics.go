@@ -1,0 +1,122 @@
+// Package metrics holds cxstream's Prometheus metrics and the HTTP server
+// that exposes them with the health and readiness probes.
+//
+// Every metric lives on a Registry created by New; nothing is registered
+// globally, so tests and the demo can run several pipelines side by side.
+package metrics
+
+import (
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+)
+
+// Metrics are the processor's own metrics (Kafka client metrics come from
+// franz-go's kprom plugin on the same registry).
+type Metrics struct {
+	Registry *prometheus.Registry
+
+	Received         *prometheus.CounterVec   // topic
+	Applied          *prometheus.CounterVec   // topic
+	ReplaySkipped    *prometheus.CounterVec   // topic
+	DeadLetters      *prometheus.CounterVec   // topic, reason
+	Alerts           *prometheus.CounterVec   // type, priority
+	FunnelSteps      *prometheus.CounterVec   // funnel, step, kind
+	ProcessorSeconds *prometheus.HistogramVec // processor
+	ProcessorErrors  *prometheus.CounterVec   // processor
+	BatchSeconds     prometheus.Observer
+	RedisSeconds     *prometheus.HistogramVec // op
+	StateConflicts   prometheus.Counter
+	BatchRetries     prometheus.Counter
+	Commits          *prometheus.CounterVec // result
+	Ready            prometheus.Gauge
+	Partitions       prometheus.Gauge
+}
+
+// New creates the metrics on a fresh registry, with Go and process
+// collectors.
+func New() *Metrics {
+	r := prometheus.NewRegistry()
+	r.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	f := factory{r}
+	return &Metrics{
+		Registry:         r,
+		Received:         f.counter("cx_events_received_total", "Input records received, by topic.", "topic"),
+		Applied:          f.counter("cx_events_applied_total", "Valid events applied to state, by topic.", "topic"),
+		ReplaySkipped:    f.counter("cx_events_replay_skipped_total", "Events skipped because the user's state already contains them (replay after a crash or rebalance).", "topic"),
+		DeadLetters:      f.counter("cx_deadletter_total", "Records sent to the dead-letter topic, by source topic and reason.", "topic", "reason"),
+		Alerts:           f.counter("cx_alerts_total", "Alerts produced, by type and priority.", "type", "priority"),
+		FunnelSteps:      f.counter("cx_funnel_transitions_total", "Funnel transitions, by funnel, step and kind.", "funnel", "step", "kind"),
+		ProcessorSeconds: f.histogram("cx_processor_seconds", "Time spent in a processor per event.", []float64{1e-6, 5e-6, 2e-5, 1e-4, 5e-4, 2e-3, 1e-2}, "processor"),
+		ProcessorErrors:  f.counter("cx_processor_errors_total", "Processor errors (recovered panics), by processor.", "processor"),
+		BatchSeconds:     f.histogram("cx_batch_seconds", "Time to make a batch durable: decode, state, alerts, state write.", prometheus.ExponentialBuckets(0.0005, 2, 14)).WithLabelValues(),
+		RedisSeconds:     f.histogram("cx_redis_seconds", "Redis round-trip time, by operation.", prometheus.ExponentialBuckets(0.0001, 2, 16), "op"),
+		StateConflicts:   f.counter("cx_state_conflicts_total", "State writes refused because another writer changed the document.").WithLabelValues(),
+		BatchRetries:     f.counter("cx_batch_retries_total", "Batches retried after an error (Redis or Kafka unavailable, conflicts).").WithLabelValues(),
+		Commits:          f.counter("cx_offset_commits_total", "Offset commits, by result.", "result"),
+		Ready:            f.gauge("cx_ready", "1 when the processor is in its group, Redis answers and no partition is stalled."),
+		Partitions:       f.gauge("cx_assigned_partitions", "Input partitions assigned to this instance."),
+	}
+}
+
+// ObserveProcessor records one processor call; recorded once, around every
+// processor, by the pipeline.
+func (m *Metrics) ObserveProcessor(name string, start time.Time) {
+	m.ProcessorSeconds.WithLabelValues(name).Observe(time.Since(start).Seconds())
+}
+
+type factory struct{ r *prometheus.Registry }
+
+func (f factory) counter(name, help string, labels ...string) *prometheus.CounterVec {
+	c := prometheus.NewCounterVec(prometheus.CounterOpts{Name: name, Help: help}, labels)
+	f.r.MustRegister(c)
+	return c
+}
+
+func (f factory) histogram(name, help string, buckets []float64, labels ...string) *prometheus.HistogramVec {
+	h := prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: name, Help: help, Buckets: buckets}, labels)
+	f.r.MustRegister(h)
+	return h
+}
+
+func (f factory) gauge(name, help string) prometheus.Gauge {
+	g := prometheus.NewGauge(prometheus.GaugeOpts{Name: name, Help: help})
+	f.r.MustRegister(g)
+	return g
+}
+
+// Sum adds up the current values of every series of a counter or gauge
+// family whose labels include match (nil matches all). The demo's summary
+// and the tests read metrics through it.
+func (m *Metrics) Sum(family string, match map[string]string) float64 {
+	mfs, err := m.Registry.Gather()
+	if err != nil {
+		return 0
+	}
+	total := 0.0
+	for _, mf := range mfs {
+		if mf.GetName() != family {
+			continue
+		}
+	series:
+		for _, s := range mf.GetMetric() {
+			labels := map[string]string{}
+			for _, l := range s.GetLabel() {
+				labels[l.GetName()] = l.GetValue()
+			}
+			for k, v := range match {
+				if labels[k] != v {
+					continue series
+				}
+			}
+			switch {
+			case s.Counter != nil:
+				total += s.Counter.GetValue()
+			case s.Gauge != nil:
+				total += s.Gauge.GetValue()
+			}
+		}
+	}
+	return total
+}

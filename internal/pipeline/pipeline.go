@@ -1,0 +1,462 @@
+// Package pipeline turns a batch of input records from one partition into
+// durable state and alerts.
+//
+// For each batch it decodes and validates every record (invalid ones become
+// dead letters), loads the state of the batch's users in one Redis round
+// trip, applies the processors in offset order, produces the alerts and
+// dead letters and waits for Kafka to acknowledge them, and only then
+// writes the state back in one round trip. The caller commits the offsets
+// after Process returns nil.
+//
+// Exactly-once effect on state comes from a fence inside each user's
+// document: the last offset applied per input partition. A replayed event
+// (after a crash, before the commit) is skipped for every user whose state
+// already contains it. Alerts are produced before the state is written, so
+// a crash in between re-produces them on replay with the same alert_id.
+package pipeline
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+	"go.uber.org/zap"
+
+	"github.com/cxstream/cxstream/internal/metrics"
+	"github.com/cxstream/cxstream/internal/state"
+	"github.com/cxstream/cxstream/processors/churn"
+	"github.com/cxstream/cxstream/processors/funnel"
+	"github.com/cxstream/cxstream/processors/sentiment"
+	"github.com/cxstream/cxstream/schemas"
+)
+
+// Topics names the topics the pipeline reads and writes.
+type Topics struct {
+	Clickstream string `yaml:"clickstream"`
+	Chat        string `yaml:"chat"`
+	Alerts      string `yaml:"alerts"`
+	DeadLetter  string `yaml:"deadletter"`
+	// Transitions, when set, receives every funnel transition.
+	Transitions string `yaml:"transitions"`
+}
+
+// DefaultTopics are the topic names cxstream uses unless configured.
+func DefaultTopics() Topics {
+	return Topics{Clickstream: "cx.clickstream.v1", Chat: "cx.chat.v1", Alerts: "cx.alerts.v1", DeadLetter: "cx.deadletter.v1"}
+}
+
+// Publisher produces records and returns once Kafka has acknowledged all
+// of them.
+type Publisher interface {
+	Publish(ctx context.Context, recs []*kgo.Record) error
+}
+
+// Reasons for dead letters that the pipeline adds to the schema's own.
+const (
+	ReasonFutureTimestamp schemas.Reason = "future_timestamp"
+	ReasonUnknownTopic    schemas.Reason = "unknown_topic"
+	ReasonProcessorPanic  schemas.Reason = "processor_error"
+)
+
+// Dead-letter headers.
+const (
+	HeaderReason          = "cx-reason"
+	HeaderDetail          = "cx-detail"
+	HeaderSourceTopic     = "cx-source-topic"
+	HeaderSourcePartition = "cx-source-partition"
+	HeaderSourceOffset    = "cx-source-offset"
+	HeaderFailedAt        = "cx-failed-at"
+	HeaderAlertType       = "cx-alert-type"
+	HeaderAlertID         = "cx-alert-id"
+	HeaderPriority        = "cx-priority"
+)
+
+// Options build a Pipeline. Every field but Logger, Now and MaxClockSkew
+// is required.
+type Options struct {
+	Topics    Topics
+	Validator *schemas.Validator
+	Funnel    *funnel.Processor
+	Sentiment *sentiment.Processor
+	Churn     *churn.Processor
+	Store     *state.Store
+	Publisher Publisher
+	Metrics   *metrics.Metrics
+	Logger    *zap.Logger
+	// MaxClockSkew: events stamped further in the future are dead
+	// letters (default 1h).
+	MaxClockSkew time.Duration
+	// Now is the clock, for tests (default time.Now).
+	Now func() time.Time
+}
+
+func (o *Options) validate() error {
+	switch {
+	case o.Topics.Clickstream == "" || o.Topics.Chat == "" || o.Topics.Alerts == "" || o.Topics.DeadLetter == "":
+		return errors.New("pipeline: clickstream, chat, alerts and deadletter topics are required")
+	case o.Validator == nil || o.Funnel == nil || o.Sentiment == nil || o.Churn == nil:
+		return errors.New("pipeline: validator and all processors are required")
+	case o.Store == nil || o.Publisher == nil || o.Metrics == nil:
+		return errors.New("pipeline: store, publisher and metrics are required")
+	}
+	if o.Logger == nil {
+		o.Logger = zap.NewNop()
+	}
+	if o.MaxClockSkew <= 0 {
+		o.MaxClockSkew = time.Hour
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	return nil
+}
+
+// Pipeline processes batches. It is safe for concurrent use by one
+// goroutine per partition.
+type Pipeline struct{ o Options }
+
+// New checks the options and returns a pipeline.
+func New(o Options) (*Pipeline, error) {
+	if err := o.validate(); err != nil {
+		return nil, err
+	}
+	return &Pipeline{o: o}, nil
+}
+
+// clickDoc is a user's clickstream-side document.
+type clickDoc struct {
+	Fence  map[string]int64 `json:"fence"`
+	Funnel funnel.State     `json:"funnel,omitempty"`
+	Churn  churn.State      `json:"churn"`
+}
+
+// chatDoc is a user's chat-side document.
+type chatDoc struct {
+	Fence     map[string]int64 `json:"fence"`
+	Sentiment sentiment.State  `json:"sentiment"`
+}
+
+type user struct {
+	docs       state.UserDocs
+	click      clickDoc
+	chat       chatDoc
+	clickDirty bool
+	chatDirty  bool
+}
+
+type event struct {
+	rec   *kgo.Record
+	click *schemas.ClickEvent
+	chat  *schemas.ChatMessage
+}
+
+func (e event) userID() string {
+	if e.click != nil {
+		return e.click.UserID
+	}
+	return e.chat.UserID
+}
+
+// Result counts what a batch did.
+type Result struct {
+	Applied, Skipped, DeadLetters, Alerts int
+}
+
+// Process makes one batch durable. Records must be in offset order; they
+// may come from several partitions. On error nothing is committed and the
+// caller retries the batch: fences make the retry safe.
+func (p *Pipeline) Process(ctx context.Context, recs []*kgo.Record) (Result, error) {
+	start := time.Now()
+	var res Result
+	now := p.o.Now()
+	events := make([]event, 0, len(recs))
+	var out []*kgo.Record
+	userIDs := make([]string, 0, len(recs))
+	seen := make(map[string]bool, len(recs))
+
+	for _, r := range recs {
+		p.o.Metrics.Received.WithLabelValues(r.Topic).Inc()
+		ev, reason, detail := p.decode(r, now)
+		if reason != "" {
+			out = append(out, p.deadLetter(r, reason, detail, now))
+			continue
+		}
+		events = append(events, ev)
+		if id := ev.userID(); !seen[id] {
+			seen[id] = true
+			userIDs = append(userIDs, id)
+		}
+	}
+
+	users, err := p.load(ctx, userIDs)
+	if err != nil {
+		return res, err
+	}
+
+	nowMs := now.UnixMilli()
+	fenceKeys := map[topicPartition]string{}
+	for _, ev := range events {
+		u := users[ev.userID()]
+		tp := topicPartition{ev.rec.Topic, ev.rec.Partition}
+		fk, ok := fenceKeys[tp]
+		if !ok {
+			fk = ev.rec.Topic + "/" + strconv.Itoa(int(ev.rec.Partition))
+			fenceKeys[tp] = fk
+		}
+		fence := u.click.Fence
+		if ev.chat != nil {
+			fence = u.chat.Fence
+		}
+		if last, ok := fence[fk]; ok && ev.rec.Offset <= last {
+			res.Skipped++
+			p.o.Metrics.ReplaySkipped.WithLabelValues(ev.rec.Topic).Inc()
+			continue
+		}
+		alerts, transitions, perr := p.apply(u, ev)
+		if perr != nil {
+			// A processor bug must not stop the stream or be silent:
+			// the event goes to the dead letters, the state keeps what
+			// was applied before it.
+			p.o.Logger.Error("processor failed on an event", zap.String("topic", ev.rec.Topic), zap.Int32("partition", ev.rec.Partition), zap.Int64("offset", ev.rec.Offset), zap.Error(perr))
+			out = append(out, p.deadLetter(ev.rec, ReasonProcessorPanic, perr.Error(), now))
+		}
+		fence[fk] = ev.rec.Offset
+		if ev.chat != nil {
+			u.chatDirty = true
+		} else {
+			u.clickDirty = true
+		}
+		res.Applied++
+		p.o.Metrics.Applied.WithLabelValues(ev.rec.Topic).Inc()
+		for _, a := range alerts {
+			a.DetectedAt = nowMs
+			a.Source = &schemas.AlertSource{Topic: ev.rec.Topic, Partition: ev.rec.Partition, Offset: ev.rec.Offset, EventID: sourceEventID(ev)}
+			rec, err := p.alertRecord(a)
+			if err != nil {
+				return res, err
+			}
+			out = append(out, rec)
+			p.o.Metrics.Alerts.WithLabelValues(a.Type, string(a.Priority)).Inc()
+			res.Alerts++
+		}
+		for _, t := range transitions {
+			p.o.Metrics.FunnelSteps.WithLabelValues(t.Funnel, t.StepName, string(t.Kind)).Inc()
+			if p.o.Topics.Transitions != "" {
+				out = append(out, p.transitionRecord(ev.userID(), t))
+			}
+		}
+	}
+	for _, r := range out {
+		if r.Topic == p.o.Topics.DeadLetter {
+			res.DeadLetters++
+		}
+	}
+
+	if err := p.o.Publisher.Publish(ctx, out); err != nil {
+		return res, fmt.Errorf("publish alerts: %w", err)
+	}
+	if err := p.save(ctx, users); err != nil {
+		return res, err
+	}
+	p.o.Metrics.BatchSeconds.Observe(time.Since(start).Seconds())
+	return res, nil
+}
+
+type topicPartition struct {
+	topic     string
+	partition int32
+}
+
+func sourceEventID(ev event) string {
+	if ev.click != nil {
+		return ev.click.EventID
+	}
+	return ev.chat.EventID
+}
+
+func (p *Pipeline) decode(r *kgo.Record, now time.Time) (event, schemas.Reason, string) {
+	var ev event
+	ev.rec = r
+	var err error
+	var at int64
+	switch r.Topic {
+	case p.o.Topics.Clickstream:
+		var c schemas.ClickEvent
+		c, err = p.o.Validator.DecodeClick(r.Value)
+		ev.click, at = &c, c.EventTime
+	case p.o.Topics.Chat:
+		var m schemas.ChatMessage
+		m, err = p.o.Validator.DecodeChat(r.Value)
+		ev.chat, at = &m, m.EventTime
+	default:
+		return ev, ReasonUnknownTopic, "no processor reads topic " + r.Topic
+	}
+	if err != nil {
+		var ie *schemas.InvalidError
+		if errors.As(err, &ie) {
+			return ev, ie.Reason, ie.Detail
+		}
+		return ev, schemas.ReasonSchema, "undecodable"
+	}
+	if limit := now.Add(p.o.MaxClockSkew).UnixMilli(); at > limit {
+		return ev, ReasonFutureTimestamp, fmt.Sprintf("event_time %d is more than %s ahead of the processor clock", at, p.o.MaxClockSkew)
+	}
+	return ev, "", ""
+}
+
+// apply runs the processors for one event. A panic in a processor is
+// returned as an error.
+func (p *Pipeline) apply(u *user, ev event) (alerts []*schemas.Alert, transitions []funnel.Transition, err error) {
+	name := "funnel"
+	defer func() {
+		if r := recover(); r != nil {
+			p.o.Metrics.ProcessorErrors.WithLabelValues(name).Inc()
+			err = fmt.Errorf("%s processor panicked: %v", name, r)
+		}
+	}()
+	if ev.chat != nil {
+		name = "sentiment"
+		start := time.Now()
+		cust := sentiment.Customer{Purchases: u.click.Churn.Purchases, Spend: u.click.Churn.Spend, FunnelStage: p.o.Funnel.Stage(u.click.Funnel)}
+		outcome := p.o.Sentiment.Apply(&u.chat.Sentiment, *ev.chat, cust)
+		p.o.Metrics.ObserveProcessor(name, start)
+		if outcome.Alert != nil {
+			alerts = append(alerts, outcome.Alert)
+		}
+		return alerts, nil, nil
+	}
+	c := ev.click
+	start := time.Now()
+	transitions = p.o.Funnel.Apply(u.click.Funnel, *c)
+	p.o.Metrics.ObserveProcessor(name, start)
+
+	name = "churn"
+	start = time.Now()
+	churn.Observe(&u.click.Churn, *c)
+	if a := p.o.Churn.Evaluate(&u.click.Churn, c.UserID, p.churnSignals(u), c.EventTime, c.EventID); a != nil {
+		alerts = append(alerts, a)
+	}
+	p.o.Metrics.ObserveProcessor(name, start)
+	return alerts, transitions, nil
+}
+
+func (p *Pipeline) churnSignals(u *user) churn.Signals {
+	sig := churn.Signals{
+		NegativeAt:  u.chat.Sentiment.NegativeAt,
+		ContactAt:   u.chat.Sentiment.ContactAt,
+		FunnelStage: p.o.Funnel.Stage(u.click.Funnel),
+		Sentiment:   u.chat.Sentiment.User.Mean,
+	}
+	for _, pr := range u.click.Funnel {
+		sig.AbandonedAt = append(sig.AbandonedAt, pr.AbandonedAt...)
+	}
+	return sig
+}
+
+func (p *Pipeline) load(ctx context.Context, ids []string) (map[string]*user, error) {
+	start := time.Now()
+	docs, err := p.o.Store.Load(ctx, ids)
+	p.o.Metrics.RedisSeconds.WithLabelValues("load").Observe(time.Since(start).Seconds())
+	if err != nil {
+		return nil, err
+	}
+	users := make(map[string]*user, len(ids))
+	for _, id := range ids {
+		u := &user{docs: docs[id]}
+		if err := unmarshalDoc(u.docs.Click.Data, &u.click); err != nil {
+			return nil, fmt.Errorf("user state %s: %w", state.Click, err)
+		}
+		if err := unmarshalDoc(u.docs.Chat.Data, &u.chat); err != nil {
+			return nil, fmt.Errorf("user state %s: %w", state.Chat, err)
+		}
+		if u.click.Fence == nil {
+			u.click.Fence = map[string]int64{}
+		}
+		if u.click.Funnel == nil {
+			u.click.Funnel = funnel.State{}
+		}
+		if u.chat.Fence == nil {
+			u.chat.Fence = map[string]int64{}
+		}
+		users[id] = u
+	}
+	return users, nil
+}
+
+func unmarshalDoc(data []byte, into any) error {
+	if len(data) == 0 {
+		return nil
+	}
+	return json.Unmarshal(data, into)
+}
+
+func (p *Pipeline) save(ctx context.Context, users map[string]*user) error {
+	var writes []state.Write
+	for id, u := range users {
+		if u.clickDirty {
+			data, err := json.Marshal(&u.click)
+			if err != nil {
+				return fmt.Errorf("encode state: %w", err)
+			}
+			writes = append(writes, state.Write{User: id, Side: state.Click, Expect: u.docs.Click.Version, Data: data})
+		}
+		if u.chatDirty {
+			data, err := json.Marshal(&u.chat)
+			if err != nil {
+				return fmt.Errorf("encode state: %w", err)
+			}
+			writes = append(writes, state.Write{User: id, Side: state.Chat, Expect: u.docs.Chat.Version, Data: data})
+		}
+	}
+	start := time.Now()
+	err := p.o.Store.Save(ctx, writes)
+	p.o.Metrics.RedisSeconds.WithLabelValues("save").Observe(time.Since(start).Seconds())
+	if errors.Is(err, state.ErrConflict) {
+		p.o.Metrics.StateConflicts.Inc()
+	}
+	return err
+}
+
+func (p *Pipeline) deadLetter(r *kgo.Record, reason schemas.Reason, detail string, now time.Time) *kgo.Record {
+	p.o.Metrics.DeadLetters.WithLabelValues(r.Topic, string(reason)).Inc()
+	headers := make([]kgo.RecordHeader, 0, len(r.Headers)+6)
+	headers = append(headers, r.Headers...)
+	headers = append(headers,
+		kgo.RecordHeader{Key: HeaderReason, Value: []byte(reason)},
+		kgo.RecordHeader{Key: HeaderDetail, Value: []byte(detail)},
+		kgo.RecordHeader{Key: HeaderSourceTopic, Value: []byte(r.Topic)},
+		kgo.RecordHeader{Key: HeaderSourcePartition, Value: []byte(strconv.Itoa(int(r.Partition)))},
+		kgo.RecordHeader{Key: HeaderSourceOffset, Value: []byte(strconv.FormatInt(r.Offset, 10))},
+		kgo.RecordHeader{Key: HeaderFailedAt, Value: []byte(strconv.FormatInt(now.UnixMilli(), 10))},
+	)
+	return &kgo.Record{Topic: p.o.Topics.DeadLetter, Key: r.Key, Value: r.Value, Headers: headers}
+}
+
+func (p *Pipeline) alertRecord(a *schemas.Alert) (*kgo.Record, error) {
+	value, err := json.Marshal(a)
+	if err != nil {
+		return nil, fmt.Errorf("encode alert: %w", err)
+	}
+	return &kgo.Record{
+		Topic: p.o.Topics.Alerts,
+		Key:   []byte(a.UserID),
+		Value: value,
+		Headers: []kgo.RecordHeader{
+			{Key: HeaderAlertType, Value: []byte(a.Type)},
+			{Key: HeaderAlertID, Value: []byte(a.AlertID)},
+			{Key: HeaderPriority, Value: []byte(a.Priority)},
+		},
+	}, nil
+}
+
+func (p *Pipeline) transitionRecord(userID string, t funnel.Transition) *kgo.Record {
+	value, _ := json.Marshal(struct {
+		UserID string `json:"user_id"`
+		funnel.Transition
+	}{userID, t})
+	return &kgo.Record{Topic: p.o.Topics.Transitions, Key: []byte(userID), Value: value}
+}

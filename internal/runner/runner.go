@@ -1,0 +1,220 @@
+// Package runner assembles a running cxstream processor from a Config:
+// Kafka and Redis clients, the processors, the pipeline, the group
+// consumer and the metrics server, all stopped together.
+package runner
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/plugin/kprom"
+	"github.com/twmb/franz-go/plugin/kzap"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/cxstream/cxstream/internal/config"
+	"github.com/cxstream/cxstream/internal/kafka"
+	"github.com/cxstream/cxstream/internal/metrics"
+	"github.com/cxstream/cxstream/internal/pipeline"
+	"github.com/cxstream/cxstream/internal/state"
+	"github.com/cxstream/cxstream/processors/churn"
+	"github.com/cxstream/cxstream/processors/funnel"
+	"github.com/cxstream/cxstream/processors/sentiment"
+	"github.com/cxstream/cxstream/schemas"
+)
+
+// Processor is an assembled, not yet running, cxstream instance.
+type Processor struct {
+	cfg      config.Config
+	log      *zap.Logger
+	Metrics  *metrics.Metrics
+	Store    *state.Store
+	Pipeline *pipeline.Pipeline
+	rdb      redis.UniversalClient
+	client   *kgo.Client
+	consumer *kafka.Consumer
+	server   *metrics.Server
+}
+
+// Options that the config file does not carry.
+type Options struct {
+	// Scorer replaces the default sentiment scorer (shared by the demo's
+	// instances so the model loads once).
+	Scorer sentiment.Scorer
+	// ExtraKafkaOpts are appended to the client options.
+	ExtraKafkaOpts []kgo.Opt
+}
+
+// New builds a processor from cfg. It connects nothing yet but the HTTP
+// listener; Run starts everything.
+func New(cfg config.Config, log *zap.Logger, opts Options) (*Processor, error) {
+	p := &Processor{cfg: cfg, log: log, Metrics: metrics.New()}
+	validator, err := schemas.NewValidator(cfg.Processing.MaxMessageBytes)
+	if err != nil {
+		return nil, err
+	}
+	fp, err := funnel.New(cfg.Funnels)
+	if err != nil {
+		return nil, err
+	}
+	scorer := opts.Scorer
+	if scorer == nil {
+		if scorer, err = sentiment.NewDefaultScorer(); err != nil {
+			return nil, fmt.Errorf("load sentiment model: %w", err)
+		}
+	}
+	sp, err := sentiment.NewProcessor(cfg.Sentiment, scorer)
+	if err != nil {
+		return nil, err
+	}
+	cp, err := churn.New(cfg.Churn)
+	if err != nil {
+		return nil, err
+	}
+	p.rdb = NewRedis(cfg.Redis)
+	p.Store = state.New(p.rdb, state.Options{Prefix: cfg.Redis.KeyPrefix, TTL: cfg.Redis.StateTTL})
+
+	p.consumer = kafka.NewConsumer(nil, kafka.ConsumerOptions{
+		MaxPollRecords:  cfg.Processing.MaxPollRecords,
+		QueuedBatches:   cfg.Processing.QueuedBatches,
+		ShutdownTimeout: cfg.Processing.ShutdownTimeout,
+	}, log.Named("consumer"), p.Metrics)
+	kopts := append(KafkaOpts(cfg.Kafka, log), p.consumer.GroupOpts()...)
+	kopts = append(kopts,
+		kgo.ConsumerGroup(cfg.Kafka.Group),
+		kgo.ConsumeTopics(cfg.Topics.Clickstream, cfg.Topics.Chat),
+		kgo.SessionTimeout(cfg.Kafka.SessionTimeout),
+		kgo.RebalanceTimeout(cfg.Kafka.RebalanceTimeout),
+		kgo.WithHooks(kprom.NewMetrics("cx_kafka", kprom.Registry(p.Metrics.Registry))),
+	)
+	kopts = append(kopts, opts.ExtraKafkaOpts...)
+	if p.client, err = kgo.NewClient(kopts...); err != nil {
+		return nil, fmt.Errorf("kafka client: %w", err)
+	}
+	p.Pipeline, err = pipeline.New(pipeline.Options{
+		Topics:       cfg.Topics,
+		Validator:    validator,
+		Funnel:       fp,
+		Sentiment:    sp,
+		Churn:        cp,
+		Store:        p.Store,
+		Publisher:    kafka.NewPublisher(p.client),
+		Metrics:      p.Metrics,
+		Logger:       log.Named("pipeline"),
+		MaxClockSkew: cfg.Processing.MaxClockSkew,
+	})
+	if err != nil {
+		p.client.Close()
+		return nil, err
+	}
+	p.consumer.SetBatchFunc(func(ctx context.Context, recs []*kgo.Record) error {
+		_, err := p.Pipeline.Process(ctx, recs)
+		return err
+	})
+	if cfg.HTTP.Addr != "" {
+		p.server, err = metrics.Listen(cfg.HTTP.Addr, p.Metrics, map[string]metrics.Check{
+			"kafka": p.consumer.Ready,
+			"redis": p.Store.Ping,
+		})
+		if err != nil {
+			p.client.Close()
+			return nil, fmt.Errorf("http.addr %s: %w", cfg.HTTP.Addr, err)
+		}
+	}
+	return p, nil
+}
+
+// HTTPAddr is the metrics listener's address, "" when disabled.
+func (p *Processor) HTTPAddr() string {
+	if p.server == nil {
+		return ""
+	}
+	return p.server.Addr()
+}
+
+// CheckConnections fails with one clear line when Kafka or Redis cannot
+// be reached, so a wrong address is reported at start, not as retries.
+func (p *Processor) CheckConnections(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := p.client.Ping(ctx); err != nil {
+		return fmt.Errorf("kafka at %v unreachable: %w", p.cfg.Kafka.Brokers, err)
+	}
+	if err := p.Store.Ping(ctx); err != nil {
+		return fmt.Errorf("redis at %v unreachable: %w", p.cfg.Redis.Addrs, err)
+	}
+	return nil
+}
+
+// Run processes until ctx is done, then shuts down within the configured
+// bound (plus a few seconds to leave the group and close clients).
+func (p *Processor) Run(ctx context.Context) error {
+	g, gctx := errgroup.WithContext(ctx)
+	readyCtx, stopReady := context.WithCancel(context.Background())
+	g.Go(func() error {
+		defer stopReady()
+		return p.consumer.Run(gctx, p.client)
+	})
+	g.Go(func() error { return p.watchReady(readyCtx) })
+	if p.server != nil {
+		g.Go(func() error { return p.server.Run(gctx) })
+	}
+	err := g.Wait()
+	if cerr := p.rdb.Close(); cerr != nil && err == nil && !errors.Is(cerr, redis.ErrClosed) {
+		err = cerr
+	}
+	return err
+}
+
+func (p *Processor) watchReady(ctx context.Context) error {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		ready := 1.0
+		cctx, cancel := context.WithTimeout(ctx, time.Second)
+		if p.consumer.Ready(cctx) != nil || p.Store.Ping(cctx) != nil {
+			ready = 0
+		}
+		cancel()
+		p.Metrics.Ready.Set(ready)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+	}
+}
+
+// NewRedis returns a single-node or cluster client for cfg.
+func NewRedis(cfg config.Redis) redis.UniversalClient {
+	if cfg.Cluster || len(cfg.Addrs) > 1 {
+		return redis.NewClusterClient(&redis.ClusterOptions{Addrs: cfg.Addrs, Username: cfg.Username, Password: cfg.Password})
+	}
+	return redis.NewClient(&redis.Options{Addr: cfg.Addrs[0], Username: cfg.Username, Password: cfg.Password, DB: cfg.DB})
+}
+
+// KafkaOpts are the connection options every cxstream Kafka client uses.
+// franz-go logs through zap one level below what it reports, so its info
+// chatter lands at debug.
+func KafkaOpts(cfg config.Kafka, log *zap.Logger) []kgo.Opt {
+	return []kgo.Opt{
+		kgo.SeedBrokers(cfg.Brokers...),
+		kgo.ClientID(cfg.ClientID),
+		kgo.WithLogger(kzap.New(log.Named("kafka"), kzap.LevelFn(func() kgo.LogLevel {
+			switch {
+			case log.Core().Enabled(zapcore.DebugLevel):
+				return kgo.LogLevelInfo
+			case log.Core().Enabled(zapcore.InfoLevel):
+				return kgo.LogLevelWarn
+			}
+			return kgo.LogLevelError
+		}))),
+		kgo.ProducerLinger(time.Millisecond),
+		kgo.RecordPartitioner(kgo.StickyKeyPartitioner(nil)),
+	}
+}

@@ -1,0 +1,365 @@
+package runner
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"reflect"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+	"go.uber.org/zap"
+
+	"github.com/cxstream/cxstream/internal/config"
+	"github.com/cxstream/cxstream/internal/gen"
+	"github.com/cxstream/cxstream/internal/pipeline"
+	"github.com/cxstream/cxstream/internal/state"
+	"github.com/cxstream/cxstream/internal/testenv"
+	"github.com/cxstream/cxstream/processors/sentiment"
+	"github.com/cxstream/cxstream/schemas"
+)
+
+var (
+	scorerOnce sync.Once
+	scorer     *sentiment.DefaultScorer
+)
+
+func sharedScorer(t testing.TB) sentiment.Scorer {
+	scorerOnce.Do(func() {
+		var err error
+		if scorer, err = sentiment.NewDefaultScorer(); err != nil {
+			t.Fatal(err)
+		}
+	})
+	return scorer
+}
+
+type env struct {
+	kafka *testenv.Kafka
+	redis *testenv.Redis
+}
+
+func newEnv(t *testing.T, extraTopics ...string) env {
+	topics := append([]string{"cx.clickstream.v1", "cx.chat.v1", "cx.alerts.v1", "cx.deadletter.v1"}, extraTopics...)
+	return env{kafka: testenv.StartKafka(t, 3, topics...), redis: testenv.StartRedis(t)}
+}
+
+func (e env) config(prefix, group string) config.Config {
+	cfg := config.Default()
+	cfg.Kafka.Brokers = e.kafka.Brokers
+	cfg.Kafka.Group = group
+	cfg.Redis.Addrs = []string{e.redis.Addr}
+	cfg.Redis.KeyPrefix = prefix
+	cfg.HTTP.Addr = "127.0.0.1:0"
+	cfg.Processing.ShutdownTimeout = 5 * time.Second
+	return cfg
+}
+
+type running struct {
+	*Processor
+	cancel  context.CancelFunc
+	done    chan error
+	stopped sync.Once
+}
+
+func start(t *testing.T, cfg config.Config) *running {
+	t.Helper()
+	p, err := New(cfg, zap.NewNop(), Options{Scorer: sharedScorer(t)})
+	testenv.Must(t, err, "new processor")
+	testenv.Must(t, p.CheckConnections(context.Background()), "connections")
+	ctx, cancel := context.WithCancel(context.Background())
+	r := &running{Processor: p, cancel: cancel, done: make(chan error, 1)}
+	go func() { r.done <- p.Run(ctx) }()
+	t.Cleanup(func() { r.stop(t) })
+	return r
+}
+
+func (r *running) stop(t *testing.T) {
+	t.Helper()
+	r.stopped.Do(func() {
+		r.cancel()
+		select {
+		case err := <-r.done:
+			if err != nil {
+				t.Errorf("run: %v", err)
+			}
+		case <-time.After(15 * time.Second):
+			t.Fatal("processor did not stop within 15s")
+		}
+	})
+}
+
+// handled counts input records that this instance finished with.
+func (r *running) handled() float64 {
+	return r.Metrics.Sum("cx_events_applied_total", nil) + r.Metrics.Sum("cx_events_replay_skipped_total", nil) + r.Metrics.Sum("cx_deadletter_total", nil)
+}
+
+func produce(t *testing.T, brokers []string, recs ...*kgo.Record) {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+	testenv.Must(t, err, "producer")
+	defer cl.Close()
+	testenv.Must(t, cl.ProduceSync(context.Background(), recs...).FirstErr(), "produce")
+}
+
+// readTopic reads a topic from the start until want records arrived (and
+// a short while after, to catch extras) or 15 s passed.
+func readTopic(t *testing.T, brokers []string, topic string, want int) []*kgo.Record {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	testenv.Must(t, err, "consumer")
+	defer cl.Close()
+	var out []*kgo.Record
+	deadline := time.Now().Add(15 * time.Second)
+	var settle time.Time
+	for time.Now().Before(deadline) {
+		if len(out) >= want && settle.IsZero() {
+			settle = time.Now().Add(300 * time.Millisecond)
+		}
+		if !settle.IsZero() && time.Now().After(settle) {
+			break
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+		f := cl.PollFetches(ctx)
+		cancel()
+		out = append(out, f.Records()...)
+	}
+	return out
+}
+
+func header(r *kgo.Record, key string) string {
+	for _, h := range r.Headers {
+		if h.Key == key {
+			return string(h.Value)
+		}
+	}
+	return ""
+}
+
+func click(user, id, typ string, at int64, amount float64) *kgo.Record {
+	ev := schemas.ClickEvent{EventID: id, UserID: user, Type: typ, EventTime: at, Amount: amount}
+	if amount > 0 {
+		ev.Currency = "EUR"
+	}
+	v, _ := json.Marshal(ev)
+	return &kgo.Record{Topic: "cx.clickstream.v1", Key: []byte(user), Value: v}
+}
+
+func chat(user, id, text string, at int64) *kgo.Record {
+	v, _ := json.Marshal(schemas.ChatMessage{EventID: id, ConversationID: user + "-c1", UserID: user, Sender: "customer", Text: text, EventTime: at})
+	return &kgo.Record{Topic: "cx.chat.v1", Key: []byte(user), Value: v}
+}
+
+func TestEventsBecomeStateAlertsAndDeadLetters(t *testing.T) {
+	e := newEnv(t)
+	now := time.Now().UnixMilli() - 60_000
+	garbage := []byte(`{"event_id": "x", not json`)
+	produce(t, e.kafka.Brokers,
+		click("alice", "a1", "product_view", now, 0),
+		click("alice", "a2", "add_to_cart", now+1000, 0),
+		click("alice", "a3", "checkout_start", now+2000, 0),
+		click("alice", "a4", "purchase", now+3000, 49.9),
+		chat("bob", "b1", "I was charged twice and nobody answers, I want a refund NOW. Card 4111 1111 1111 1111", now+4000),
+		&kgo.Record{Topic: "cx.clickstream.v1", Key: []byte("mallory"), Value: garbage, Headers: []kgo.RecordHeader{{Key: "trace", Value: []byte("t-1")}}},
+		click("carol", "c1", "page_view", now+5000, 0),
+	)
+	r := start(t, e.config("cx", "g1"))
+	testenv.Eventually(t, 20*time.Second, "all 7 records handled", func() bool { return r.handled() >= 7 })
+
+	docs, err := r.Store.Load(context.Background(), []string{"alice", "bob", "carol"})
+	testenv.Must(t, err, "load state")
+	var alice struct {
+		Funnel map[string]struct {
+			Conversions int `json:"c"`
+		} `json:"funnel"`
+		Churn struct {
+			Purchases int     `json:"p"`
+			Spend     float64 `json:"m"`
+		} `json:"churn"`
+	}
+	testenv.Must(t, json.Unmarshal(docs["alice"].Click.Data, &alice), "alice")
+	if alice.Funnel["purchase"].Conversions != 1 || alice.Churn.Purchases != 1 || alice.Churn.Spend != 49.9 {
+		t.Errorf("alice's state: %s", docs["alice"].Click.Data)
+	}
+	var bob struct {
+		Sentiment struct {
+			Messages   int     `json:"msgs"`
+			NegativeAt []int64 `json:"neg"`
+		} `json:"sentiment"`
+	}
+	testenv.Must(t, json.Unmarshal(docs["bob"].Chat.Data, &bob), "bob")
+	if bob.Sentiment.Messages != 1 || len(bob.Sentiment.NegativeAt) != 1 {
+		t.Errorf("bob's state: %s", docs["bob"].Chat.Data)
+	}
+	if docs["carol"].Click.Version != 1 {
+		t.Errorf("carol's event after the bad record was not applied: %+v", docs["carol"])
+	}
+	if ttl := e.redis.Client.PTTL(context.Background(), r.Store.Key("alice", state.Click)).Val(); ttl <= 0 {
+		t.Errorf("state has no TTL: %v", ttl)
+	}
+
+	alerts := readTopic(t, e.kafka.Brokers, "cx.alerts.v1", 1)
+	if len(alerts) != 1 {
+		t.Fatalf("want 1 alert, got %d", len(alerts))
+	}
+	var a schemas.Alert
+	testenv.Must(t, json.Unmarshal(alerts[0].Value, &a), "alert json")
+	v, _ := schemas.NewValidator(0)
+	testenv.Must(t, v.Validate(schemas.AlertV1, alerts[0].Value), "alert schema")
+	if a.Type != schemas.AlertNegativeChat || a.UserID != "bob" || a.AlertID != schemas.AlertID(schemas.AlertNegativeChat, "bob", "b1") ||
+		a.Source == nil || a.Source.Topic != "cx.chat.v1" || string(alerts[0].Key) != "bob" {
+		t.Errorf("alert %+v", a)
+	}
+	if strings.Contains(a.Excerpt, "4111") || !strings.Contains(a.Excerpt, "[card]") {
+		t.Errorf("excerpt not redacted: %q", a.Excerpt)
+	}
+
+	dead := readTopic(t, e.kafka.Brokers, "cx.deadletter.v1", 1)
+	if len(dead) != 1 {
+		t.Fatalf("want 1 dead letter, got %d", len(dead))
+	}
+	d := dead[0]
+	if string(d.Value) != string(garbage) || header(d, pipeline.HeaderReason) != "invalid_json" || header(d, pipeline.HeaderSourceTopic) != "cx.clickstream.v1" ||
+		header(d, pipeline.HeaderSourceOffset) == "" || header(d, "trace") != "t-1" || string(d.Key) != "mallory" {
+		t.Errorf("dead letter %q headers %+v", d.Value, d.Headers)
+	}
+
+	resp, err := http.Get("http://" + r.HTTPAddr() + "/metrics")
+	testenv.Must(t, err, "scrape")
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{`cx_deadletter_total{reason="invalid_json",topic="cx.clickstream.v1"} 1`, `cx_alerts_total{priority=`, `cx_kafka_`} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+}
+
+// genRecords makes n deterministic records from the generator.
+func genRecords(n int, users int) []*kgo.Record {
+	g := gen.New(gen.Options{Users: users, Seed: 7})
+	base := time.Now().Add(-2 * time.Hour)
+	recs := make([]*kgo.Record, 0, n)
+	for i := range n {
+		ev := g.Next(base.Add(time.Duration(i) * 200 * time.Millisecond))
+		topic := "cx.clickstream.v1"
+		if ev.Kind == gen.Chat {
+			topic = "cx.chat.v1"
+		}
+		recs = append(recs, &kgo.Record{Topic: topic, Key: []byte(ev.Key), Value: ev.Value})
+	}
+	return recs
+}
+
+// comparable drops the parts of a user's state that legitimately depend on
+// how the two input streams interleave (the churn score at the last
+// evaluation, alert bookkeeping), and keeps everything else.
+func comparable(t *testing.T, d state.UserDocs) (click, chat map[string]any) {
+	t.Helper()
+	if len(d.Click.Data) > 0 {
+		testenv.Must(t, json.Unmarshal(d.Click.Data, &click), "click doc")
+		ch := click["churn"].(map[string]any)
+		delete(ch, "s")
+		delete(ch, "a")
+	}
+	if len(d.Chat.Data) > 0 {
+		testenv.Must(t, json.Unmarshal(d.Chat.Data, &chat), "chat doc")
+	}
+	return click, chat
+}
+
+func alertIDs(t *testing.T, recs []*kgo.Record, typ string) map[string]int {
+	ids := map[string]int{}
+	for _, r := range recs {
+		var a schemas.Alert
+		testenv.Must(t, json.Unmarshal(r.Value, &a), "alert")
+		if a.Type == typ {
+			ids[a.AlertID]++
+		}
+	}
+	return ids
+}
+
+// A processor stopped mid-stream and restarted, once resuming from its
+// commits and once replaying the whole topic from the start, ends with the
+// same state and the same negative-chat alerts as a run that never
+// stopped.
+func TestRestartAndFullReplayEndInTheSameState(t *testing.T) {
+	e := newEnv(t, "alerts.once", "alerts.restarted")
+	const n, users = 3000, 150
+	produce(t, e.kafka.Brokers, genRecords(n, users)...)
+
+	once := e.config("once", "g-once")
+	once.Topics.Alerts = "alerts.once"
+	r := start(t, once)
+	testenv.Eventually(t, 30*time.Second, "uninterrupted run", func() bool { return r.handled() >= n })
+	r.stop(t)
+
+	restarted := e.config("restarted", "g-restarted")
+	restarted.Topics.Alerts = "alerts.restarted"
+	restarted.Processing.MaxPollRecords = 100
+	// 1: stop after about a third.
+	r = start(t, restarted)
+	testenv.Eventually(t, 30*time.Second, "first third", func() bool { return r.handled() >= n/3 })
+	r.stop(t)
+	first := r.handled()
+	// 2: same group, resumes from the committed offsets; stop again.
+	r = start(t, restarted)
+	testenv.Eventually(t, 30*time.Second, "second third", func() bool { return r.handled() >= n/3 })
+	r.stop(t)
+	// 3: a new group has no commits: everything is replayed from offset 0
+	// over state that already holds two thirds of it.
+	restarted.Kafka.Group = "g-replay"
+	r = start(t, restarted)
+	testenv.Eventually(t, 30*time.Second, "full replay", func() bool { return r.handled() >= n })
+	skipped := r.Metrics.Sum("cx_events_replay_skipped_total", nil)
+	r.stop(t)
+	if skipped < float64(n)/2 {
+		t.Errorf("the replay skipped only %.0f events; the fence should have skipped what phases 1 and 2 applied", skipped)
+	}
+	t.Logf("phase 1 handled %.0f, replay skipped %.0f of %d", first, skipped, n)
+
+	var ids []string
+	for i := range users {
+		ids = append(ids, gen.UserID(i))
+	}
+	ctx := context.Background()
+	a, err := state.New(e.redis.Client, state.Options{Prefix: "once"}).Load(ctx, ids)
+	testenv.Must(t, err, "load once")
+	b, err := state.New(e.redis.Client, state.Options{Prefix: "restarted"}).Load(ctx, ids)
+	testenv.Must(t, err, "load restarted")
+	compared := 0
+	for _, id := range ids {
+		ac, ah := comparable(t, a[id])
+		bc, bh := comparable(t, b[id])
+		if !reflect.DeepEqual(ac, bc) || !reflect.DeepEqual(ah, bh) {
+			t.Errorf("user %s differs:\n once:      %s | %s\n restarted: %s | %s", id, a[id].Click.Data, a[id].Chat.Data, b[id].Click.Data, b[id].Chat.Data)
+		}
+		if ac != nil || ah != nil {
+			compared++
+		}
+	}
+	if compared < users*9/10 {
+		t.Fatalf("only %d of %d users have state", compared, users)
+	}
+
+	onceAlerts := alertIDs(t, readTopic(t, e.kafka.Brokers, "alerts.once", 1), schemas.AlertNegativeChat)
+	restartedAlerts := alertIDs(t, readTopic(t, e.kafka.Brokers, "alerts.restarted", len(onceAlerts)), schemas.AlertNegativeChat)
+	if len(onceAlerts) < 10 {
+		t.Fatalf("only %d negative-chat alerts; the generator should produce many", len(onceAlerts))
+	}
+	for id := range onceAlerts {
+		if restartedAlerts[id] == 0 {
+			t.Errorf("alert %s missing after restarts", id)
+		}
+	}
+	for id := range restartedAlerts {
+		if onceAlerts[id] == 0 {
+			t.Errorf("alert %s only after restarts", id)
+		}
+	}
+}

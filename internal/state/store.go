@@ -1,0 +1,232 @@
+// Package state keeps per-user processor state in Redis.
+//
+// Each user has two documents, one per input stream, so that each has a
+// single writer in normal operation (the owner of the user's clickstream
+// partition and the owner of the user's chat partition):
+//
+//	<prefix>:{<user>}:click   hash: v = version, s = state document
+//	<prefix>:{<user>}:chat    hash: v = version, s = state document
+//
+// The braces hash-tag both keys to the user's slot, so on Redis Cluster a
+// user's documents live together and can be read in one pipelined call.
+// Writes are compare-and-set on the version (a Lua script), so a zombie
+// writer left behind by a rebalance cannot overwrite newer state; the
+// replay fence (which offsets a document already contains) lives inside
+// the document and is written atomically with it.
+package state
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Side names one of a user's documents.
+type Side string
+
+// The two sides of a user's state.
+const (
+	Click Side = "click"
+	Chat  Side = "chat"
+)
+
+// Sides lists every side, for code that must touch all of a user's keys.
+var Sides = []Side{Click, Chat}
+
+// ErrConflict matches a *ConflictError.
+var ErrConflict = errors.New("state changed since it was read")
+
+// ConflictError lists the documents whose version moved between Load and
+// Save; the caller reloads and recomputes them.
+type ConflictError struct{ Keys []string }
+
+func (e *ConflictError) Error() string {
+	return fmt.Sprintf("%s: %d documents", ErrConflict, len(e.Keys))
+}
+
+// Is reports whether target is ErrConflict.
+func (e *ConflictError) Is(target error) bool { return target == ErrConflict }
+
+// Doc is one stored document; Version 0 means absent.
+type Doc struct {
+	Version int64
+	Data    []byte
+}
+
+// UserDocs are a user's documents.
+type UserDocs struct {
+	Click Doc
+	Chat  Doc
+}
+
+// Write replaces one document if its version is still Expect.
+type Write struct {
+	User   string
+	Side   Side
+	Expect int64
+	Data   []byte
+}
+
+// Options configure a Store.
+type Options struct {
+	// Prefix of every key, default "cx".
+	Prefix string
+	// TTL of a user's documents, refreshed on every write; 0 keeps them
+	// forever.
+	TTL time.Duration
+}
+
+// Store reads and writes user documents. It works on a single Redis and on
+// Redis Cluster (any redis.UniversalClient).
+type Store struct {
+	rdb    redis.UniversalClient
+	prefix string
+	ttl    time.Duration
+}
+
+// New returns a store on rdb.
+func New(rdb redis.UniversalClient, opts Options) *Store {
+	if opts.Prefix == "" {
+		opts.Prefix = "cx"
+	}
+	return &Store{rdb: rdb, prefix: opts.Prefix, ttl: opts.TTL}
+}
+
+// Key is the Redis key of a user's document.
+func (s *Store) Key(user string, side Side) string {
+	return s.prefix + ":{" + user + "}:" + string(side)
+}
+
+// Load reads the documents of users in one pipelined round trip (one per
+// cluster node).
+func (s *Store) Load(ctx context.Context, users []string) (map[string]UserDocs, error) {
+	out := make(map[string]UserDocs, len(users))
+	if len(users) == 0 {
+		return out, nil
+	}
+	pipe := s.rdb.Pipeline()
+	cmds := make([][2]*redis.SliceCmd, len(users))
+	for i, u := range users {
+		cmds[i][0] = pipe.HMGet(ctx, s.Key(u, Click), "v", "s")
+		cmds[i][1] = pipe.HMGet(ctx, s.Key(u, Chat), "v", "s")
+	}
+	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+		return nil, fmt.Errorf("load state: %w", err)
+	}
+	for i, u := range users {
+		click, err := docOf(cmds[i][0])
+		if err != nil {
+			return nil, err
+		}
+		chat, err := docOf(cmds[i][1])
+		if err != nil {
+			return nil, err
+		}
+		out[u] = UserDocs{Click: click, Chat: chat}
+	}
+	return out, nil
+}
+
+func docOf(cmd *redis.SliceCmd) (Doc, error) {
+	vals, err := cmd.Result()
+	if err != nil {
+		return Doc{}, fmt.Errorf("load state: %w", err)
+	}
+	var d Doc
+	if v, ok := vals[0].(string); ok {
+		if d.Version, err = strconv.ParseInt(v, 10, 64); err != nil {
+			return Doc{}, fmt.Errorf("load state: bad version %q", v)
+		}
+	}
+	if s, ok := vals[1].(string); ok {
+		d.Data = []byte(s)
+	}
+	return d, nil
+}
+
+// casScript writes a document only if its version is unchanged, bumps the
+// version and refreshes the TTL, atomically.
+var casScript = redis.NewScript(`
+local v = tonumber(redis.call('HGET', KEYS[1], 'v') or '0')
+if v ~= tonumber(ARGV[1]) then return -1 end
+redis.call('HSET', KEYS[1], 'v', v + 1, 's', ARGV[2])
+local ttl = tonumber(ARGV[3])
+if ttl > 0 then redis.call('PEXPIRE', KEYS[1], ttl) end
+return v + 1
+`)
+
+// Save applies writes in one pipelined round trip. Documents whose version
+// moved are left alone and reported in a *ConflictError; the others are
+// written.
+func (s *Store) Save(ctx context.Context, writes []Write) error {
+	if len(writes) == 0 {
+		return nil
+	}
+	err := s.save(ctx, writes)
+	if err != nil && strings.Contains(err.Error(), "NOSCRIPT") {
+		// A restarted or failed-over Redis lost its script cache.
+		if err := s.loadScript(ctx); err != nil {
+			return err
+		}
+		err = s.save(ctx, writes)
+	}
+	return err
+}
+
+func (s *Store) save(ctx context.Context, writes []Write) error {
+	ttl := strconv.FormatInt(s.ttl.Milliseconds(), 10)
+	pipe := s.rdb.Pipeline()
+	cmds := make([]*redis.Cmd, len(writes))
+	for i, w := range writes {
+		cmds[i] = casScript.EvalSha(ctx, pipe, []string{s.Key(w.User, w.Side)}, w.Expect, w.Data, ttl)
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		return fmt.Errorf("save state: %w", err)
+	}
+	var conflicts []string
+	for i, c := range cmds {
+		if n, _ := c.Int64(); n < 0 {
+			conflicts = append(conflicts, s.Key(writes[i].User, writes[i].Side))
+		}
+	}
+	if len(conflicts) > 0 {
+		return &ConflictError{Keys: conflicts}
+	}
+	return nil
+}
+
+func (s *Store) loadScript(ctx context.Context) error {
+	load := func(ctx context.Context, c *redis.Client) error { return casScript.Load(ctx, c).Err() }
+	var err error
+	if cc, ok := s.rdb.(*redis.ClusterClient); ok {
+		err = cc.ForEachMaster(ctx, load)
+	} else {
+		err = casScript.Load(ctx, s.rdb).Err()
+	}
+	if err != nil {
+		return fmt.Errorf("load state script: %w", err)
+	}
+	return nil
+}
+
+// Ping reports whether Redis answers.
+func (s *Store) Ping(ctx context.Context) error { return s.rdb.Ping(ctx).Err() }
+
+// Forget deletes every document of a user and returns how many keys
+// existed.
+func (s *Store) Forget(ctx context.Context, user string) (int64, error) {
+	keys := make([]string, 0, len(Sides))
+	for _, side := range Sides {
+		keys = append(keys, s.Key(user, side))
+	}
+	n, err := s.rdb.Del(ctx, keys...).Result()
+	if err != nil {
+		return 0, fmt.Errorf("forget user: %w", err)
+	}
+	return n, nil
+}

@@ -1,0 +1,137 @@
+// Package testenv starts the real services integration tests need: a
+// redis-server process on a free loopback port, and an in-process kfake
+// Kafka cluster. When CI=true a service that cannot start fails the test;
+// elsewhere it skips it with the reason.
+package testenv
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/twmb/franz-go/pkg/kfake"
+)
+
+// unavailable fails under CI and skips elsewhere.
+func unavailable(t testing.TB, format string, args ...any) {
+	t.Helper()
+	if os.Getenv("CI") == "true" {
+		t.Fatalf("required service unavailable: "+format, args...)
+	}
+	t.Skipf("service unavailable (set CI=true to fail instead): "+format, args...)
+}
+
+// FreePort returns a free TCP port on 127.0.0.1.
+func FreePort(t testing.TB) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// Redis is a running redis-server.
+type Redis struct {
+	Addr   string
+	Client *redis.Client
+	cmd    *exec.Cmd
+	port   int
+}
+
+// StartRedis starts redis-server (no persistence) on a free port; it is
+// stopped when the test ends.
+func StartRedis(t testing.TB) *Redis {
+	t.Helper()
+	bin, err := exec.LookPath("redis-server")
+	if err != nil {
+		unavailable(t, "redis-server is not on PATH (apt-get install redis-server)")
+	}
+	r := &Redis{port: FreePort(t)}
+	r.Addr = "127.0.0.1:" + strconv.Itoa(r.port)
+	r.start(t, bin)
+	r.Client = redis.NewClient(&redis.Options{Addr: r.Addr})
+	t.Cleanup(func() {
+		r.Client.Close()
+		r.Stop()
+	})
+	return r
+}
+
+func (r *Redis) start(t testing.TB, bin string) {
+	t.Helper()
+	r.cmd = exec.Command(bin, "--port", strconv.Itoa(r.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", t.TempDir())
+	if err := r.cmd.Start(); err != nil {
+		unavailable(t, "redis-server did not start: %v", err)
+	}
+	c := redis.NewClient(&redis.Options{Addr: r.Addr})
+	defer c.Close()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+		err := c.Ping(ctx).Err()
+		cancel()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			r.Stop()
+			unavailable(t, "redis-server on %s did not answer: %v", r.Addr, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// Stop kills the server (state is lost: it runs without persistence).
+func (r *Redis) Stop() {
+	if r.cmd != nil && r.cmd.Process != nil {
+		_ = r.cmd.Process.Kill()
+		_ = r.cmd.Wait()
+		r.cmd = nil
+	}
+}
+
+// Kafka is an in-process kfake cluster.
+type Kafka struct {
+	Cluster *kfake.Cluster
+	Brokers []string
+}
+
+// StartKafka starts a kfake cluster with the given topics, each with
+// partitions partitions.
+func StartKafka(t testing.TB, partitions int, topics ...string) *Kafka {
+	t.Helper()
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(int32(partitions), topics...))
+	if err != nil {
+		t.Fatalf("kfake: %v", err)
+	}
+	t.Cleanup(c.Close)
+	return &Kafka{Cluster: c, Brokers: c.ListenAddrs()}
+}
+
+// Eventually polls cond every 20 ms until it holds or timeout passes.
+func Eventually(t testing.TB, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", timeout, what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// Must fails the test on err.
+func Must(t testing.TB, err error, what string) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(fmt.Errorf("%s: %w", what, err))
+	}
+}
