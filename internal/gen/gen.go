@@ -24,6 +24,9 @@ type Options struct {
 	Seed  uint64
 	// ChatShare is the share of events that are chat messages (default 0.15).
 	ChatShare float64
+	// BadShare of events are corrupted (truncated JSON), to exercise the
+	// dead-letter path (default 0).
+	BadShare float64
 }
 
 // Kind says which input stream an event belongs to.
@@ -217,6 +220,9 @@ func (g *Generator) Produce(ctx context.Context, cl *kgo.Client, topics Topics, 
 		due := int64(time.Since(start).Seconds() * rate)
 		for ; sent < due && (count <= 0 || sent < count); sent++ {
 			ev := g.Next(time.Now())
+			if g.opts.BadShare > 0 && g.rng.Float64() < g.opts.BadShare {
+				ev.Value = ev.Value[:len(ev.Value)/2]
+			}
 			topic := topics.Clickstream
 			if ev.Kind == Chat {
 				topic = topics.Chat

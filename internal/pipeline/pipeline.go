@@ -21,6 +21,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -178,11 +179,13 @@ func (p *Pipeline) Process(ctx context.Context, recs []*kgo.Record) (Result, err
 	userIDs := make([]string, 0, len(recs))
 	seen := make(map[string]bool, len(recs))
 
+	var t tally
 	for _, r := range recs {
 		p.o.Metrics.Received.WithLabelValues(r.Topic).Inc()
 		ev, reason, detail := p.decode(r, now)
 		if reason != "" {
 			out = append(out, p.deadLetter(r, reason, detail, now))
+			t.add(&t.deadLetters, r.Topic+"\x00"+string(reason))
 			continue
 		}
 		events = append(events, ev)
@@ -213,7 +216,7 @@ func (p *Pipeline) Process(ctx context.Context, recs []*kgo.Record) (Result, err
 		}
 		if last, ok := fence[fk]; ok && ev.rec.Offset <= last {
 			res.Skipped++
-			p.o.Metrics.ReplaySkipped.WithLabelValues(ev.rec.Topic).Inc()
+			t.add(&t.skipped, ev.rec.Topic)
 			continue
 		}
 		alerts, transitions, perr := p.apply(u, ev)
@@ -223,6 +226,7 @@ func (p *Pipeline) Process(ctx context.Context, recs []*kgo.Record) (Result, err
 			// was applied before it.
 			p.o.Logger.Error("processor failed on an event", zap.String("topic", ev.rec.Topic), zap.Int32("partition", ev.rec.Partition), zap.Int64("offset", ev.rec.Offset), zap.Error(perr))
 			out = append(out, p.deadLetter(ev.rec, ReasonProcessorPanic, perr.Error(), now))
+			t.add(&t.deadLetters, ev.rec.Topic+"\x00"+string(ReasonProcessorPanic))
 		}
 		fence[fk] = ev.rec.Offset
 		if ev.chat != nil {
@@ -231,7 +235,7 @@ func (p *Pipeline) Process(ctx context.Context, recs []*kgo.Record) (Result, err
 			u.clickDirty = true
 		}
 		res.Applied++
-		p.o.Metrics.Applied.WithLabelValues(ev.rec.Topic).Inc()
+		t.add(&t.applied, ev.rec.Topic)
 		for _, a := range alerts {
 			a.DetectedAt = nowMs
 			a.Source = &schemas.AlertSource{Topic: ev.rec.Topic, Partition: ev.rec.Partition, Offset: ev.rec.Offset, EventID: sourceEventID(ev)}
@@ -240,13 +244,13 @@ func (p *Pipeline) Process(ctx context.Context, recs []*kgo.Record) (Result, err
 				return res, err
 			}
 			out = append(out, rec)
-			p.o.Metrics.Alerts.WithLabelValues(a.Type, string(a.Priority)).Inc()
+			t.add(&t.alerts, a.Type+"\x00"+string(a.Priority))
 			res.Alerts++
 		}
-		for _, t := range transitions {
-			p.o.Metrics.FunnelSteps.WithLabelValues(t.Funnel, t.StepName, string(t.Kind)).Inc()
+		for _, tr := range transitions {
+			t.add(&t.transitions, tr.Funnel+"\x00"+tr.StepName+"\x00"+string(tr.Kind))
 			if p.o.Topics.Transitions != "" {
-				out = append(out, p.transitionRecord(ev.userID(), t))
+				out = append(out, p.transitionRecord(ev.userID(), tr))
 			}
 		}
 	}
@@ -262,8 +266,41 @@ func (p *Pipeline) Process(ctx context.Context, recs []*kgo.Record) (Result, err
 	if err := p.save(ctx, users); err != nil {
 		return res, err
 	}
+	t.record(p.o.Metrics)
 	p.o.Metrics.BatchSeconds.Observe(time.Since(start).Seconds())
 	return res, nil
+}
+
+// tally counts a batch's outcomes; they reach the metrics only once the
+// batch is durable, so a retried batch is not counted twice and a reader
+// of the metrics never sees work that is not yet in Redis.
+type tally struct {
+	applied, skipped, deadLetters, alerts, transitions map[string]int
+}
+
+func (t *tally) add(m *map[string]int, key string) {
+	if *m == nil {
+		*m = map[string]int{}
+	}
+	(*m)[key]++
+}
+
+func (t *tally) record(m *metrics.Metrics) {
+	for k, n := range t.applied {
+		m.Applied.WithLabelValues(k).Add(float64(n))
+	}
+	for k, n := range t.skipped {
+		m.ReplaySkipped.WithLabelValues(k).Add(float64(n))
+	}
+	for k, n := range t.deadLetters {
+		m.DeadLetters.WithLabelValues(strings.Split(k, "\x00")...).Add(float64(n))
+	}
+	for k, n := range t.alerts {
+		m.Alerts.WithLabelValues(strings.Split(k, "\x00")...).Add(float64(n))
+	}
+	for k, n := range t.transitions {
+		m.FunnelSteps.WithLabelValues(strings.Split(k, "\x00")...).Add(float64(n))
+	}
 }
 
 type topicPartition struct {
@@ -422,7 +459,6 @@ func (p *Pipeline) save(ctx context.Context, users map[string]*user) error {
 }
 
 func (p *Pipeline) deadLetter(r *kgo.Record, reason schemas.Reason, detail string, now time.Time) *kgo.Record {
-	p.o.Metrics.DeadLetters.WithLabelValues(r.Topic, string(reason)).Inc()
 	headers := make([]kgo.RecordHeader, 0, len(r.Headers)+6)
 	headers = append(headers, r.Headers...)
 	headers = append(headers,

@@ -1,0 +1,65 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/cxstream/cxstream/internal/gen"
+	"github.com/cxstream/cxstream/internal/runner"
+)
+
+func newGenCmd(g *globals) *cobra.Command {
+	var (
+		users    int
+		rate     float64
+		count    int64
+		duration time.Duration
+		seed     uint64
+		bad      float64
+	)
+	cmd := &cobra.Command{
+		Use:     "gen",
+		Short:   "Produce synthetic clickstream and chat events to Kafka",
+		Example: "  cxstream gen --brokers localhost:9092 --rate 5000 --duration 1m",
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, log, err := g.load(cmd, nil)
+			if err != nil {
+				return err
+			}
+			cl, err := kgo.NewClient(append(runner.KafkaOpts(cfg.Kafka, log), kgo.ProducerLinger(5*time.Millisecond))...)
+			if err != nil {
+				return err
+			}
+			defer cl.Close()
+			pingCtx, cancel := context.WithTimeout(cmd.Context(), 10*time.Second)
+			defer cancel()
+			if err := cl.Ping(pingCtx); err != nil {
+				return fmt.Errorf("kafka at %v unreachable: %w", cfg.Kafka.Brokers, err)
+			}
+			ctx := cmd.Context()
+			if duration > 0 {
+				var stop context.CancelFunc
+				ctx, stop = context.WithTimeout(ctx, duration)
+				defer stop()
+			}
+			var stats gen.Stats
+			start := time.Now()
+			err = gen.New(gen.Options{Users: users, Seed: seed, BadShare: bad}).
+				Produce(ctx, cl, gen.Topics{Clickstream: cfg.Topics.Clickstream, Chat: cfg.Topics.Chat}, rate, count, &stats)
+			fmt.Fprintf(cmd.OutOrStdout(), "produced %d events (%d failed) in %s\n", stats.Produced.Load(), stats.Failed.Load(), time.Since(start).Round(time.Millisecond))
+			return err
+		},
+	}
+	f := cmd.Flags()
+	f.IntVar(&users, "users", 5000, "distinct users")
+	f.Float64Var(&rate, "rate", 1000, "events per second")
+	f.Int64Var(&count, "count", 0, "stop after this many events (0: no limit)")
+	f.DurationVar(&duration, "duration", 0, "stop after this long (0: no limit)")
+	f.Uint64Var(&seed, "seed", 1, "random seed: the same seed gives the same users and events")
+	f.Float64Var(&bad, "bad-share", 0, "share of events corrupted on purpose, to exercise the dead-letter topic")
+	return cmd
+}

@@ -1,0 +1,94 @@
+// Package cli defines the cxstream command line: one file per subcommand,
+// each a thin layer over the internal packages.
+package cli
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+	"go.uber.org/zap"
+
+	"github.com/cxstream/cxstream/internal/config"
+)
+
+// globals are the flags every subcommand shares.
+type globals struct {
+	configPath string
+	logLevel   string
+	logFormat  string
+	brokers    []string
+	redisAddrs []string
+}
+
+// Execute runs the command line and returns the process exit code.
+func Execute() int {
+	root := NewRoot(os.Stdout, os.Stderr)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := root.ExecuteContext(ctx); err != nil {
+		fmt.Fprintln(os.Stderr, "cxstream:", err)
+		return 1
+	}
+	return 0
+}
+
+// NewRoot builds the command tree writing to out and errOut.
+func NewRoot(out, errOut io.Writer) *cobra.Command {
+	g := &globals{}
+	root := &cobra.Command{
+		Use:           "cxstream",
+		Short:         "Real-time customer-interaction stream processor",
+		Long:          "cxstream reads clickstream and support-chat events from Kafka, keeps per-user funnel, sentiment and churn state in Redis, and emits negative-chat and churn-risk alerts.",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetOut(out)
+	root.SetErr(errOut)
+	pf := root.PersistentFlags()
+	pf.StringVarP(&g.configPath, "config", "c", "", "YAML config file (env CXSTREAM_* and flags override it)")
+	pf.StringVar(&g.logLevel, "log-level", "", "log level: debug, info, warn, error")
+	pf.StringVar(&g.logFormat, "log-format", "", "log format: json or console")
+	pf.StringSliceVar(&g.brokers, "brokers", nil, "Kafka bootstrap brokers, host:port (overrides kafka.brokers)")
+	pf.StringSliceVar(&g.redisAddrs, "redis", nil, "Redis address(es), host:port (overrides redis.addrs)")
+	root.AddCommand(newRunCmd(g), newDemoCmd(g), newGenCmd(g), newSentimentCmd(), newUserCmd(g), newForgetCmd(g))
+	return root
+}
+
+// load reads the config and applies the global flags over it.
+func (g *globals) load(cmd *cobra.Command, override func(*config.Config)) (config.Config, *zap.Logger, error) {
+	cfg, err := config.Load(g.configPath)
+	if err != nil && !isValidation(err) {
+		return cfg, nil, err
+	}
+	if len(g.brokers) > 0 {
+		cfg.Kafka.Brokers = g.brokers
+	}
+	if len(g.redisAddrs) > 0 {
+		cfg.Redis.Addrs = g.redisAddrs
+	}
+	if g.logLevel != "" {
+		cfg.Log.Level = g.logLevel
+	}
+	if g.logFormat != "" {
+		cfg.Log.Format = g.logFormat
+	}
+	if override != nil {
+		override(&cfg)
+	}
+	if err := cfg.Validate(); err != nil {
+		return cfg, nil, err
+	}
+	log, err := config.NewLogger(cfg.Log)
+	return cfg, log, err
+}
+
+// isValidation tells a validation error (flags may still fix it) from a
+// file that cannot be read or parsed.
+func isValidation(err error) bool {
+	return err != nil && len(err.Error()) > 8 && err.Error()[:8] == "config: " && !os.IsNotExist(err)
+}

@@ -1,0 +1,68 @@
+package cli
+
+import (
+	"encoding/json"
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"github.com/cxstream/cxstream/internal/runner"
+	"github.com/cxstream/cxstream/internal/state"
+)
+
+func newUserCmd(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "user <id>",
+		Short: "Show a user's state from Redis: funnel, sentiment, churn features",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cfg, _, err := g.load(cmd, nil)
+			if err != nil {
+				return err
+			}
+			rdb := runner.NewRedis(cfg.Redis)
+			defer rdb.Close()
+			st := state.New(rdb, state.Options{Prefix: cfg.Redis.KeyPrefix})
+			docs, err := st.Load(cmd.Context(), args)
+			if err != nil {
+				return fmt.Errorf("redis at %v: %w", cfg.Redis.Addrs, err)
+			}
+			d := docs[args[0]]
+			if d.Click.Version == 0 && d.Chat.Version == 0 {
+				return fmt.Errorf("no state for user %q", args[0])
+			}
+			view := map[string]any{"user_id": args[0]}
+			for side, doc := range map[state.Side]state.Doc{state.Click: d.Click, state.Chat: d.Chat} {
+				if len(doc.Data) > 0 {
+					view[string(side)] = json.RawMessage(doc.Data)
+					view[string(side)+"_version"] = doc.Version
+				}
+			}
+			enc := json.NewEncoder(cmd.OutOrStdout())
+			enc.SetIndent("", "  ")
+			return enc.Encode(view)
+		},
+	}
+}
+
+func newForgetCmd(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "forget <id>",
+		Short: "Erase all state of a user from Redis",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cfg, _, err := g.load(cmd, nil)
+			if err != nil {
+				return err
+			}
+			rdb := runner.NewRedis(cfg.Redis)
+			defer rdb.Close()
+			n, err := state.New(rdb, state.Options{Prefix: cfg.Redis.KeyPrefix}).Forget(cmd.Context(), args[0])
+			if err != nil {
+				return fmt.Errorf("redis at %v: %w", cfg.Redis.Addrs, err)
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "deleted %d keys of user %q\n", n, args[0])
+			return nil
+		},
+	}
+}

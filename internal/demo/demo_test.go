@@ -1,0 +1,36 @@
+package demo
+
+import (
+	"bytes"
+	"context"
+	"regexp"
+	"strconv"
+	"testing"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// The demo is what a newcomer runs first: it must process every event it
+// generates and show alerts of both kinds being produced.
+func TestDemoProcessesEverythingAndAlerts(t *testing.T) {
+	var out bytes.Buffer
+	err := Run(context.Background(), Options{Duration: 3 * time.Second, Users: 300, Rate: 1500, Seed: 3, Partitions: 2}, &out, zap.NewNop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := out.String()
+	m := regexp.MustCompile(`events produced (\d+), processed (\d+)`).FindStringSubmatch(s)
+	if m == nil || m[1] != m[2] {
+		t.Fatalf("not everything was processed:\n%s", s)
+	}
+	if n, _ := strconv.Atoi(m[1]); n < 3000 {
+		t.Fatalf("only %d events produced:\n%s", n, s)
+	}
+	if !regexp.MustCompile(`negative_chat\s+[1-9]\d*`).MatchString(s) || !regexp.MustCompile(`(?m)^\S+ \w+\s+negative_chat user-`).MatchString(s) {
+		t.Fatalf("no negative-chat alerts shown:\n%s", s)
+	}
+	if !regexp.MustCompile(`4\. purchase\s+[1-9]`).MatchString(s) {
+		t.Fatalf("no conversions in the funnel summary:\n%s", s)
+	}
+}
