@@ -41,11 +41,11 @@ func TestEnvOverridesFile(t *testing.T) {
 func TestErrorsNameTheKey(t *testing.T) {
 	cases := map[string]string{
 		"kafka:\n  brokrs: [x:1]\n":               "field brokrs not found",
-		"redis:\n  addrs: [localhost]\n":           `"localhost" has no port`,
-		"log:\n  level: loud\n":                    "log.level",
-		"sentiment:\n  strong_negative: 2\n":       "sentiment: strong_negative",
+		"redis:\n  addrs: [localhost]\n":          `"localhost" has no port`,
+		"log:\n  level: loud\n":                   "log.level",
+		"sentiment:\n  strong_negative: 2\n":      "sentiment: strong_negative",
 		"funnels:\n  - name: x\n    window: 1h\n": "funnels",
-		"processing:\n  shutdown_timeout: -1s\n":   "processing.shutdown_timeout",
+		"processing:\n  shutdown_timeout: -1s\n":  "processing.shutdown_timeout",
 	}
 	for body, want := range cases {
 		_, err := Load(write(t, body))
