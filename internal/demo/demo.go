@@ -11,6 +11,7 @@ import (
 	"io"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/alicebob/miniredis/v2"
@@ -95,6 +96,16 @@ func Run(ctx context.Context, opts Options, out io.Writer, log *zap.Logger) erro
 			}
 		}
 	}()
+	var tailOnce sync.Once
+	finishTail := func() {
+		tailOnce.Do(func() {
+			stopTail()
+			<-tailDone
+			close(alerts)
+			<-printed
+		})
+	}
+	defer finishTail()
 
 	producer, err := kgo.NewClient(kgo.SeedBrokers(cfg.Kafka.Brokers...), kgo.ProducerLinger(5*time.Millisecond))
 	if err != nil {
@@ -121,10 +132,7 @@ func Run(ctx context.Context, opts Options, out io.Writer, log *zap.Logger) erro
 	}
 	elapsed := time.Since(start)
 	time.Sleep(300 * time.Millisecond) // the last alerts reach the tail
-	stopTail()
-	<-tailDone
-	close(alerts)
-	<-printed
+	finishTail()
 	summary(out, proc, produced, handled(), elapsed, cfg)
 	return nil
 }
