@@ -2,8 +2,12 @@ package cli
 
 import (
 	"bytes"
+	"context"
 	"strings"
 	"testing"
+
+	"github.com/cxstream/cxstream/internal/state"
+	"github.com/cxstream/cxstream/internal/testenv"
 )
 
 func TestSentimentCommandWritesTabSeparatedScores(t *testing.T) {
@@ -33,5 +37,41 @@ func TestBadConfigGivesOneClearLine(t *testing.T) {
 	err := root.Execute()
 	if err == nil || !strings.Contains(err.Error(), `"localhost" has no port`) {
 		t.Fatalf("got %v", err)
+	}
+}
+
+func TestUserShowsStateAndForgetErasesIt(t *testing.T) {
+	r := testenv.StartRedis(t)
+	ctx := context.Background()
+	st := state.New(r.Client, state.Options{})
+	testenv.Must(t, st.Save(ctx, []state.Write{
+		{User: "u-1", Side: state.Click, Data: []byte(`{"fence":{"cx.clickstream.v1/0":5}}`)},
+		{User: "u-1", Side: state.Chat, Data: []byte(`{"fence":{"cx.chat.v1/0":7}}`)},
+		{User: "u-2", Side: state.Click, Data: []byte(`{}`)},
+	}), "seed state")
+
+	run := func(args ...string) (string, error) {
+		var out, errOut bytes.Buffer
+		root := NewRoot(&out, &errOut)
+		root.SetArgs(append(args, "--redis", r.Addr))
+		err := root.Execute()
+		return out.String(), err
+	}
+	out, err := run("user", "u-1")
+	if err != nil || !strings.Contains(out, `"cx.chat.v1/0": 7`) || !strings.Contains(out, `"click_version": 1`) {
+		t.Fatalf("user: %v\n%s", err, out)
+	}
+	out, err = run("forget", "u-1")
+	if err != nil || !strings.Contains(out, "deleted 2 keys") {
+		t.Fatalf("forget: %v %s", err, out)
+	}
+	if keys := r.Client.Keys(ctx, "*u-1*").Val(); len(keys) != 0 {
+		t.Fatalf("left behind: %v", keys)
+	}
+	if n := r.Client.Exists(ctx, st.Key("u-2", state.Click)).Val(); n != 1 {
+		t.Fatal("forget erased another user")
+	}
+	if _, err := run("user", "u-1"); err == nil || !strings.Contains(err.Error(), "no state") {
+		t.Fatalf("user after forget: %v", err)
 	}
 }

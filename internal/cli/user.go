@@ -16,16 +16,14 @@ func newUserCmd(g *globals) *cobra.Command {
 		Short: "Show a user's state from Redis: funnel, sentiment, churn features",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cfg, _, err := g.load(cmd, nil)
+			st, where, closeStore, err := g.store(cmd)
 			if err != nil {
 				return err
 			}
-			rdb := runner.NewRedis(cfg.Redis)
-			defer rdb.Close()
-			st := state.New(rdb, state.Options{Prefix: cfg.Redis.KeyPrefix})
+			defer closeStore()
 			docs, err := st.Load(cmd.Context(), args)
 			if err != nil {
-				return fmt.Errorf("redis at %v: %w", cfg.Redis.Addrs, err)
+				return fmt.Errorf("redis at %v: %w", where, err)
 			}
 			d := docs[args[0]]
 			if d.Click.Version == 0 && d.Chat.Version == 0 {
@@ -51,18 +49,28 @@ func newForgetCmd(g *globals) *cobra.Command {
 		Short: "Erase all state of a user from Redis",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cfg, _, err := g.load(cmd, nil)
+			st, where, closeStore, err := g.store(cmd)
 			if err != nil {
 				return err
 			}
-			rdb := runner.NewRedis(cfg.Redis)
-			defer rdb.Close()
-			n, err := state.New(rdb, state.Options{Prefix: cfg.Redis.KeyPrefix}).Forget(cmd.Context(), args[0])
+			defer closeStore()
+			n, err := st.Forget(cmd.Context(), args[0])
 			if err != nil {
-				return fmt.Errorf("redis at %v: %w", cfg.Redis.Addrs, err)
+				return fmt.Errorf("redis at %v: %w", where, err)
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "deleted %d keys of user %q\n", n, args[0])
 			return nil
 		},
 	}
+}
+
+// store opens the state store the config names, for the commands that
+// read or erase users.
+func (g *globals) store(cmd *cobra.Command) (*state.Store, []string, func(), error) {
+	cfg, _, err := g.load(cmd, nil)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	rdb := runner.NewRedis(cfg.Redis)
+	return state.New(rdb, state.Options{Prefix: cfg.Redis.KeyPrefix}), cfg.Redis.Addrs, func() { _ = rdb.Close() }, nil
 }

@@ -232,14 +232,3 @@ func (p *Processor) prune(st *State, now int64) {
 	st.NegativeAt = slices.DeleteFunc(st.NegativeAt, func(t int64) bool { return t < horizon })
 	st.ContactAt = slices.DeleteFunc(st.ContactAt, func(t int64) bool { return t < horizon })
 }
-
-// CountSince counts the times at or after since.
-func CountSince(times []int64, since int64) int {
-	n := 0
-	for _, t := range times {
-		if t >= since {
-			n++
-		}
-	}
-	return n
-}
