@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"strconv"
+	"syscall"
 	"testing"
 	"time"
 
@@ -18,8 +19,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 )
 
-// unavailable fails under CI and skips elsewhere.
-func unavailable(t testing.TB, format string, args ...any) {
+// Unavailable fails under CI and skips elsewhere.
+func Unavailable(t testing.TB, format string, args ...any) {
 	t.Helper()
 	if os.Getenv("CI") == "true" {
 		t.Fatalf("required service unavailable: "+format, args...)
@@ -44,32 +45,53 @@ type Redis struct {
 	Client *redis.Client
 	cmd    *exec.Cmd
 	port   int
+	bin    string
+	dir    string
+	// persistent servers write an fsync-always append-only file, so a
+	// restart keeps the data.
+	persistent bool
+	t          testing.TB
 }
 
 // StartRedis starts redis-server (no persistence) on a free port; it is
 // stopped when the test ends.
-func StartRedis(t testing.TB) *Redis {
+func StartRedis(t testing.TB) *Redis { return startRedis(t, false) }
+
+// StartPersistentRedis starts redis-server with an fsync-always
+// append-only file, so Stop and Start keep the data.
+func StartPersistentRedis(t testing.TB) *Redis { return startRedis(t, true) }
+
+func startRedis(t testing.TB, persistent bool) *Redis {
 	t.Helper()
 	bin, err := exec.LookPath("redis-server")
 	if err != nil {
-		unavailable(t, "redis-server is not on PATH (apt-get install redis-server)")
+		Unavailable(t, "redis-server is not on PATH (apt-get install redis-server)")
 	}
-	r := &Redis{port: FreePort(t)}
+	r := &Redis{port: FreePort(t), bin: bin, dir: t.TempDir(), persistent: persistent, t: t}
 	r.Addr = "127.0.0.1:" + strconv.Itoa(r.port)
-	r.start(t, bin)
+	r.Start()
 	r.Client = redis.NewClient(&redis.Options{Addr: r.Addr})
 	t.Cleanup(func() {
 		r.Client.Close()
-		r.Stop()
+		r.Kill()
 	})
 	return r
 }
 
-func (r *Redis) start(t testing.TB, bin string) {
+// Start starts the server again after Stop or Kill, on the same port and
+// data directory.
+func (r *Redis) Start() {
+	t := r.t
 	t.Helper()
-	r.cmd = exec.Command(bin, "--port", strconv.Itoa(r.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", t.TempDir())
+	args := []string{"--port", strconv.Itoa(r.port), "--bind", "127.0.0.1", "--save", "", "--dir", r.dir}
+	if r.persistent {
+		args = append(args, "--appendonly", "yes", "--appendfsync", "always")
+	} else {
+		args = append(args, "--appendonly", "no")
+	}
+	r.cmd = exec.Command(r.bin, args...)
 	if err := r.cmd.Start(); err != nil {
-		unavailable(t, "redis-server did not start: %v", err)
+		Unavailable(t, "redis-server did not start: %v", err)
 	}
 	c := redis.NewClient(&redis.Options{Addr: r.Addr})
 	defer c.Close()
@@ -82,17 +104,22 @@ func (r *Redis) start(t testing.TB, bin string) {
 			return
 		}
 		if time.Now().After(deadline) {
-			r.Stop()
-			unavailable(t, "redis-server on %s did not answer: %v", r.Addr, err)
+			r.Kill()
+			Unavailable(t, "redis-server on %s did not answer: %v", r.Addr, err)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
 }
 
-// Stop kills the server (state is lost: it runs without persistence).
-func (r *Redis) Stop() {
+// Stop shuts the server down gracefully (a persistent one keeps its data).
+func (r *Redis) Stop() { r.signal(syscall.SIGTERM) }
+
+// Kill kills the server.
+func (r *Redis) Kill() { r.signal(syscall.SIGKILL) }
+
+func (r *Redis) signal(sig syscall.Signal) {
 	if r.cmd != nil && r.cmd.Process != nil {
-		_ = r.cmd.Process.Kill()
+		_ = r.cmd.Process.Signal(sig)
 		_ = r.cmd.Wait()
 		r.cmd = nil
 	}
