@@ -1,24 +1,42 @@
 # The one test command (README and .ci/run both call it): formatting, vet,
-# and every test, with the race detector, against a real redis-server.
+# every test with the race detector (unit, integration against a real
+# redis-server, end-to-end against a real Kafka broker), then a short fuzz
+# of the decoders.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+FUZZTIME ?= 10s
 
-.PHONY: test check redis-server demo build
+.PHONY: test check deps fuzz demo build
 
-test: check redis-server
-	CI=$${CI:-true} go test -race -count=1 ./...
+test: check deps
+	CI=$${CI:-true} go test -race -count=1 -timeout 20m ./...
+	$(MAKE) --no-print-directory fuzz
 
 check:
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	if [ -n "$$unformatted" ]; then echo "gofmt needed: $$unformatted"; exit 1; fi
 	go vet ./...
 
-# Integration tests start their own redis-server on a free port; this only
-# makes sure the binary is installed (Debian/Ubuntu).
-redis-server:
-	@command -v redis-server >/dev/null 2>&1 || { \
-		echo "installing redis-server (apt-get)"; \
-		$(SUDO) apt-get update -qq && $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null; }
-	@command -v redis-server >/dev/null 2>&1 || { echo "redis-server is not installed and could not be installed" >&2; exit 1; }
+fuzz:
+	go test -run='^$$' -fuzz=FuzzDecodeClick -fuzztime=$(FUZZTIME) ./schemas
+	go test -run='^$$' -fuzz=FuzzDecodeChat -fuzztime=$(FUZZTIME) ./schemas
+
+# Tests start their own redis-server and Kafka broker on free ports; this
+# only makes sure the programs are installed (Debian/Ubuntu): redis-server,
+# kcat (the independent Kafka client of the e2e tests), Java 17 and Maven
+# (the broker's jars come from Maven Central, see test/kafka).
+deps:
+	@missing=""; \
+	command -v redis-server >/dev/null 2>&1 || missing="$$missing redis-server"; \
+	command -v kcat >/dev/null 2>&1 || missing="$$missing kcat"; \
+	command -v java >/dev/null 2>&1 || missing="$$missing openjdk-17-jre-headless"; \
+	command -v mvn >/dev/null 2>&1 || missing="$$missing maven"; \
+	if [ -n "$$missing" ]; then \
+		echo "installing$$missing (apt-get)"; \
+		$(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null || exit 1; \
+	fi
+	@for tool in redis-server kcat java mvn; do \
+		command -v $$tool >/dev/null 2>&1 || { echo "FATAL: $$tool is not installed and could not be installed" >&2; exit 1; }; \
+	done
 
 demo:
 	go run ./cmd/cxstream demo

@@ -58,11 +58,15 @@ type Redis struct {
 
 // Processing tunes the pipeline and the consumer.
 type Processing struct {
-	MaxMessageBytes int           `yaml:"max_message_bytes"`
-	MaxClockSkew    time.Duration `yaml:"max_clock_skew"`
-	MaxPollRecords  int           `yaml:"max_poll_records"`
-	QueuedBatches   int           `yaml:"queued_batches"`
-	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
+	MaxMessageBytes int `yaml:"max_message_bytes"`
+	// MaxDeadLetterBytes: a dead letter's value is cut to this size (with
+	// headers saying so) so the broker's record limit cannot wedge the
+	// processor. Keep it under the dead-letter topic's max.message.bytes.
+	MaxDeadLetterBytes int           `yaml:"max_dead_letter_bytes"`
+	MaxClockSkew       time.Duration `yaml:"max_clock_skew"`
+	MaxPollRecords     int           `yaml:"max_poll_records"`
+	QueuedBatches      int           `yaml:"queued_batches"`
+	ShutdownTimeout    time.Duration `yaml:"shutdown_timeout"`
 }
 
 // HTTP is the metrics and probes listener.
@@ -84,11 +88,12 @@ func Default() Config {
 		Redis:  Redis{Addrs: []string{"localhost:6379"}, KeyPrefix: "cx", StateTTL: 90 * 24 * time.Hour},
 		Topics: pipeline.DefaultTopics(),
 		Processing: Processing{
-			MaxMessageBytes: schemas.DefaultMaxMessageBytes,
-			MaxClockSkew:    time.Hour,
-			MaxPollRecords:  2000,
-			QueuedBatches:   2,
-			ShutdownTimeout: 20 * time.Second,
+			MaxMessageBytes:    schemas.DefaultMaxMessageBytes,
+			MaxDeadLetterBytes: 900 << 10,
+			MaxClockSkew:       time.Hour,
+			MaxPollRecords:     2000,
+			QueuedBatches:      2,
+			ShutdownTimeout:    20 * time.Second,
 		},
 		Funnels:   funnel.DefaultDefinitions(),
 		Sentiment: sentiment.DefaultConfig(),
@@ -192,6 +197,8 @@ func (c Config) Validate() error {
 		return bad("topics", "clickstream and chat must be different topics")
 	case c.Processing.MaxMessageBytes < 1024:
 		return bad("processing.max_message_bytes", "must be at least 1024, got %d", c.Processing.MaxMessageBytes)
+	case c.Processing.MaxDeadLetterBytes < 1024:
+		return bad("processing.max_dead_letter_bytes", "must be at least 1024, got %d", c.Processing.MaxDeadLetterBytes)
 	case c.Processing.ShutdownTimeout <= 0:
 		return bad("processing.shutdown_timeout", "must be positive")
 	case c.Redis.StateTTL < 0:

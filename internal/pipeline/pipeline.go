@@ -71,6 +71,7 @@ const (
 	HeaderSourcePartition = "cx-source-partition"
 	HeaderSourceOffset    = "cx-source-offset"
 	HeaderFailedAt        = "cx-failed-at"
+	HeaderTruncated       = "cx-truncated-from"
 	HeaderAlertType       = "cx-alert-type"
 	HeaderAlertID         = "cx-alert-id"
 	HeaderPriority        = "cx-priority"
@@ -91,6 +92,10 @@ type Options struct {
 	// MaxClockSkew: events stamped further in the future are dead
 	// letters (default 1h).
 	MaxClockSkew time.Duration
+	// MaxDeadLetterBytes cuts larger dead-letter values, with a header
+	// giving the original size (default 900 KiB, under Kafka's default
+	// 1 MB record limit).
+	MaxDeadLetterBytes int
 	// Now is the clock, for tests (default time.Now).
 	Now func() time.Time
 }
@@ -112,6 +117,9 @@ func (o *Options) validate() error {
 	}
 	if o.Now == nil {
 		o.Now = time.Now
+	}
+	if o.MaxDeadLetterBytes <= 0 {
+		o.MaxDeadLetterBytes = 900 << 10
 	}
 	return nil
 }
@@ -469,7 +477,12 @@ func (p *Pipeline) deadLetter(r *kgo.Record, reason schemas.Reason, detail strin
 		kgo.RecordHeader{Key: HeaderSourceOffset, Value: []byte(strconv.FormatInt(r.Offset, 10))},
 		kgo.RecordHeader{Key: HeaderFailedAt, Value: []byte(strconv.FormatInt(now.UnixMilli(), 10))},
 	)
-	return &kgo.Record{Topic: p.o.Topics.DeadLetter, Key: r.Key, Value: r.Value, Headers: headers}
+	value := r.Value
+	if len(value) > p.o.MaxDeadLetterBytes {
+		headers = append(headers, kgo.RecordHeader{Key: HeaderTruncated, Value: []byte(strconv.Itoa(len(value)))})
+		value = value[:p.o.MaxDeadLetterBytes]
+	}
+	return &kgo.Record{Topic: p.o.Topics.DeadLetter, Key: r.Key, Value: value, Headers: headers}
 }
 
 func (p *Pipeline) alertRecord(a *schemas.Alert) (*kgo.Record, error) {

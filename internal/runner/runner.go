@@ -92,6 +92,8 @@ func New(cfg config.Config, log *zap.Logger, opts Options) (*Processor, error) {
 		kgo.RebalanceTimeout(cfg.Kafka.RebalanceTimeout),
 		kgo.WithHooks(kprom.NewMetrics("cx_kafka", kprom.Registry(p.Metrics.Registry))),
 	)
+	// Room for a dead letter of the configured size plus its headers.
+	kopts = append(kopts, kgo.ProducerBatchMaxBytes(int32(max(1<<20, cfg.Processing.MaxDeadLetterBytes+64<<10))))
 	kopts = append(kopts, opts.ExtraKafkaOpts...)
 	if p.client, err = kgo.NewClient(kopts...); err != nil {
 		return nil, fmt.Errorf("kafka client: %w", err)
@@ -107,6 +109,8 @@ func New(cfg config.Config, log *zap.Logger, opts Options) (*Processor, error) {
 		Metrics:      p.Metrics,
 		Logger:       log.Named("pipeline"),
 		MaxClockSkew: cfg.Processing.MaxClockSkew,
+		// Dead letters keep the original bytes up to this size.
+		MaxDeadLetterBytes: cfg.Processing.MaxDeadLetterBytes,
 	})
 	if err != nil {
 		p.client.Close()

@@ -115,7 +115,8 @@ type stage struct {
 type stageOptions struct {
 	partitions      int
 	persistentRedis bool
-	extraConfig     string
+	// extraProcessing are more lines of the processing section.
+	extraProcessing string
 }
 
 func newStage(t *testing.T, o stageOptions) *stage {
@@ -161,10 +162,10 @@ topics:
 processing:
   shutdown_timeout: 10s
   max_message_bytes: 262144
-log:
+%slog:
   level: info
   format: json
-%s`, brokers, s.prefix+"group", s.redis.Addr, s.topics["clickstream"], s.topics["chat"], s.topics["alerts"], s.topics["deadletter"], o.extraConfig)
+`, brokers, s.prefix+"group", s.redis.Addr, s.topics["clickstream"], s.topics["chat"], s.topics["alerts"], s.topics["deadletter"], o.extraProcessing)
 	s.cfgPath = filepath.Join(t.TempDir(), "cxstream.yaml")
 	testenv.Must(t, os.WriteFile(s.cfgPath, []byte(cfg), 0o600), "write config")
 	t.Cleanup(func() {
@@ -333,6 +334,9 @@ func (s *stage) waitCaughtUp(timeout time.Duration) {
 	deadline := time.Now().Add(timeout)
 	var last int64 = -1
 	for time.Now().Before(deadline) {
+		if !s.anyAlive() {
+			break
+		}
 		lag, err := s.lag()
 		if err == nil && lag == 0 {
 			return
@@ -345,6 +349,15 @@ func (s *stage) waitCaughtUp(timeout time.Duration) {
 		logs += p.logTail() + "\n---\n"
 	}
 	s.t.Fatalf("group still %d records behind after %s; logs:\n%s", last, timeout, logs)
+}
+
+func (s *stage) anyAlive() bool {
+	for _, p := range s.procs {
+		if p.alive() {
+			return true
+		}
+	}
+	return false
 }
 
 // alertRecord is an alert as kcat -J prints it.

@@ -270,7 +270,8 @@ func (s *stage) checkState(ref *reference) {
 	for id, want := range ref.users {
 		click, chat := s.userDocs(id)
 		var days float64
-		if arr, ok := click["churn"].(map[string]any)["n"].([]any); ok {
+		churnDoc, _ := click["churn"].(map[string]any)
+		if arr, ok := churnDoc["n"].([]any); ok {
 			for _, d := range arr {
 				days += d.(float64)
 			}
