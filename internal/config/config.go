@@ -67,6 +67,8 @@ type Processing struct {
 	MaxPollRecords     int           `yaml:"max_poll_records"`
 	QueuedBatches      int           `yaml:"queued_batches"`
 	ShutdownTimeout    time.Duration `yaml:"shutdown_timeout"`
+	// TimerInterval: how often each partition looks for due timers.
+	TimerInterval time.Duration `yaml:"timer_interval"`
 }
 
 // HTTP is the metrics and probes listener.
@@ -94,6 +96,7 @@ func Default() Config {
 			MaxPollRecords:     2000,
 			QueuedBatches:      2,
 			ShutdownTimeout:    20 * time.Second,
+			TimerInterval:      time.Second,
 		},
 		Funnels:   funnel.DefaultDefinitions(),
 		Sentiment: sentiment.DefaultConfig(),

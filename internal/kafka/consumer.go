@@ -17,6 +17,10 @@ import (
 	"github.com/cxstream/cxstream/internal/metrics"
 )
 
+// TimerFunc handles a partition's due timers; it runs in the partition's
+// worker, between batches, so it never races the partition's processing.
+type TimerFunc func(ctx context.Context, topic string, partition int32, now time.Time) error
+
 // BatchFunc makes one partition's batch durable; the consumer commits the
 // batch's offsets only after it returns nil, and retries it otherwise.
 type BatchFunc func(ctx context.Context, recs []*kgo.Record) error
@@ -35,6 +39,9 @@ type ConsumerOptions struct {
 	// MaxRetryBackoff (defaults 100ms and 5s).
 	RetryBackoff    time.Duration
 	MaxRetryBackoff time.Duration
+	// TimerInterval: how often each partition worker looks for due timers
+	// (default 1s).
+	TimerInterval time.Duration
 }
 
 func (o *ConsumerOptions) defaults() {
@@ -53,6 +60,9 @@ func (o *ConsumerOptions) defaults() {
 	if o.MaxRetryBackoff <= 0 {
 		o.MaxRetryBackoff = 5 * time.Second
 	}
+	if o.TimerInterval <= 0 {
+		o.TimerInterval = time.Second
+	}
 }
 
 type topicPartition struct {
@@ -64,6 +74,7 @@ type topicPartition struct {
 // partition, started on assign and stopped and awaited on revoke.
 type Consumer struct {
 	process BatchFunc
+	timers  TimerFunc
 	opts    ConsumerOptions
 	log     *zap.Logger
 	m       *metrics.Metrics
@@ -90,6 +101,9 @@ func NewConsumer(process BatchFunc, opts ConsumerOptions, log *zap.Logger, m *me
 // SetBatchFunc sets the function that processes batches; call it before
 // Run.
 func (c *Consumer) SetBatchFunc(f BatchFunc) { c.process = f }
+
+// SetTimerFunc sets the function that fires due timers; call it before Run.
+func (c *Consumer) SetTimerFunc(f TimerFunc) { c.timers = f }
 
 // GroupOpts are the client options the consumer needs: manual commits and
 // the assign/revoke/lost callbacks.
@@ -231,6 +245,8 @@ type worker struct {
 
 func (w *worker) run() {
 	defer close(w.done)
+	tick := time.NewTicker(w.c.opts.TimerInterval)
+	defer tick.Stop()
 	for {
 		// Quit wins over queued batches: they were not committed, so the
 		// next owner of the partition reads them again.
@@ -247,6 +263,14 @@ func (w *worker) run() {
 				return
 			}
 			w.commit(recs[len(recs)-1])
+		case now := <-tick.C:
+			if w.c.timers == nil {
+				continue
+			}
+			if err := w.c.timers(w.c.workCtx, w.tp.topic, w.tp.partition, now); err != nil && w.c.workCtx.Err() == nil {
+				// The next tick tries again; the timers stay in Redis.
+				w.c.log.Warn("timers failed", zap.String("topic", w.tp.topic), zap.Int32("partition", w.tp.partition), zap.Error(err))
+			}
 		}
 	}
 }

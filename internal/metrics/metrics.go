@@ -30,6 +30,7 @@ type Metrics struct {
 	StateConflicts   prometheus.Counter
 	BatchRetries     prometheus.Counter
 	Commits          *prometheus.CounterVec // result
+	TimersFired      prometheus.Counter
 	Ready            prometheus.Gauge
 	Partitions       prometheus.Gauge
 }
@@ -54,6 +55,7 @@ func New() *Metrics {
 		RedisSeconds:     f.histogram("cx_redis_seconds", "Redis round-trip time, by operation.", prometheus.ExponentialBuckets(0.0001, 2, 16), "op"),
 		StateConflicts:   f.counter("cx_state_conflicts_total", "State writes refused because another writer changed the document.").WithLabelValues(),
 		BatchRetries:     f.counter("cx_batch_retries_total", "Batches retried after an error (Redis or Kafka unavailable, conflicts).").WithLabelValues(),
+		TimersFired:      f.counter("cx_timers_fired_total", "Users handled because a timer (funnel window, inactivity check) was due.").WithLabelValues(),
 		Commits:          f.counter("cx_offset_commits_total", "Offset commits, by result.", "result"),
 		Ready:            f.gauge("cx_ready", "1 when the processor is in its group, Redis answers and no partition is stalled."),
 		Partitions:       f.gauge("cx_assigned_partitions", "Input partitions assigned to this instance."),

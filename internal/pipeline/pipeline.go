@@ -155,6 +155,12 @@ type user struct {
 	chat       chatDoc
 	clickDirty bool
 	chatDirty  bool
+	// timerIndex is the timer set of the partition the user's clicks come
+	// from, once a click of theirs was applied or a timer of theirs read.
+	timerIndex string
+	// reschedule: the user's timer must be set again though the state did
+	// not change (it fired early).
+	reschedule bool
 }
 
 type event struct {
@@ -241,6 +247,7 @@ func (p *Pipeline) Process(ctx context.Context, recs []*kgo.Record) (Result, err
 			u.chatDirty = true
 		} else {
 			u.clickDirty = true
+			u.timerIndex = p.o.Store.TimerIndex(ev.rec.Topic, ev.rec.Partition)
 		}
 		res.Applied++
 		t.add(&t.applied, ev.rec.Topic)
@@ -268,14 +275,115 @@ func (p *Pipeline) Process(ctx context.Context, recs []*kgo.Record) (Result, err
 		}
 	}
 
-	if err := p.o.Publisher.Publish(ctx, out); err != nil {
-		return res, fmt.Errorf("publish alerts: %w", err)
-	}
-	if err := p.save(ctx, users); err != nil {
+	if err := p.commitEffects(ctx, out, users); err != nil {
 		return res, err
 	}
 	t.record(p.o.Metrics)
 	p.o.Metrics.BatchSeconds.Observe(time.Since(start).Seconds())
+	return res, nil
+}
+
+// commitEffects makes a batch's effects durable in the order that keeps
+// replays safe: alerts and dead letters acknowledged by Kafka, then timers
+// (hints: a timer that fires early finds nothing due in the state), then
+// the state, whose fence marks the events applied.
+func (p *Pipeline) commitEffects(ctx context.Context, out []*kgo.Record, users map[string]*user) error {
+	if err := p.o.Publisher.Publish(ctx, out); err != nil {
+		return fmt.Errorf("publish alerts: %w", err)
+	}
+	var timers []state.Timer
+	for id, u := range users {
+		if (u.clickDirty || u.reschedule) && u.timerIndex != "" {
+			timers = append(timers, state.Timer{Index: u.timerIndex, User: id, Due: p.nextDue(u)})
+		}
+	}
+	start := time.Now()
+	err := p.o.Store.Schedule(ctx, timers)
+	p.o.Metrics.RedisSeconds.WithLabelValues("schedule").Observe(time.Since(start).Seconds())
+	if err != nil {
+		return err
+	}
+	return p.save(ctx, users)
+}
+
+// nextDue is when the user's click side needs attention without a new
+// event: a funnel window ending, or an inactivity check. 0: never.
+func (p *Pipeline) nextDue(u *user) int64 {
+	due := p.o.Funnel.NextDeadline(u.click.Funnel)
+	if c := p.o.Churn.NextCheck(&u.click.Churn); c > 0 && (due == 0 || c < due) {
+		due = c
+	}
+	return due
+}
+
+// TimerBatch bounds how many due users one FireTimers call handles.
+const TimerBatch = 500
+
+// FireTimers handles the users of one input partition whose timers are due
+// at now: funnel windows that ran out (abandonment) and inactivity checks
+// (churn), for users who sent nothing since. The state decides what is
+// due, so a timer that fires twice does nothing the second time.
+func (p *Pipeline) FireTimers(ctx context.Context, topic string, partition int32, now time.Time) (Result, error) {
+	var res Result
+	if topic != p.o.Topics.Clickstream {
+		return res, nil
+	}
+	index := p.o.Store.TimerIndex(topic, partition)
+	nowMs := now.UnixMilli()
+	ids, err := p.o.Store.Due(ctx, index, nowMs, TimerBatch)
+	if err != nil || len(ids) == 0 {
+		return res, err
+	}
+	users, err := p.load(ctx, ids)
+	if err != nil {
+		return res, err
+	}
+	var t tally
+	var out []*kgo.Record
+	for _, id := range ids {
+		u := users[id]
+		u.timerIndex = index
+		due := p.nextDue(u)
+		if due == 0 || due > nowMs {
+			u.reschedule = true // nothing due any more: set or cancel the timer
+			continue
+		}
+		u.clickDirty = true
+		transitions := p.o.Funnel.Expire(u.click.Funnel, nowMs)
+		var alerts []*schemas.Alert
+		if check := p.o.Churn.NextCheck(&u.click.Churn); check > 0 && check <= nowMs {
+			if a := p.o.Churn.CheckInactive(&u.click.Churn, id, p.churnSignals(u), check); a != nil {
+				alerts = append(alerts, a)
+			}
+		} else if len(transitions) > 0 {
+			// An abandonment can tip the churn score.
+			if a := p.o.Churn.Evaluate(&u.click.Churn, id, p.churnSignals(u), due, "abandoned:"+strconv.FormatInt(due, 10)); a != nil {
+				alerts = append(alerts, a)
+			}
+		}
+		for _, a := range alerts {
+			a.DetectedAt = nowMs
+			rec, err := p.alertRecord(a)
+			if err != nil {
+				return res, err
+			}
+			out = append(out, rec)
+			t.add(&t.alerts, a.Type+"\x00"+string(a.Priority))
+			res.Alerts++
+		}
+		for _, tr := range transitions {
+			t.add(&t.transitions, tr.Funnel+"\x00"+tr.StepName+"\x00"+string(tr.Kind))
+			if p.o.Topics.Transitions != "" {
+				out = append(out, p.transitionRecord(id, tr))
+			}
+		}
+		res.Applied++
+	}
+	if err := p.commitEffects(ctx, out, users); err != nil {
+		return res, err
+	}
+	t.record(p.o.Metrics)
+	p.o.Metrics.TimersFired.Add(float64(res.Applied))
 	return res, nil
 }
 

@@ -83,6 +83,7 @@ func New(cfg config.Config, log *zap.Logger, opts Options) (*Processor, error) {
 		MaxPollRecords:  cfg.Processing.MaxPollRecords,
 		QueuedBatches:   cfg.Processing.QueuedBatches,
 		ShutdownTimeout: cfg.Processing.ShutdownTimeout,
+		TimerInterval:   cfg.Processing.TimerInterval,
 	}, log.Named("consumer"), p.Metrics)
 	kopts := append(KafkaOpts(cfg.Kafka, log), p.consumer.GroupOpts()...)
 	kopts = append(kopts,
@@ -118,6 +119,10 @@ func New(cfg config.Config, log *zap.Logger, opts Options) (*Processor, error) {
 	}
 	p.consumer.SetBatchFunc(func(ctx context.Context, recs []*kgo.Record) error {
 		_, err := p.Pipeline.Process(ctx, recs)
+		return err
+	})
+	p.consumer.SetTimerFunc(func(ctx context.Context, topic string, partition int32, now time.Time) error {
+		_, err := p.Pipeline.FireTimers(ctx, topic, partition, now)
 		return err
 	})
 	if cfg.HTTP.Addr != "" {

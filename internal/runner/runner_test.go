@@ -363,3 +363,70 @@ func TestRestartAndFullReplayEndInTheSameState(t *testing.T) {
 		}
 	}
 }
+
+// A user who reaches checkout and then sends nothing is abandoned when the
+// window runs out, by a timer in Redis, exactly once; an angry user who
+// then goes silent gets a churn alert from that timer alone.
+func TestTimersNoticeSilentUsers(t *testing.T) {
+	e := newEnv(t)
+	cfg := e.config("cx", "g-timers")
+	for i := range cfg.Funnels {
+		cfg.Funnels[i].Window = 2 * time.Second
+	}
+	cfg.Processing.TimerInterval = 100 * time.Millisecond
+	now := time.Now().UnixMilli()
+	produce(t, e.kafka.Brokers,
+		click("silent", "s1", "product_view", now, 0),
+		click("silent", "s2", "add_to_cart", now+10, 0),
+		click("silent", "s3", "checkout_start", now+20, 0),
+		click("gone", "g1", "product_view", now, 0),
+		click("gone", "g2", "add_to_cart", now+10, 0),
+	)
+	r := start(t, cfg)
+	testenv.Eventually(t, 10*time.Second, "clicks applied", func() bool { return r.handled() >= 5 })
+	produce(t, e.kafka.Brokers,
+		chat("gone", "gm1", "this is the worst service, I want a refund", now+100),
+		chat("gone", "gm2", "still not working, I am fed up", now+200),
+		chat("gone", "gm3", "useless. cancel my account", now+300),
+	)
+	testenv.Eventually(t, 10*time.Second, "chats applied", func() bool { return r.handled() >= 8 })
+	abandoned := func() float64 {
+		return r.Metrics.Sum("cx_funnel_transitions_total", map[string]string{"kind": "abandoned"})
+	}
+	testenv.Eventually(t, 10*time.Second, "both abandonments", func() bool { return abandoned() == 2 })
+	time.Sleep(time.Second) // more ticks: nothing fires twice
+	if abandoned() != 2 {
+		t.Fatalf("abandonments fired %v times for 2 users", abandoned())
+	}
+	docs, err := r.Store.Load(context.Background(), []string{"silent"})
+	testenv.Must(t, err, "load")
+	var silent struct {
+		Funnel map[string]struct {
+			Step         int `json:"s"`
+			Abandonments int `json:"a"`
+		} `json:"funnel"`
+	}
+	testenv.Must(t, json.Unmarshal(docs["silent"].Click.Data, &silent), "silent")
+	if f := silent.Funnel["purchase"]; f.Step != -1 || f.Abandonments != 1 {
+		t.Errorf("silent's funnel after the window: %+v", f)
+	}
+
+	alerts := readTopic(t, e.kafka.Brokers, "cx.alerts.v1", 2)
+	churned := 0
+	for _, rec := range alerts {
+		var a schemas.Alert
+		testenv.Must(t, json.Unmarshal(rec.Value, &a), "alert")
+		if a.Type == schemas.AlertChurnRisk {
+			churned++
+			if a.UserID != "gone" || !strings.Contains(strings.Join(a.Reasons, ";"), "abandoned") {
+				t.Errorf("churn alert %+v", a)
+			}
+		}
+	}
+	if churned != 1 {
+		t.Errorf("%d churn alerts, want 1 for the user who went silent", churned)
+	}
+	if n, _ := r.Store.Pending(context.Background(), r.Store.TimerIndex("cx.clickstream.v1", 0)); n > 2 {
+		t.Errorf("%d timers left in partition 0", n)
+	}
+}

@@ -230,3 +230,49 @@ func (s *Store) Forget(ctx context.Context, user string) (int64, error) {
 	}
 	return n, nil
 }
+
+// Timer asks for a user to be looked at again at Due (ms); Due 0 cancels.
+type Timer struct {
+	Index string
+	User  string
+	Due   int64
+}
+
+// TimerIndex is the key of a partition's timer set. Timers are kept per
+// input partition so they move with the partition on a rebalance.
+func (s *Store) TimerIndex(topic string, partition int32) string {
+	return s.prefix + ":timers:{" + topic + "/" + strconv.Itoa(int(partition)) + "}"
+}
+
+// Schedule sets or cancels timers in one pipelined round trip.
+func (s *Store) Schedule(ctx context.Context, timers []Timer) error {
+	if len(timers) == 0 {
+		return nil
+	}
+	pipe := s.rdb.Pipeline()
+	for _, t := range timers {
+		if t.Due > 0 {
+			pipe.ZAdd(ctx, t.Index, redis.Z{Score: float64(t.Due), Member: t.User})
+		} else {
+			pipe.ZRem(ctx, t.Index, t.User)
+		}
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		return fmt.Errorf("schedule timers: %w", err)
+	}
+	return nil
+}
+
+// Due returns up to limit users of index whose timers are due at now (ms).
+func (s *Store) Due(ctx context.Context, index string, now int64, limit int) ([]string, error) {
+	users, err := s.rdb.ZRangeArgs(ctx, redis.ZRangeArgs{Key: index, Start: "-inf", Stop: strconv.FormatInt(now, 10), ByScore: true, Count: int64(limit)}).Result()
+	if err != nil {
+		return nil, fmt.Errorf("due timers: %w", err)
+	}
+	return users, nil
+}
+
+// Pending counts the timers of index, due or not.
+func (s *Store) Pending(ctx context.Context, index string) (int64, error) {
+	return s.rdb.ZCard(ctx, index).Result()
+}

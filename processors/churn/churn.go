@@ -9,6 +9,7 @@ import (
 	"math"
 	"slices"
 	"sort"
+	"strconv"
 	"time"
 
 	"github.com/cxstream/cxstream/schemas"
@@ -38,6 +39,11 @@ type Config struct {
 	Threshold float64 `yaml:"threshold"`
 	// Cooldown per user between alerts.
 	Cooldown time.Duration `yaml:"cooldown"`
+	// InactivityCheck: a user who sends nothing is scored again this long
+	// after their last event, and every InactivityCheck after that, up to
+	// MaxInactivityChecks times, so a silent user is noticed.
+	InactivityCheck     time.Duration `yaml:"inactivity_check"`
+	MaxInactivityChecks int           `yaml:"max_inactivity_checks"`
 }
 
 // DefaultConfig is what cxstream ships. The weights are set by hand to
@@ -54,13 +60,18 @@ func DefaultConfig() Config {
 			FeatPurchases:      -0.35,
 			FeatSpend:          -0.15,
 		},
-		Threshold: 0.6,
-		Cooldown:  7 * 24 * time.Hour,
+		Threshold:           0.6,
+		Cooldown:            7 * 24 * time.Hour,
+		InactivityCheck:     7 * 24 * time.Hour,
+		MaxInactivityChecks: 4,
 	}
 }
 
 // Validate reports a config that cannot work.
 func (c Config) Validate() error {
+	if c.InactivityCheck <= 0 || c.MaxInactivityChecks < 0 {
+		return fmt.Errorf("inactivity_check must be positive and max_inactivity_checks not negative")
+	}
 	if c.Threshold <= 0 || c.Threshold >= 1 {
 		return fmt.Errorf("threshold must be in (0, 1), got %v", c.Threshold)
 	}
@@ -90,6 +101,29 @@ type State struct {
 	// time of the last alert.
 	LastScore   float64 `json:"s"`
 	LastAlertAt int64   `json:"a,omitempty"`
+	// CheckedUntil is the latest inactivity check already done.
+	CheckedUntil int64 `json:"ck,omitempty"`
+}
+
+// NextCheck is when the silent user should be scored again, or 0.
+func (p *Processor) NextCheck(st *State) int64 {
+	if st.LastSeen == 0 {
+		return 0
+	}
+	step := p.cfg.InactivityCheck.Milliseconds()
+	for k := int64(1); k <= int64(p.cfg.MaxInactivityChecks); k++ {
+		if due := st.LastSeen + k*step; due > st.CheckedUntil {
+			return due
+		}
+	}
+	return 0
+}
+
+// CheckInactive scores a user who has been silent until due (a timer set
+// by NextCheck) and returns an alert if the score crossed the threshold.
+func (p *Processor) CheckInactive(st *State, userID string, sig Signals, due int64) *schemas.Alert {
+	st.CheckedUntil = max(st.CheckedUntil, due)
+	return p.Evaluate(st, userID, sig, due, "inactive:"+strconv.FormatInt(due, 10))
 }
 
 // Observe records one click event.
