@@ -6,8 +6,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/cxstream/cxstream/internal/alertsink"
 	"github.com/cxstream/cxstream/internal/state"
 	"github.com/cxstream/cxstream/internal/testenv"
+	"github.com/cxstream/cxstream/schemas"
 )
 
 func TestSentimentCommandWritesTabSeparatedScores(t *testing.T) {
@@ -49,6 +51,8 @@ func TestUserShowsStateAndForgetErasesIt(t *testing.T) {
 		{User: "u-1", Side: state.Chat, Data: []byte(`{"fence":{"cx.chat.v1/0":7}}`)},
 		{User: "u-2", Side: state.Click, Data: []byte(`{}`)},
 	}), "seed state")
+	testenv.Must(t, st.Schedule(ctx, []state.Timer{{Index: st.TimerIndex("cx.clickstream.v1", 3), User: "u-1", Due: 5}, {Index: st.TimerIndex("cx.clickstream.v1", 3), User: "u-2", Due: 6}}), "timers")
+	testenv.Must(t, alertsink.NewQueue(r.Client, "cx").Push(ctx, []*schemas.Alert{{Type: schemas.AlertNegativeChat, UserID: "u-1", ConversationID: "c", Priority: schemas.PriorityHigh, EventTime: 1}}), "queue")
 
 	run := func(args ...string) (string, error) {
 		var out, errOut bytes.Buffer
@@ -62,11 +66,17 @@ func TestUserShowsStateAndForgetErasesIt(t *testing.T) {
 		t.Fatalf("user: %v\n%s", err, out)
 	}
 	out, err = run("forget", "u-1")
-	if err != nil || !strings.Contains(out, "deleted 2 keys") {
+	if err != nil || !strings.Contains(out, "deleted 3 keys and timers and 1 queue entries") {
 		t.Fatalf("forget: %v %s", err, out)
 	}
 	if keys := r.Client.Keys(ctx, "*u-1*").Val(); len(keys) != 0 {
 		t.Fatalf("left behind: %v", keys)
+	}
+	if n := r.Client.ZCard(ctx, st.TimerIndex("cx.clickstream.v1", 3)).Val(); n != 1 {
+		t.Fatalf("timers left: %d, want only u-2's", n)
+	}
+	if n := r.Client.HLen(ctx, "cx:{queue}:items").Val(); n != 0 {
+		t.Fatalf("queue items left: %d", n)
 	}
 	if n := r.Client.Exists(ctx, st.Key("u-2", state.Click)).Val(); n != 1 {
 		t.Fatal("forget erased another user")

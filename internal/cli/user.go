@@ -6,6 +6,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/cxstream/cxstream/internal/alertsink"
 	"github.com/cxstream/cxstream/internal/runner"
 	"github.com/cxstream/cxstream/internal/state"
 )
@@ -58,7 +59,11 @@ func newForgetCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return fmt.Errorf("redis at %v: %w", where, err)
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "deleted %d keys of user %q\n", n, args[0])
+			q, err := queueRemove(cmd, g, args[0])
+			if err != nil {
+				return fmt.Errorf("redis at %v: %w", where, err)
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "deleted %d keys and timers and %d queue entries of user %q\n", n, q, args[0])
 			return nil
 		},
 	}
@@ -73,4 +78,14 @@ func (g *globals) store(cmd *cobra.Command) (*state.Store, []string, func(), err
 	}
 	rdb := runner.NewRedis(cfg.Redis)
 	return state.New(rdb, state.Options{Prefix: cfg.Redis.KeyPrefix}), cfg.Redis.Addrs, func() { _ = rdb.Close() }, nil
+}
+
+func queueRemove(cmd *cobra.Command, g *globals, user string) (int, error) {
+	cfg, _, err := g.load(cmd, nil)
+	if err != nil {
+		return 0, err
+	}
+	rdb := runner.NewRedis(cfg.Redis)
+	defer rdb.Close()
+	return alertsink.NewQueue(rdb, cfg.Redis.KeyPrefix).Remove(cmd.Context(), user)
 }

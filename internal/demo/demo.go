@@ -19,6 +19,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.uber.org/zap"
 
+	"github.com/cxstream/cxstream/internal/alertsink"
 	"github.com/cxstream/cxstream/internal/config"
 	"github.com/cxstream/cxstream/internal/gen"
 	"github.com/cxstream/cxstream/internal/runner"
@@ -92,7 +93,7 @@ func Run(ctx context.Context, opts Options, out io.Writer, log *zap.Logger) erro
 		defer close(printed)
 		for a := range alerts {
 			if !opts.Quiet {
-				fmt.Fprintln(out, OneLine(a))
+				fmt.Fprintln(out, alertsink.OneLine(a))
 			}
 		}
 	}()
@@ -155,24 +156,6 @@ func tail(ctx context.Context, cfg config.Config, alerts chan<- schemas.Alert) {
 			}
 		})
 	}
-}
-
-// OneLine renders an alert for people watching a terminal.
-func OneLine(a schemas.Alert) string {
-	excerpt := ""
-	if a.Excerpt != "" {
-		excerpt = fmt.Sprintf(" | %q", truncate(a.Excerpt, 70))
-	}
-	return fmt.Sprintf("%s %-6s %-13s %-12s score %+.2f | %s%s",
-		time.UnixMilli(a.DetectedAt).Format("15:04:05"), a.Priority, a.Type, a.UserID, a.Score, strings.Join(a.Reasons, "; "), excerpt)
-}
-
-func truncate(s string, n int) string {
-	r := []rune(s)
-	if len(r) <= n {
-		return s
-	}
-	return string(r[:n-1]) + "…"
 }
 
 func summary(out io.Writer, proc *runner.Processor, produced, handled float64, elapsed time.Duration, cfg config.Config) {

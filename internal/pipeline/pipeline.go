@@ -56,6 +56,12 @@ type Publisher interface {
 	Publish(ctx context.Context, recs []*kgo.Record) error
 }
 
+// AlertQueue receives negative-chat alerts for the support priority queue
+// (alertsink.Queue); pushing the same alert twice changes nothing.
+type AlertQueue interface {
+	Push(ctx context.Context, alerts []*schemas.Alert) error
+}
+
 // Reasons for dead letters that the pipeline adds to the schema's own.
 const (
 	ReasonFutureTimestamp schemas.Reason = "future_timestamp"
@@ -87,8 +93,10 @@ type Options struct {
 	Churn     *churn.Processor
 	Store     *state.Store
 	Publisher Publisher
-	Metrics   *metrics.Metrics
-	Logger    *zap.Logger
+	// Queue, when set, receives negative-chat alerts after Kafka has them.
+	Queue   AlertQueue
+	Metrics *metrics.Metrics
+	Logger  *zap.Logger
 	// MaxClockSkew: events stamped further in the future are dead
 	// letters (default 1h).
 	MaxClockSkew time.Duration
@@ -194,6 +202,7 @@ func (p *Pipeline) Process(ctx context.Context, recs []*kgo.Record) (Result, err
 	seen := make(map[string]bool, len(recs))
 
 	var t tally
+	var emitted []*schemas.Alert
 	for _, r := range recs {
 		p.o.Metrics.Received.WithLabelValues(r.Topic).Inc()
 		ev, reason, detail := p.decode(r, now)
@@ -259,6 +268,7 @@ func (p *Pipeline) Process(ctx context.Context, recs []*kgo.Record) (Result, err
 				return res, err
 			}
 			out = append(out, rec)
+			emitted = append(emitted, a)
 			t.add(&t.alerts, a.Type+"\x00"+string(a.Priority))
 			res.Alerts++
 		}
@@ -275,7 +285,7 @@ func (p *Pipeline) Process(ctx context.Context, recs []*kgo.Record) (Result, err
 		}
 	}
 
-	if err := p.commitEffects(ctx, out, users); err != nil {
+	if err := p.commitEffects(ctx, out, emitted, users); err != nil {
 		return res, err
 	}
 	t.record(p.o.Metrics)
@@ -286,10 +296,16 @@ func (p *Pipeline) Process(ctx context.Context, recs []*kgo.Record) (Result, err
 // commitEffects makes a batch's effects durable in the order that keeps
 // replays safe: alerts and dead letters acknowledged by Kafka, then timers
 // (hints: a timer that fires early finds nothing due in the state), then
-// the state, whose fence marks the events applied.
-func (p *Pipeline) commitEffects(ctx context.Context, out []*kgo.Record, users map[string]*user) error {
+// the state, whose fence marks the events applied. The support queue is
+// fed after Kafka, like any other subscriber.
+func (p *Pipeline) commitEffects(ctx context.Context, out []*kgo.Record, alerts []*schemas.Alert, users map[string]*user) error {
 	if err := p.o.Publisher.Publish(ctx, out); err != nil {
 		return fmt.Errorf("publish alerts: %w", err)
+	}
+	if p.o.Queue != nil && len(alerts) > 0 {
+		if err := p.o.Queue.Push(ctx, alerts); err != nil {
+			return err
+		}
 	}
 	var timers []state.Timer
 	for id, u := range users {
@@ -340,6 +356,7 @@ func (p *Pipeline) FireTimers(ctx context.Context, topic string, partition int32
 	}
 	var t tally
 	var out []*kgo.Record
+	var emitted []*schemas.Alert
 	for _, id := range ids {
 		u := users[id]
 		u.timerIndex = index
@@ -368,6 +385,7 @@ func (p *Pipeline) FireTimers(ctx context.Context, topic string, partition int32
 				return res, err
 			}
 			out = append(out, rec)
+			emitted = append(emitted, a)
 			t.add(&t.alerts, a.Type+"\x00"+string(a.Priority))
 			res.Alerts++
 		}
@@ -379,7 +397,7 @@ func (p *Pipeline) FireTimers(ctx context.Context, topic string, partition int32
 		}
 		res.Applied++
 	}
-	if err := p.commitEffects(ctx, out, users); err != nil {
+	if err := p.commitEffects(ctx, out, emitted, users); err != nil {
 		return res, err
 	}
 	t.record(p.o.Metrics)

@@ -17,6 +17,7 @@ import (
 	"go.uber.org/zap/zapcore"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/cxstream/cxstream/internal/alertsink"
 	"github.com/cxstream/cxstream/internal/config"
 	"github.com/cxstream/cxstream/internal/kafka"
 	"github.com/cxstream/cxstream/internal/metrics"
@@ -107,6 +108,7 @@ func New(cfg config.Config, log *zap.Logger, opts Options) (*Processor, error) {
 		Churn:        cp,
 		Store:        p.Store,
 		Publisher:    kafka.NewPublisher(p.client),
+		Queue:        alertsink.NewQueue(p.rdb, cfg.Redis.KeyPrefix),
 		Metrics:      p.Metrics,
 		Logger:       log.Named("pipeline"),
 		MaxClockSkew: cfg.Processing.MaxClockSkew,

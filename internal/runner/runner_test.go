@@ -14,6 +14,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.uber.org/zap"
 
+	"github.com/cxstream/cxstream/internal/alertsink"
 	"github.com/cxstream/cxstream/internal/config"
 	"github.com/cxstream/cxstream/internal/gen"
 	"github.com/cxstream/cxstream/internal/pipeline"
@@ -216,6 +217,12 @@ func TestEventsBecomeStateAlertsAndDeadLetters(t *testing.T) {
 	}
 	if strings.Contains(a.Excerpt, "4111") || !strings.Contains(a.Excerpt, "[card]") {
 		t.Errorf("excerpt not redacted: %q", a.Excerpt)
+	}
+
+	queued, err := alertsink.NewQueue(e.redis.Client, "cx").List(context.Background(), 10)
+	testenv.Must(t, err, "queue")
+	if len(queued) != 1 || queued[0].AlertID != a.AlertID {
+		t.Errorf("support queue holds %+v, want bob's alert", queued)
 	}
 
 	dead := readTopic(t, e.kafka.Brokers, "cx.deadletter.v1", 1)

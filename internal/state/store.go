@@ -21,6 +21,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -217,8 +218,8 @@ func (s *Store) loadScript(ctx context.Context) error {
 // Ping reports whether Redis answers.
 func (s *Store) Ping(ctx context.Context) error { return s.rdb.Ping(ctx).Err() }
 
-// Forget deletes every document of a user and returns how many keys
-// existed.
+// Forget deletes every document and timer of a user and returns how many
+// documents and timers existed.
 func (s *Store) Forget(ctx context.Context, user string) (int64, error) {
 	keys := make([]string, 0, len(Sides))
 	for _, side := range Sides {
@@ -228,7 +229,45 @@ func (s *Store) Forget(ctx context.Context, user string) (int64, error) {
 	if err != nil {
 		return 0, fmt.Errorf("forget user: %w", err)
 	}
+	indexes, err := s.timerIndexes(ctx)
+	if err != nil {
+		return n, err
+	}
+	for _, idx := range indexes {
+		removed, err := s.rdb.ZRem(ctx, idx, user).Result()
+		if err != nil {
+			return n, fmt.Errorf("forget user's timers: %w", err)
+		}
+		n += removed
+	}
 	return n, nil
+}
+
+// timerIndexes lists every partition's timer set (on every cluster node).
+func (s *Store) timerIndexes(ctx context.Context) ([]string, error) {
+	var out []string
+	scan := func(ctx context.Context, c redis.UniversalClient) error {
+		iter := c.Scan(ctx, 0, s.prefix+":timers:*", 500).Iterator()
+		for iter.Next(ctx) {
+			out = append(out, iter.Val())
+		}
+		return iter.Err()
+	}
+	var err error
+	if cc, ok := s.rdb.(*redis.ClusterClient); ok {
+		var mu sync.Mutex
+		err = cc.ForEachMaster(ctx, func(ctx context.Context, c *redis.Client) error {
+			mu.Lock()
+			defer mu.Unlock()
+			return scan(ctx, c)
+		})
+	} else {
+		err = scan(ctx, s.rdb)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("list timer sets: %w", err)
+	}
+	return out, nil
 }
 
 // Timer asks for a user to be looked at again at Due (ms); Due 0 cancels.
