@@ -39,10 +39,11 @@ type Scorer interface {
 }
 
 // Thresholds on Value that separate the labels of the default scorer. The
-// negative threshold is the operating point reported by `cxstream
-// sentiment-eval`.
+// negative threshold was chosen on test/testdata/support_chats.tsv alone:
+// the highest recall whose precision stays well above 0.95 there. `cxstream
+// sentiment-eval` reports it on that set and on the held-out set.
 const (
-	DefaultNegativeThreshold = -0.35
+	DefaultNegativeThreshold = -0.25
 	DefaultPositiveThreshold = 0.35
 )
 
@@ -166,6 +167,12 @@ func (s *DefaultScorer) Value(text string) float64 {
 		if strings.Contains(lower, ph.text) {
 			raw += ph.value
 		}
+	}
+	patterns, request := patternValence(lower)
+	raw += patterns
+	if request && patterns == 0 && raw < 0 {
+		// "What is your refund policy?" asks; it does not complain.
+		raw *= 0.3
 	}
 	lexical := raw / math.Sqrt(raw*raw+vaderAlpha)
 
