@@ -64,9 +64,12 @@ type Processing struct {
 	// processor. Keep it under the dead-letter topic's max.message.bytes.
 	MaxDeadLetterBytes int           `yaml:"max_dead_letter_bytes"`
 	MaxClockSkew       time.Duration `yaml:"max_clock_skew"`
-	MaxPollRecords     int           `yaml:"max_poll_records"`
-	QueuedBatches      int           `yaml:"queued_batches"`
-	ShutdownTimeout    time.Duration `yaml:"shutdown_timeout"`
+	// AllowedLateness: how late (behind the user's latest click) an event
+	// may arrive and still be put in its place in the funnels.
+	AllowedLateness time.Duration `yaml:"allowed_lateness"`
+	MaxPollRecords  int           `yaml:"max_poll_records"`
+	QueuedBatches   int           `yaml:"queued_batches"`
+	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
 	// TimerInterval: how often each partition looks for due timers.
 	TimerInterval time.Duration `yaml:"timer_interval"`
 }
@@ -93,6 +96,7 @@ func Default() Config {
 			MaxMessageBytes:    schemas.DefaultMaxMessageBytes,
 			MaxDeadLetterBytes: 900 << 10,
 			MaxClockSkew:       time.Hour,
+			AllowedLateness:    5 * time.Minute,
 			MaxPollRecords:     2000,
 			QueuedBatches:      2,
 			ShutdownTimeout:    20 * time.Second,
@@ -212,7 +216,10 @@ func (c Config) Validate() error {
 			return bad("address", "%q has no port (host:port)", addr)
 		}
 	}
-	if _, err := funnel.New(c.Funnels); err != nil {
+	if c.Processing.AllowedLateness < 0 {
+		return bad("processing.allowed_lateness", "must not be negative")
+	}
+	if _, err := funnel.New(c.Funnels, c.Processing.AllowedLateness); err != nil {
 		return bad("funnels", "%v", err)
 	}
 	if err := c.Sentiment.Validate(); err != nil {

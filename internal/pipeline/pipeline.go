@@ -67,6 +67,7 @@ const (
 	ReasonFutureTimestamp schemas.Reason = "future_timestamp"
 	ReasonUnknownTopic    schemas.Reason = "unknown_topic"
 	ReasonProcessorPanic  schemas.Reason = "processor_error"
+	ReasonLate            schemas.Reason = "late"
 )
 
 // Dead-letter headers.
@@ -100,6 +101,10 @@ type Options struct {
 	// MaxClockSkew: events stamped further in the future are dead
 	// letters (default 1h).
 	MaxClockSkew time.Duration
+	// AllowedLateness: a click event older than the user's latest by more
+	// than this is a dead letter (reason late); within it, funnels put it
+	// in its place. 0 accepts any lateness in arrival order.
+	AllowedLateness time.Duration
 	// MaxDeadLetterBytes cuts larger dead-letter values, with a header
 	// giving the original size (default 900 KiB, under Kafka's default
 	// 1 MB record limit).
@@ -240,6 +245,14 @@ func (p *Pipeline) Process(ctx context.Context, recs []*kgo.Record) (Result, err
 		if last, ok := fence[fk]; ok && ev.rec.Offset <= last {
 			res.Skipped++
 			t.add(&t.skipped, ev.rec.Topic)
+			continue
+		}
+		if ev.click != nil && p.o.AllowedLateness > 0 && ev.click.EventTime < u.click.Churn.LastSeen-p.o.AllowedLateness.Milliseconds() {
+			out = append(out, p.deadLetter(ev.rec, ReasonLate, fmt.Sprintf("event_time is %s behind the user's latest event; allowed lateness %s",
+				time.Duration(u.click.Churn.LastSeen-ev.click.EventTime)*time.Millisecond, p.o.AllowedLateness), now))
+			t.add(&t.deadLetters, ev.rec.Topic+"\x00"+string(ReasonLate))
+			fence[fk] = ev.rec.Offset
+			u.clickDirty = true
 			continue
 		}
 		alerts, transitions, perr := p.apply(u, ev)
@@ -522,9 +535,7 @@ func (p *Pipeline) churnSignals(u *user) churn.Signals {
 		FunnelStage: p.o.Funnel.Stage(u.click.Funnel),
 		Sentiment:   u.chat.Sentiment.User.Mean,
 	}
-	for _, pr := range u.click.Funnel {
-		sig.AbandonedAt = append(sig.AbandonedAt, pr.AbandonedAt...)
-	}
+	sig.AbandonedAt = p.o.Funnel.AbandonedAt(u.click.Funnel)
 	return sig
 }
 

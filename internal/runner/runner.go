@@ -59,7 +59,7 @@ func New(cfg config.Config, log *zap.Logger, opts Options) (*Processor, error) {
 	if err != nil {
 		return nil, err
 	}
-	fp, err := funnel.New(cfg.Funnels)
+	fp, err := funnel.New(cfg.Funnels, cfg.Processing.AllowedLateness)
 	if err != nil {
 		return nil, err
 	}
@@ -101,17 +101,18 @@ func New(cfg config.Config, log *zap.Logger, opts Options) (*Processor, error) {
 		return nil, fmt.Errorf("kafka client: %w", err)
 	}
 	p.Pipeline, err = pipeline.New(pipeline.Options{
-		Topics:       cfg.Topics,
-		Validator:    validator,
-		Funnel:       fp,
-		Sentiment:    sp,
-		Churn:        cp,
-		Store:        p.Store,
-		Publisher:    kafka.NewPublisher(p.client),
-		Queue:        alertsink.NewQueue(p.rdb, cfg.Redis.KeyPrefix),
-		Metrics:      p.Metrics,
-		Logger:       log.Named("pipeline"),
-		MaxClockSkew: cfg.Processing.MaxClockSkew,
+		Topics:          cfg.Topics,
+		Validator:       validator,
+		Funnel:          fp,
+		Sentiment:       sp,
+		Churn:           cp,
+		Store:           p.Store,
+		Publisher:       kafka.NewPublisher(p.client),
+		Queue:           alertsink.NewQueue(p.rdb, cfg.Redis.KeyPrefix),
+		Metrics:         p.Metrics,
+		Logger:          log.Named("pipeline"),
+		MaxClockSkew:    cfg.Processing.MaxClockSkew,
+		AllowedLateness: cfg.Processing.AllowedLateness,
 		// Dead letters keep the original bytes up to this size.
 		MaxDeadLetterBytes: cfg.Processing.MaxDeadLetterBytes,
 	})

@@ -167,15 +167,18 @@ func TestEventsBecomeStateAlertsAndDeadLetters(t *testing.T) {
 		chat("bob", "b1", "I was charged twice and nobody answers, I want a refund NOW. Card 4111 1111 1111 1111", now+4000),
 		&kgo.Record{Topic: "cx.clickstream.v1", Key: []byte("mallory"), Value: garbage, Headers: []kgo.RecordHeader{{Key: "trace", Value: []byte("t-1")}}},
 		click("carol", "c1", "page_view", now+5000, 0),
+		click("carol", "c0", "product_view", now-3_600_000, 0), // an hour behind carol's latest: late
 	)
 	r := start(t, e.config("cx", "g1"))
-	testenv.Eventually(t, 20*time.Second, "all 7 records handled", func() bool { return r.handled() >= 7 })
+	testenv.Eventually(t, 20*time.Second, "all 8 records handled", func() bool { return r.handled() >= 8 })
 
 	docs, err := r.Store.Load(context.Background(), []string{"alice", "bob", "carol"})
 	testenv.Must(t, err, "load state")
 	var alice struct {
 		Funnel map[string]struct {
-			Conversions int `json:"c"`
+			Now struct {
+				Conversions int `json:"c"`
+			} `json:"n"`
 		} `json:"funnel"`
 		Churn struct {
 			Purchases int     `json:"p"`
@@ -183,7 +186,7 @@ func TestEventsBecomeStateAlertsAndDeadLetters(t *testing.T) {
 		} `json:"churn"`
 	}
 	testenv.Must(t, json.Unmarshal(docs["alice"].Click.Data, &alice), "alice")
-	if alice.Funnel["purchase"].Conversions != 1 || alice.Churn.Purchases != 1 || alice.Churn.Spend != 49.9 {
+	if alice.Funnel["purchase"].Now.Conversions != 1 || alice.Churn.Purchases != 1 || alice.Churn.Spend != 49.9 {
 		t.Errorf("alice's state: %s", docs["alice"].Click.Data)
 	}
 	var bob struct {
@@ -225,11 +228,17 @@ func TestEventsBecomeStateAlertsAndDeadLetters(t *testing.T) {
 		t.Errorf("support queue holds %+v, want bob's alert", queued)
 	}
 
-	dead := readTopic(t, e.kafka.Brokers, "cx.deadletter.v1", 1)
-	if len(dead) != 1 {
-		t.Fatalf("want 1 dead letter, got %d", len(dead))
+	dead := readTopic(t, e.kafka.Brokers, "cx.deadletter.v1", 2)
+	if len(dead) != 2 {
+		t.Fatalf("want 2 dead letters, got %d", len(dead))
 	}
-	d := dead[0]
+	d, late := dead[0], dead[1]
+	if string(d.Key) != "mallory" {
+		d, late = late, d
+	}
+	if header(late, pipeline.HeaderReason) != "late" || string(late.Key) != "carol" {
+		t.Errorf("late event: reason %q key %q", header(late, pipeline.HeaderReason), late.Key)
+	}
 	if string(d.Value) != string(garbage) || header(d, pipeline.HeaderReason) != "invalid_json" || header(d, pipeline.HeaderSourceTopic) != "cx.clickstream.v1" ||
 		header(d, pipeline.HeaderSourceOffset) == "" || header(d, "trace") != "t-1" || string(d.Key) != "mallory" {
 		t.Errorf("dead letter %q headers %+v", d.Value, d.Headers)
@@ -381,6 +390,7 @@ func TestTimersNoticeSilentUsers(t *testing.T) {
 		cfg.Funnels[i].Window = 2 * time.Second
 	}
 	cfg.Processing.TimerInterval = 100 * time.Millisecond
+	cfg.Processing.AllowedLateness = 500 * time.Millisecond
 	now := time.Now().UnixMilli()
 	produce(t, e.kafka.Brokers,
 		click("silent", "s1", "product_view", now, 0),
@@ -409,12 +419,14 @@ func TestTimersNoticeSilentUsers(t *testing.T) {
 	testenv.Must(t, err, "load")
 	var silent struct {
 		Funnel map[string]struct {
-			Step         int `json:"s"`
-			Abandonments int `json:"a"`
+			Now struct {
+				Step         int `json:"s"`
+				Abandonments int `json:"a"`
+			} `json:"n"`
 		} `json:"funnel"`
 	}
 	testenv.Must(t, json.Unmarshal(docs["silent"].Click.Data, &silent), "silent")
-	if f := silent.Funnel["purchase"]; f.Step != -1 || f.Abandonments != 1 {
+	if f := silent.Funnel["purchase"].Now; f.Step != -1 || f.Abandonments != 1 {
 		t.Errorf("silent's funnel after the window: %+v", f)
 	}
 

@@ -1,7 +1,14 @@
 // Package funnel tracks each user's progress through conversion funnels
 // (for example product view -> add to cart -> checkout -> purchase): entry,
-// advancing steps, conversion within a window, and abandonment when the
-// window runs out.
+// advancing steps, conversion within a window, and drop-off when the window
+// runs out, an exclusion step happens, or (strict order) another event
+// comes between steps.
+//
+// Events may arrive out of order by up to the allowed lateness: a user's
+// progress is a folded base plus a short buffer of recent events kept in
+// event-time order, so a late event is put in its place and the result is
+// the same as if the events had arrived in order. Duplicate event ids
+// inside the buffer are dropped.
 package funnel
 
 import (
@@ -11,6 +18,19 @@ import (
 	"time"
 
 	"github.com/cxstream/cxstream/schemas"
+)
+
+// Order says how steps must follow each other.
+type Order string
+
+// Orders.
+const (
+	// Ordered: steps in order; other events may happen in between.
+	Ordered Order = "ordered"
+	// Strict: steps in order with no other event of the user in between.
+	Strict Order = "strict"
+	// Any: the first step first, the others in any order.
+	Any Order = "any"
 )
 
 // Step is one step of a funnel: an event of one of Events whose fields
@@ -28,6 +48,13 @@ type Definition struct {
 	// Window counts from the first step; a repeated first step does not
 	// reset it.
 	Window time.Duration `yaml:"window"`
+	// Order: ordered (default), strict or any.
+	Order Order `yaml:"order,omitempty"`
+	// Exclusions end an attempt when one happens after entry.
+	Exclusions []Step `yaml:"exclusions,omitempty"`
+	// HoldConstant names a field (session_id, page, item_id or
+	// properties.X) all steps of an attempt must share.
+	HoldConstant string `yaml:"hold_constant,omitempty"`
 }
 
 // DefaultDefinitions is the funnel cxstream ships: view -> cart ->
@@ -50,13 +77,18 @@ func (d Definition) Validate() error {
 	if d.Name == "" {
 		return errors.New("funnel needs a name")
 	}
-	if len(d.Steps) < 2 {
-		return fmt.Errorf("funnel %q needs at least two steps", d.Name)
+	if len(d.Steps) < 2 || len(d.Steps) > 32 {
+		return fmt.Errorf("funnel %q needs 2 to 32 steps", d.Name)
 	}
 	if d.Window <= 0 {
 		return fmt.Errorf("funnel %q needs a positive window", d.Name)
 	}
-	for i, s := range d.Steps {
+	switch d.Order {
+	case "", Ordered, Strict, Any:
+	default:
+		return fmt.Errorf("funnel %q: order must be ordered, strict or any, got %q", d.Name, d.Order)
+	}
+	for i, s := range append(slices.Clone(d.Steps), d.Exclusions...) {
 		if s.Name == "" {
 			return fmt.Errorf("funnel %q step %d needs a name", d.Name, i+1)
 		}
@@ -66,27 +98,6 @@ func (d Definition) Validate() error {
 	}
 	return nil
 }
-
-// Progress is one user's position in one funnel.
-type Progress struct {
-	// Step is the index of the furthest step reached in the current
-	// attempt, -1 when the user is not in the funnel.
-	Step      int     `json:"s"`
-	EnteredAt int64   `json:"e,omitempty"`
-	StepAt    []int64 `json:"t,omitempty"`
-	// LastAt is the latest event time applied, for ordering checks.
-	LastAt       int64 `json:"l,omitempty"`
-	Conversions  int   `json:"c,omitempty"`
-	Abandonments int   `json:"a,omitempty"`
-	// AbandonedAt are the times of recent abandonments (newest last,
-	// at most maxAbandonHistory), for the churn features.
-	AbandonedAt []int64 `json:"ab,omitempty"`
-}
-
-const maxAbandonHistory = 8
-
-// State is a user's progress in every funnel, by funnel name.
-type State map[string]*Progress
 
 // Kind of a transition.
 type Kind string
@@ -99,28 +110,39 @@ const (
 	Abandoned Kind = "abandoned"
 )
 
+// Why an attempt was abandoned.
+const (
+	ReasonWindow   = "window"
+	ReasonStrict   = "strict_order"
+	ReasonExcluded = "excluded"
+)
+
 // Transition is a change in a user's funnel position.
 type Transition struct {
 	Funnel string `json:"funnel"`
 	Kind   Kind   `json:"kind"`
 	// Step is the index of the step reached (for Abandoned: the furthest
-	// step reached before the window ran out).
+	// step reached before the attempt ended).
 	Step     int    `json:"step"`
 	StepName string `json:"step_name"`
 	At       int64  `json:"at"`
 	// TookMs is the time from entry, for Converted and Abandoned.
-	TookMs int64 `json:"took_ms,omitempty"`
+	TookMs int64  `json:"took_ms,omitempty"`
+	Reason string `json:"reason,omitempty"`
 }
 
 // Processor applies click events to funnel State.
 type Processor struct {
-	defs []Definition
+	defs     []Definition
+	lateness int64
 }
 
-// New checks the definitions and returns a processor for them.
-func New(defs []Definition) (*Processor, error) {
+// New checks the definitions and returns a processor. lateness is how far
+// behind a user's latest event an event may arrive and still be put in
+// its place (0: events are taken in arrival order).
+func New(defs []Definition, lateness time.Duration) (*Processor, error) {
 	seen := map[string]bool{}
-	for _, d := range defs {
+	for i, d := range defs {
 		if err := d.Validate(); err != nil {
 			return nil, fmt.Errorf("funnel: %w", err)
 		}
@@ -128,55 +150,313 @@ func New(defs []Definition) (*Processor, error) {
 			return nil, fmt.Errorf("funnel: two funnels named %q", d.Name)
 		}
 		seen[d.Name] = true
+		if d.Order == "" {
+			defs[i].Order = Ordered
+		}
 	}
-	return &Processor{defs: slices.Clone(defs)}, nil
+	return &Processor{defs: slices.Clone(defs), lateness: lateness.Milliseconds()}, nil
 }
 
 // Definitions returns the funnels this processor tracks.
 func (p *Processor) Definitions() []Definition { return p.defs }
 
-// Apply folds one click event into st and returns the transitions, in
-// order. An abandonment whose window ran out before this event comes
-// first.
+// State is a user's progress in every funnel, by funnel name.
+type State map[string]*Progress
+
+// Progress is one user's position in one funnel: Base folded, plus Recent
+// events (time order) not yet older than the lateness horizon.
+type Progress struct {
+	Base   Attempt       `json:"b"`
+	Recent []RecentEvent `json:"r,omitempty"`
+	// Now is Base with Recent applied: the current position, kept so
+	// readers (churn, reports, `cxstream user`) need not fold.
+	Now   Attempt        `json:"n"`
+	Stats ConversionStat `json:"x"`
+}
+
+// RecentEvent is what the funnel needs of a buffered event.
+type RecentEvent struct {
+	ID string `json:"i"`
+	At int64  `json:"t"`
+	// Matches: bit i set when the event matches step i; bit 31 for an
+	// exclusion.
+	Matches uint32 `json:"m"`
+	Hold    string `json:"h,omitempty"`
+}
+
+const exclusionBit = 1 << 31
+
+// Attempt is the folded position and counters.
+type Attempt struct {
+	// Step is the furthest step index reached in the open attempt, -1
+	// when none is open.
+	Step      int     `json:"s"`
+	Done      uint32  `json:"d,omitempty"` // steps done (order any)
+	EnteredAt int64   `json:"e,omitempty"`
+	StepAt    []int64 `json:"st,omitempty"`
+	Hold      string  `json:"h,omitempty"`
+	LastAt    int64   `json:"l,omitempty"`
+	// Reached counts attempts that reached each step.
+	Reached      []int   `json:"rc,omitempty"`
+	Conversions  int     `json:"c,omitempty"`
+	Abandonments int     `json:"a,omitempty"`
+	AbandonedAt  []int64 `json:"ab,omitempty"`
+}
+
+// ConversionStat keeps time-to-convert figures: the total and the most
+// recent durations, for mean and median.
+type ConversionStat struct {
+	TotalMs int64   `json:"tm,omitempty"`
+	Last    []int64 `json:"ls,omitempty"`
+}
+
+const (
+	maxAbandonHistory = 8
+	maxRecent         = 256
+	maxConvertHistory = 16
+)
+
+// View is the current position: the base with the recent events applied.
+func (p *Processor) View(d *Definition, pr *Progress) Attempt {
+	if pr.Now.Reached == nil && pr.Base.Reached == nil && len(pr.Recent) == 0 {
+		return Attempt{Step: -1}
+	}
+	return pr.Now
+}
+
+// refresh recomputes Now.
+func (p *Processor) refresh(d *Definition, pr *Progress) {
+	a := pr.Base.clone()
+	for _, ev := range pr.Recent {
+		p.fold(d, &a, ev, nil, nil)
+	}
+	pr.Now = a
+}
+
+func (a Attempt) clone() Attempt {
+	a.StepAt = slices.Clone(a.StepAt)
+	a.Reached = slices.Clone(a.Reached)
+	a.AbandonedAt = slices.Clone(a.AbandonedAt)
+	return a
+}
+
+// Apply folds one click event into st and returns the transitions it
+// causes, in event-time order. An event more than the lateness behind the
+// user's latest is applied in arrival order (the pipeline dead-letters
+// those before they get here).
 func (p *Processor) Apply(st State, ev schemas.ClickEvent) []Transition {
 	var out []Transition
 	for i := range p.defs {
 		d := &p.defs[i]
 		pr := st[d.Name]
 		if pr == nil {
-			pr = &Progress{Step: -1}
+			pr = &Progress{Base: Attempt{Step: -1}}
 		}
-		out = p.expire(d, pr, ev.EventTime, out)
-		out = p.step(d, pr, ev, out)
-		if pr.Step >= 0 || pr.Conversions > 0 || pr.Abandonments > 0 {
-			st[d.Name] = pr
+		re := RecentEvent{ID: ev.EventID, At: ev.EventTime, Matches: p.matches(d, ev), Hold: fieldValue(ev, d.HoldConstant)}
+		if re.Matches == 0 && d.Order != Strict {
+			// Irrelevant: an expired window is judged by the next relevant
+			// event or the timer. A strict funnel keeps every event: one
+			// arriving late may turn out to sit between two steps.
+			continue
 		}
+		if slices.ContainsFunc(pr.Recent, func(r RecentEvent) bool { return r.ID == re.ID && r.At == re.At }) {
+			continue // a duplicate
+		}
+		before := p.transitions(d, pr)
+		pos, _ := slices.BinarySearchFunc(pr.Recent, re.At, func(r RecentEvent, at int64) int {
+			if r.At <= at {
+				return -1 // equal times keep arrival order
+			}
+			return 1
+		})
+		pr.Recent = slices.Insert(pr.Recent, pos, re)
+		after := p.transitions(d, pr)
+		out = append(out, newOnes(before, after)...)
+		p.settle(d, pr)
+		p.refresh(d, pr)
+		st[d.Name] = pr
 	}
 	return out
 }
 
-// Expire abandons every funnel attempt whose window ended at or before
-// now (ms). Timers call it for users who send no further event.
+// transitions folds the buffer over a copy of the base and returns what
+// it produces.
+func (p *Processor) transitions(d *Definition, pr *Progress) []Transition {
+	a := pr.Base.clone()
+	var out []Transition
+	for _, ev := range pr.Recent {
+		p.fold(d, &a, ev, &out, nil)
+	}
+	return out
+}
+
+// newOnes returns the transitions of after that before did not have
+// (before is usually a prefix of after).
+func newOnes(before, after []Transition) []Transition {
+	seen := map[Transition]int{}
+	for _, t := range before {
+		seen[t]++
+	}
+	var out []Transition
+	for _, t := range after {
+		if seen[t] > 0 {
+			seen[t]--
+			continue
+		}
+		out = append(out, t)
+	}
+	return out
+}
+
+// settle folds buffered events older than the lateness horizon into the
+// base, and keeps the buffer bounded.
+func (p *Processor) settle(d *Definition, pr *Progress) {
+	latest := pr.Recent[len(pr.Recent)-1].At
+	n := 0
+	for n < len(pr.Recent) && (pr.Recent[n].At < latest-p.lateness || len(pr.Recent)-n > maxRecent) {
+		p.fold(d, &pr.Base, pr.Recent[n], nil, &pr.Stats)
+		n++
+	}
+	pr.Recent = slices.Delete(pr.Recent, 0, n)
+}
+
+// fold applies one event to an attempt, appending transitions to out and
+// recording conversion times in stats when given.
+func (p *Processor) fold(d *Definition, a *Attempt, ev RecentEvent, out *[]Transition, stats *ConversionStat) {
+	emit := func(t Transition) {
+		if out != nil {
+			*out = append(*out, t)
+		}
+	}
+	if len(a.Reached) != len(d.Steps) {
+		a.Reached = make([]int, len(d.Steps))
+	}
+	a.LastAt = max(a.LastAt, ev.At)
+	p.expireAttempt(d, a, ev.At, emit)
+	if a.Step >= 0 {
+		switch {
+		case ev.Matches&exclusionBit != 0:
+			p.abandon(d, a, ev.At, ReasonExcluded, emit)
+		case d.HoldConstant != "" && ev.Hold != a.Hold:
+			return // another session (or item...): not part of this attempt
+		case d.Order == Strict && ev.Matches&(1<<(a.Step+1)) == 0 && ev.Matches&(1<<a.Step) == 0:
+			p.abandon(d, a, ev.At, ReasonStrict, emit)
+		}
+	}
+	if a.Step < 0 {
+		if ev.Matches&1 == 0 {
+			return
+		}
+		a.Step, a.Done, a.EnteredAt, a.StepAt, a.Hold = 0, 1, ev.At, []int64{ev.At}, ev.Hold
+		a.Reached[0]++
+		emit(Transition{Funnel: d.Name, Kind: Entered, Step: 0, StepName: d.Steps[0].Name, At: ev.At})
+		return
+	}
+	next := -1
+	if d.Order == Any {
+		for i := 1; i < len(d.Steps); i++ {
+			if a.Done&(1<<i) == 0 && ev.Matches&(1<<i) != 0 {
+				next = i
+				break
+			}
+		}
+	} else if ev.Matches&(1<<(a.Step+1)) != 0 {
+		next = a.Step + 1
+	}
+	if next < 0 {
+		return
+	}
+	a.Done |= 1 << next
+	a.Reached[next]++
+	a.StepAt = append(a.StepAt, ev.At)
+	a.Step = max(a.Step, next)
+	if d.Order == Any {
+		a.Step = len(a.StepAt) - 1
+	}
+	if a.Done != (1<<len(d.Steps))-1 {
+		emit(Transition{Funnel: d.Name, Kind: Advanced, Step: next, StepName: d.Steps[next].Name, At: ev.At})
+		return
+	}
+	took := ev.At - a.EnteredAt
+	emit(Transition{Funnel: d.Name, Kind: Converted, Step: next, StepName: d.Steps[next].Name, At: ev.At, TookMs: took})
+	a.Conversions++
+	if stats != nil {
+		stats.TotalMs += took
+		stats.Last = append(stats.Last, took)
+		if len(stats.Last) > maxConvertHistory {
+			stats.Last = stats.Last[len(stats.Last)-maxConvertHistory:]
+		}
+	}
+	a.reset()
+}
+
+func (a *Attempt) reset() {
+	a.Step, a.Done, a.EnteredAt, a.StepAt, a.Hold = -1, 0, 0, nil, ""
+}
+
+func (p *Processor) expireAttempt(d *Definition, a *Attempt, now int64, emit func(Transition)) {
+	if a.Step >= 0 && now >= a.EnteredAt+d.Window.Milliseconds() {
+		p.abandonAt(d, a, a.EnteredAt+d.Window.Milliseconds(), ReasonWindow, emit)
+	}
+}
+
+func (p *Processor) abandon(d *Definition, a *Attempt, at int64, reason string, emit func(Transition)) {
+	p.abandonAt(d, a, at, reason, emit)
+}
+
+func (p *Processor) abandonAt(d *Definition, a *Attempt, at int64, reason string, emit func(Transition)) {
+	emit(Transition{Funnel: d.Name, Kind: Abandoned, Step: a.Step, StepName: d.Steps[a.Step].Name, At: at, TookMs: at - a.EnteredAt, Reason: reason})
+	a.Abandonments++
+	a.AbandonedAt = append(a.AbandonedAt, at)
+	if len(a.AbandonedAt) > maxAbandonHistory {
+		a.AbandonedAt = a.AbandonedAt[len(a.AbandonedAt)-maxAbandonHistory:]
+	}
+	a.reset()
+}
+
+// Expire abandons every attempt whose window ended at or before now (ms),
+// for users who send no further event. Buffered events are settled first
+// when they are all older than the lateness horizon; otherwise the window
+// is judged when they settle.
 func (p *Processor) Expire(st State, now int64) []Transition {
 	var out []Transition
 	for i := range p.defs {
-		if pr := st[p.defs[i].Name]; pr != nil {
-			out = p.expire(&p.defs[i], pr, now, out)
+		d := &p.defs[i]
+		pr := st[d.Name]
+		if pr == nil {
+			continue
 		}
+		if len(pr.Recent) > 0 && pr.Recent[len(pr.Recent)-1].At >= now-p.lateness {
+			continue
+		}
+		for _, ev := range pr.Recent {
+			p.fold(d, &pr.Base, ev, nil, &pr.Stats)
+		}
+		pr.Recent = nil
+		p.expireAttempt(d, &pr.Base, now, func(t Transition) { out = append(out, t) })
+		p.refresh(d, pr)
 	}
 	return out
 }
 
-// NextDeadline is the earliest time at which Expire would abandon an
-// attempt in st, or 0 when no attempt is open.
+// NextDeadline is the earliest time at which Expire would act on st, or 0
+// when no attempt is open.
 func (p *Processor) NextDeadline(st State) int64 {
 	var next int64
 	for i := range p.defs {
-		pr := st[p.defs[i].Name]
-		if pr == nil || pr.Step < 0 {
+		d := &p.defs[i]
+		pr := st[d.Name]
+		if pr == nil {
 			continue
 		}
-		due := pr.EnteredAt + p.defs[i].Window.Milliseconds()
+		a := p.View(d, pr)
+		if a.Step < 0 {
+			continue
+		}
+		due := a.EnteredAt + d.Window.Milliseconds()
+		if n := len(pr.Recent); n > 0 {
+			due = max(due, pr.Recent[n-1].At+p.lateness)
+		}
 		if next == 0 || due < next {
 			next = due
 		}
@@ -184,62 +464,48 @@ func (p *Processor) NextDeadline(st State) int64 {
 	return next
 }
 
-// Stage names the furthest step reached in the first funnel's open
-// attempt, or "" when none is open.
+// Stage names the event type of the furthest step reached in the first
+// funnel's open attempt, or "" when none is open.
 func (p *Processor) Stage(st State) string {
 	if len(p.defs) == 0 {
 		return ""
 	}
-	pr := st[p.defs[0].Name]
-	if pr == nil || pr.Step < 0 {
+	d := &p.defs[0]
+	pr := st[d.Name]
+	if pr == nil {
 		return ""
 	}
-	return p.defs[0].Steps[pr.Step].Events[0]
+	a := p.View(d, pr)
+	if a.Step < 0 {
+		return ""
+	}
+	return d.Steps[a.Step].Events[0]
 }
 
-func (p *Processor) expire(d *Definition, pr *Progress, now int64, out []Transition) []Transition {
-	if pr.Step < 0 {
-		return out
+// AbandonedAt lists the recent abandonment times across funnels.
+func (p *Processor) AbandonedAt(st State) []int64 {
+	var out []int64
+	for i := range p.defs {
+		if pr := st[p.defs[i].Name]; pr != nil {
+			out = append(out, p.View(&p.defs[i], pr).AbandonedAt...)
+		}
 	}
-	due := pr.EnteredAt + d.Window.Milliseconds()
-	if now < due {
-		return out
-	}
-	out = append(out, Transition{Funnel: d.Name, Kind: Abandoned, Step: pr.Step, StepName: d.Steps[pr.Step].Name, At: due, TookMs: due - pr.EnteredAt})
-	pr.Abandonments++
-	pr.AbandonedAt = append(pr.AbandonedAt, due)
-	if len(pr.AbandonedAt) > maxAbandonHistory {
-		pr.AbandonedAt = pr.AbandonedAt[len(pr.AbandonedAt)-maxAbandonHistory:]
-	}
-	pr.Step, pr.EnteredAt, pr.StepAt = -1, 0, nil
 	return out
 }
 
-func (p *Processor) step(d *Definition, pr *Progress, ev schemas.ClickEvent, out []Transition) []Transition {
-	pr.LastAt = max(pr.LastAt, ev.EventTime)
-	next := pr.Step + 1
-	if !matches(d.Steps[next], ev) {
-		return out
+func (p *Processor) matches(d *Definition, ev schemas.ClickEvent) uint32 {
+	var m uint32
+	for i, s := range d.Steps {
+		if matches(s, ev) {
+			m |= 1 << i
+		}
 	}
-	if next == 0 {
-		pr.EnteredAt = ev.EventTime
+	for _, s := range d.Exclusions {
+		if matches(s, ev) {
+			m |= exclusionBit
+		}
 	}
-	pr.Step = next
-	pr.StepAt = append(pr.StepAt, ev.EventTime)
-	kind := Advanced
-	switch {
-	case next == 0:
-		kind = Entered
-	case next == len(d.Steps)-1:
-		kind = Converted
-	}
-	t := Transition{Funnel: d.Name, Kind: kind, Step: next, StepName: d.Steps[next].Name, At: ev.EventTime}
-	if kind == Converted {
-		t.TookMs = ev.EventTime - pr.EnteredAt
-		pr.Conversions++
-		pr.Step, pr.EnteredAt, pr.StepAt = -1, 0, nil
-	}
-	return append(out, t)
+	return m
 }
 
 func matches(s Step, ev schemas.ClickEvent) bool {
@@ -256,6 +522,8 @@ func matches(s Step, ev schemas.ClickEvent) bool {
 
 func fieldValue(ev schemas.ClickEvent, field string) string {
 	switch field {
+	case "":
+		return ""
 	case "page":
 		return ev.Page
 	case "item_id":

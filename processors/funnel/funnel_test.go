@@ -10,7 +10,7 @@ import (
 const t0 = int64(1_763_900_000_000)
 
 func click(typ string, at int64) schemas.ClickEvent {
-	return schemas.ClickEvent{EventID: typ, UserID: "u", Type: typ, EventTime: at}
+	return schemas.ClickEvent{EventID: typ + "@" + time.UnixMilli(at).String(), UserID: "u", Type: typ, EventTime: at}
 }
 
 func kinds(ts []Transition) []string {
@@ -19,6 +19,15 @@ func kinds(ts []Transition) []string {
 		out = append(out, string(t.Kind)+":"+t.StepName)
 	}
 	return out
+}
+
+func mustNew(t *testing.T, defs []Definition, lateness time.Duration) *Processor {
+	t.Helper()
+	p, err := New(defs, lateness)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
 }
 
 func TestTransitions(t *testing.T) {
@@ -37,7 +46,7 @@ func TestTransitions(t *testing.T) {
 		{"other events between steps are ignored", []schemas.ClickEvent{click("course_view", t0), click("search", t0+1), click("page_view", t0+2), click("add_to_cart", t0+3)},
 			[]string{"entered:view", "advanced:cart"}, 0, 0, "add_to_cart"},
 		{"skipping a step does not advance", []schemas.ClickEvent{click("product_view", t0), click("checkout_start", t0+1), click("purchase", t0+2)},
-			nil, 0, 0, "product_view"},
+			[]string{"entered:view"}, 0, 0, "product_view"},
 		{"repeated first step keeps the window", []schemas.ClickEvent{click("product_view", t0), click("product_view", t0+23*hour), click("add_to_cart", t0+25*hour)},
 			[]string{"entered:view", "abandoned:view"}, 0, 1, ""},
 		{"window runs out at checkout, then re-entry", []schemas.ClickEvent{click("product_view", t0), click("add_to_cart", t0+min), click("checkout_start", t0+2*min), click("product_view", t0+30*hour)},
@@ -45,10 +54,7 @@ func TestTransitions(t *testing.T) {
 		{"a second conversion after the first", []schemas.ClickEvent{click("product_view", t0), click("add_to_cart", t0+1), click("checkout_start", t0+2), click("purchase", t0+3), click("product_view", t0+4), click("add_to_cart", t0+5), click("checkout_start", t0+6), click("purchase", t0+7)},
 			nil, 2, 0, ""},
 	}
-	p, err := New(DefaultDefinitions())
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := mustNew(t, DefaultDefinitions(), 0)
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			st := State{}
@@ -59,9 +65,9 @@ func TestTransitions(t *testing.T) {
 			if c.want != nil && !equal(kinds(got), c.want) {
 				t.Errorf("transitions %v, want %v", kinds(got), c.want)
 			}
-			pr := st["purchase"]
-			if pr.Conversions != c.conv || pr.Abandonments != c.aband {
-				t.Errorf("conversions %d abandonments %d, want %d %d", pr.Conversions, pr.Abandonments, c.conv, c.aband)
+			a := p.View(&p.defs[0], st["purchase"])
+			if a.Conversions != c.conv || a.Abandonments != c.aband {
+				t.Errorf("conversions %d abandonments %d, want %d %d", a.Conversions, a.Abandonments, c.conv, c.aband)
 			}
 			if p.Stage(st) != c.stage {
 				t.Errorf("stage %q, want %q", p.Stage(st), c.stage)
@@ -70,8 +76,77 @@ func TestTransitions(t *testing.T) {
 	}
 }
 
+func TestOrderModesExclusionsAndHoldConstant(t *testing.T) {
+	steps := DefaultDefinitions()[0].Steps
+	sess := func(typ string, at int64, session string) schemas.ClickEvent {
+		ev := click(typ, at)
+		ev.SessionID = session
+		return ev
+	}
+	cases := []struct {
+		name   string
+		def    Definition
+		events []schemas.ClickEvent
+		want   []string
+	}{
+		{"strict: another event between steps drops the attempt",
+			Definition{Name: "f", Steps: steps, Window: time.Hour, Order: Strict},
+			[]schemas.ClickEvent{click("product_view", t0), click("search", t0+1), click("add_to_cart", t0+2)},
+			[]string{"entered:view", "abandoned:view"}},
+		{"strict: repeating the current step is allowed",
+			Definition{Name: "f", Steps: steps, Window: time.Hour, Order: Strict},
+			[]schemas.ClickEvent{click("product_view", t0), click("product_view", t0+1), click("add_to_cart", t0+2)},
+			[]string{"entered:view", "advanced:cart"}},
+		{"any: later steps in any order",
+			Definition{Name: "f", Steps: steps, Window: time.Hour, Order: Any},
+			[]schemas.ClickEvent{click("product_view", t0), click("purchase", t0+1), click("add_to_cart", t0+2), click("checkout_start", t0+3)},
+			[]string{"entered:view", "advanced:purchase", "advanced:cart", "converted:checkout"}},
+		{"exclusion ends the attempt",
+			Definition{Name: "f", Steps: steps, Window: time.Hour, Exclusions: []Step{{Name: "removed", Events: []string{"remove_from_cart"}}}},
+			[]schemas.ClickEvent{click("product_view", t0), click("add_to_cart", t0+1), click("remove_from_cart", t0+2), click("checkout_start", t0+3)},
+			[]string{"entered:view", "advanced:cart", "abandoned:cart"}},
+		{"hold constant: steps of another session do not count",
+			Definition{Name: "f", Steps: steps, Window: time.Hour, HoldConstant: "session_id"},
+			[]schemas.ClickEvent{sess("product_view", t0, "s1"), sess("add_to_cart", t0+1, "s2"), sess("add_to_cart", t0+2, "s1")},
+			[]string{"entered:view", "advanced:cart"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			p := mustNew(t, []Definition{c.def}, 0)
+			st := State{}
+			var got []Transition
+			for _, ev := range c.events {
+				got = append(got, p.Apply(st, ev)...)
+			}
+			if !equal(kinds(got), c.want) {
+				t.Errorf("transitions %v, want %v", kinds(got), c.want)
+			}
+		})
+	}
+}
+
+func TestLateEventIsPutInItsPlace(t *testing.T) {
+	p := mustNew(t, DefaultDefinitions(), 10*time.Minute)
+	st := State{}
+	// The cart event arrives after checkout, though it happened before.
+	p.Apply(st, click("product_view", t0))
+	p.Apply(st, click("checkout_start", t0+3000))
+	got := p.Apply(st, click("add_to_cart", t0+1000))
+	got = append(got, p.Apply(st, click("purchase", t0+4000))...)
+	if !equal(kinds(got), []string{"advanced:cart", "advanced:checkout", "converted:purchase"}) {
+		t.Fatalf("got %v", kinds(got))
+	}
+	// A duplicate changes nothing.
+	if dup := p.Apply(st, click("purchase", t0+4000)); len(dup) != 0 {
+		t.Fatalf("duplicate produced %v", kinds(dup))
+	}
+	if a := p.View(&p.defs[0], st["purchase"]); a.Conversions != 1 {
+		t.Fatalf("conversions %d", a.Conversions)
+	}
+}
+
 func TestExpireFiresOnceForASilentUser(t *testing.T) {
-	p, _ := New(DefaultDefinitions())
+	p := mustNew(t, DefaultDefinitions(), time.Minute)
 	st := State{}
 	p.Apply(st, click("product_view", t0))
 	p.Apply(st, click("add_to_cart", t0+1000))
@@ -83,7 +158,7 @@ func TestExpireFiresOnceForASilentUser(t *testing.T) {
 		t.Fatalf("expired early: %v", got)
 	}
 	got := p.Expire(st, due)
-	if len(got) != 1 || got[0].Kind != Abandoned || got[0].StepName != "cart" || got[0].At != due {
+	if len(got) != 1 || got[0].Kind != Abandoned || got[0].StepName != "cart" || got[0].At != due || got[0].Reason != ReasonWindow {
 		t.Fatalf("got %+v", got)
 	}
 	if again := p.Expire(st, due+5000); len(again) != 0 || p.NextDeadline(st) != 0 {
@@ -92,13 +167,10 @@ func TestExpireFiresOnceForASilentUser(t *testing.T) {
 }
 
 func TestPropertyFilters(t *testing.T) {
-	p, err := New([]Definition{{Name: "course", Window: time.Hour, Steps: []Step{
+	p := mustNew(t, []Definition{{Name: "course", Window: time.Hour, Steps: []Step{
 		{Name: "view", Events: []string{"course_view"}},
 		{Name: "buy", Events: []string{"purchase"}, Where: map[string]string{"properties.category": "course"}},
-	}}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	}}}, 0)
 	st := State{}
 	p.Apply(st, click("course_view", t0))
 	book := click("purchase", t0+1)
@@ -107,18 +179,20 @@ func TestPropertyFilters(t *testing.T) {
 	course := click("purchase", t0+2)
 	course.Properties = map[string]any{"category": "course"}
 	got := p.Apply(st, course)
-	if len(got) != 1 || got[0].Kind != Converted || st["course"].Conversions != 1 {
+	if len(got) != 1 || got[0].Kind != Converted {
 		t.Fatalf("got %v", kinds(got))
 	}
 }
 
 func TestInvalidDefinitionsAreRejected(t *testing.T) {
+	steps := DefaultDefinitions()[0].Steps
 	for _, d := range []Definition{
-		{Name: "", Window: time.Hour, Steps: DefaultDefinitions()[0].Steps},
-		{Name: "one", Window: time.Hour, Steps: DefaultDefinitions()[0].Steps[:1]},
-		{Name: "nowindow", Steps: DefaultDefinitions()[0].Steps},
+		{Name: "", Window: time.Hour, Steps: steps},
+		{Name: "one", Window: time.Hour, Steps: steps[:1]},
+		{Name: "nowindow", Steps: steps},
+		{Name: "order", Window: time.Hour, Steps: steps, Order: "random"},
 	} {
-		if _, err := New([]Definition{d}); err == nil {
+		if _, err := New([]Definition{d}, 0); err == nil {
 			t.Errorf("accepted %+v", d)
 		}
 	}

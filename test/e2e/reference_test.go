@@ -277,7 +277,7 @@ func (s *stage) checkState(ref *reference) {
 			}
 		}
 		got := fmt.Sprintf("clicks=%v purchases=%v spend=%.2f conversions=%v msgs=%v negatives=%v",
-			days, num(click, "churn", "p"), num(click, "churn", "m"), num(click, "funnel", "purchase", "c"),
+			days, num(click, "churn", "p"), num(click, "churn", "m"), num(click, "funnel", "purchase", "n", "c"),
 			num(chat, "sentiment", "msgs"), num(chat, "sentiment", "neg"))
 		exp := fmt.Sprintf("clicks=%d purchases=%d spend=%.2f conversions=%d msgs=%d negatives=%d",
 			want.clicks, want.purchases, want.spend, want.conversions, want.customerMsgs, want.negatives)
