@@ -149,23 +149,24 @@ func New(o Options) (*Pipeline, error) {
 	return &Pipeline{o: o}, nil
 }
 
-// clickDoc is a user's clickstream-side document.
-type clickDoc struct {
+// ClickDoc is a user's clickstream-side document (Redis key
+// <prefix>:{<user>}:click, field s).
+type ClickDoc struct {
 	Fence  map[string]int64 `json:"fence"`
 	Funnel funnel.State     `json:"funnel,omitempty"`
 	Churn  churn.State      `json:"churn"`
 }
 
-// chatDoc is a user's chat-side document.
-type chatDoc struct {
+// ChatDoc is a user's chat-side document (<prefix>:{<user>}:chat).
+type ChatDoc struct {
 	Fence     map[string]int64 `json:"fence"`
 	Sentiment sentiment.State  `json:"sentiment"`
 }
 
 type user struct {
 	docs       state.UserDocs
-	click      clickDoc
-	chat       chatDoc
+	click      ClickDoc
+	chat       ChatDoc
 	clickDirty bool
 	chatDirty  bool
 	// timerIndex is the timer set of the partition the user's clicks come

@@ -3,6 +3,7 @@ package runner
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"reflect"
@@ -18,8 +19,10 @@ import (
 	"github.com/cxstream/cxstream/internal/config"
 	"github.com/cxstream/cxstream/internal/gen"
 	"github.com/cxstream/cxstream/internal/pipeline"
+	"github.com/cxstream/cxstream/internal/report"
 	"github.com/cxstream/cxstream/internal/state"
 	"github.com/cxstream/cxstream/internal/testenv"
+	"github.com/cxstream/cxstream/processors/funnel"
 	"github.com/cxstream/cxstream/processors/sentiment"
 	"github.com/cxstream/cxstream/schemas"
 )
@@ -220,6 +223,13 @@ func TestEventsBecomeStateAlertsAndDeadLetters(t *testing.T) {
 	}
 	if strings.Contains(a.Excerpt, "4111") || !strings.Contains(a.Excerpt, "[card]") {
 		t.Errorf("excerpt not redacted: %q", a.Excerpt)
+	}
+
+	fp, _ := funnel.New(funnel.DefaultDefinitions(), 5*time.Minute)
+	stats, err := report.Funnels(context.Background(), r.Store, fp)
+	testenv.Must(t, err, "funnel report")
+	if s := stats[0]; s.Users != 1 || s.Conversions != 1 || fmt.Sprint(s.Reached) != "[1 1 1 1]" {
+		t.Errorf("funnel report %+v", s)
 	}
 
 	queued, err := alertsink.NewQueue(e.redis.Client, "cx").List(context.Background(), 10)

@@ -315,3 +315,59 @@ func (s *Store) Due(ctx context.Context, index string, now int64, limit int) ([]
 func (s *Store) Pending(ctx context.Context, index string) (int64, error) {
 	return s.rdb.ZCard(ctx, index).Result()
 }
+
+// Scan calls fn with every stored document of side (on every cluster
+// node), for reports over all users. fn must not keep data.
+func (s *Store) Scan(ctx context.Context, side Side, fn func(user string, data []byte) error) error {
+	pattern := s.prefix + ":{*}:" + string(side)
+	scan := func(ctx context.Context, c redis.UniversalClient) error {
+		iter := c.Scan(ctx, 0, pattern, 1000).Iterator()
+		var batch []string
+		flush := func() error {
+			if len(batch) == 0 {
+				return nil
+			}
+			pipe := c.Pipeline()
+			cmds := make([]*redis.StringCmd, len(batch))
+			for i, k := range batch {
+				cmds[i] = pipe.HGet(ctx, k, "s")
+			}
+			if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+				return err
+			}
+			for i, k := range batch {
+				data, err := cmds[i].Bytes()
+				if err != nil {
+					continue // expired or erased meanwhile
+				}
+				user := k[strings.Index(k, "{")+1 : strings.LastIndex(k, "}")]
+				if err := fn(user, data); err != nil {
+					return err
+				}
+			}
+			batch = batch[:0]
+			return nil
+		}
+		for iter.Next(ctx) {
+			batch = append(batch, iter.Val())
+			if len(batch) == 500 {
+				if err := flush(); err != nil {
+					return err
+				}
+			}
+		}
+		if err := iter.Err(); err != nil {
+			return err
+		}
+		return flush()
+	}
+	if cc, ok := s.rdb.(*redis.ClusterClient); ok {
+		var mu sync.Mutex // fn need not be safe for concurrent use
+		return cc.ForEachMaster(ctx, func(ctx context.Context, c *redis.Client) error {
+			mu.Lock()
+			defer mu.Unlock()
+			return scan(ctx, c)
+		})
+	}
+	return scan(ctx, s.rdb)
+}

@@ -1,0 +1,38 @@
+package cli
+
+import (
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"github.com/cxstream/cxstream/internal/report"
+	"github.com/cxstream/cxstream/internal/runner"
+	"github.com/cxstream/cxstream/internal/state"
+	"github.com/cxstream/cxstream/processors/funnel"
+)
+
+func newFunnelCmd(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "funnel",
+		Short: "Conversion report per funnel and step, over all users' state in Redis",
+		Long:  "funnel scans every user's state (exactly-once by construction, so crashes never skew it) and prints, per configured funnel, how many attempts reached each step, conversion from entry and from the previous step, who is at each step now, and time to convert. Rates per hour are in Prometheus (cx_funnel_transitions_total).",
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, _, err := g.load(cmd, nil)
+			if err != nil {
+				return err
+			}
+			fp, err := funnel.New(cfg.Funnels, cfg.Processing.AllowedLateness)
+			if err != nil {
+				return err
+			}
+			rdb := runner.NewRedis(cfg.Redis)
+			defer rdb.Close()
+			stats, err := report.Funnels(cmd.Context(), state.New(rdb, state.Options{Prefix: cfg.Redis.KeyPrefix}), fp)
+			if err != nil {
+				return fmt.Errorf("redis at %v: %w", cfg.Redis.Addrs, err)
+			}
+			report.Print(cmd.OutOrStdout(), stats)
+			return nil
+		},
+	}
+}

@@ -1,0 +1,113 @@
+// Package report computes reports over all users' stored state: funnel
+// conversion per step. Reading the state (exactly-once by construction)
+// rather than separate counters means a crash can never skew a report.
+package report
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"slices"
+	"time"
+
+	"github.com/cxstream/cxstream/internal/pipeline"
+	"github.com/cxstream/cxstream/internal/state"
+	"github.com/cxstream/cxstream/processors/funnel"
+)
+
+// FunnelStats are one funnel's totals across users.
+type FunnelStats struct {
+	Name string
+	// Steps names the steps; Reached[i] counts attempts that reached step i.
+	Steps        []string
+	Reached      []int
+	Conversions  int
+	Abandonments int
+	// InProgress counts users with an open attempt, by furthest step.
+	InProgress []int
+	// MeanConvert and MedianConvert are over conversions settled beyond
+	// the lateness horizon (the recent ones per user for the median).
+	MeanConvert, MedianConvert time.Duration
+	Users                      int
+}
+
+// Funnels scans every user's clickstream document.
+func Funnels(ctx context.Context, st *state.Store, p *funnel.Processor) ([]FunnelStats, error) {
+	defs := p.Definitions()
+	stats := make([]FunnelStats, len(defs))
+	durations := make([][]int64, len(defs))
+	totals := make([]int64, len(defs))
+	settled := make([]int, len(defs))
+	for i, d := range defs {
+		stats[i] = FunnelStats{Name: d.Name, Reached: make([]int, len(d.Steps)), InProgress: make([]int, len(d.Steps))}
+		for _, s := range d.Steps {
+			stats[i].Steps = append(stats[i].Steps, s.Name)
+		}
+	}
+	err := st.Scan(ctx, state.Click, func(_ string, data []byte) error {
+		var doc pipeline.ClickDoc
+		if err := json.Unmarshal(data, &doc); err != nil {
+			return fmt.Errorf("decode state: %w", err)
+		}
+		for i := range defs {
+			pr := doc.Funnel[defs[i].Name]
+			if pr == nil {
+				continue
+			}
+			a := p.View(&defs[i], pr)
+			s := &stats[i]
+			s.Users++
+			for j, n := range a.Reached {
+				if j < len(s.Reached) {
+					s.Reached[j] += n
+				}
+			}
+			s.Conversions += a.Conversions
+			s.Abandonments += a.Abandonments
+			if a.Step >= 0 && a.Step < len(s.InProgress) {
+				s.InProgress[a.Step]++
+			}
+			totals[i] += pr.Stats.TotalMs
+			settled[i] += pr.Base.Conversions
+			durations[i] = append(durations[i], pr.Stats.Last...)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	for i := range stats {
+		if settled[i] > 0 {
+			stats[i].MeanConvert = time.Duration(totals[i]/int64(settled[i])) * time.Millisecond
+		}
+		if n := len(durations[i]); n > 0 {
+			slices.Sort(durations[i])
+			stats[i].MedianConvert = time.Duration(durations[i][n/2]) * time.Millisecond
+		}
+	}
+	return stats, nil
+}
+
+// Print writes the report as a table.
+func Print(w io.Writer, stats []FunnelStats) {
+	for _, s := range stats {
+		fmt.Fprintf(w, "funnel %q: %d users, %d conversions, %d drop-offs, time to convert mean %s median %s\n",
+			s.Name, s.Users, s.Conversions, s.Abandonments, s.MeanConvert.Round(time.Second), s.MedianConvert.Round(time.Second))
+		fmt.Fprintf(w, "  %-3s %-14s %9s %9s %9s %9s\n", "#", "step", "reached", "of entry", "of prev", "here now")
+		for j, name := range s.Steps {
+			ofEntry, ofPrev := pct(s.Reached[j], s.Reached[0]), 100.0
+			if j > 0 {
+				ofPrev = pct(s.Reached[j], s.Reached[j-1])
+			}
+			fmt.Fprintf(w, "  %-3d %-14s %9d %8.1f%% %8.1f%% %9d\n", j+1, name, s.Reached[j], ofEntry, ofPrev, s.InProgress[j])
+		}
+	}
+}
+
+func pct(a, b int) float64 {
+	if b == 0 {
+		return 0
+	}
+	return 100 * float64(a) / float64(b)
+}
