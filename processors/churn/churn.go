@@ -29,7 +29,19 @@ const (
 	FeatSupportContact = "support_contacts_14d"
 	FeatPurchases      = "purchases"
 	FeatSpend          = "log_spend"
+	FeatResurrected    = "resurrected"
+	FeatPurchaseGap    = "days_since_purchase"
 )
+
+// Lifecycle states.
+const (
+	LifecycleNew         = "new"         // first seen within 14 days
+	LifecycleCurrent     = "current"     // active within 30 days
+	LifecycleDormant     = "dormant"     // nothing for 30 days or more
+	LifecycleResurrected = "resurrected" // back within 14 days after being dormant
+)
+
+const dormantAfter = 30 * dayMs
 
 // Config holds the logistic model and the alerting policy.
 type Config struct {
@@ -59,6 +71,8 @@ func DefaultConfig() Config {
 			FeatSupportContact: 0.35,
 			FeatPurchases:      -0.35,
 			FeatSpend:          -0.15,
+			FeatResurrected:    0.6,
+			FeatPurchaseGap:    0.01,
 		},
 		Threshold:           0.6,
 		Cooldown:            7 * 24 * time.Hour,
@@ -103,6 +117,23 @@ type State struct {
 	LastAlertAt int64   `json:"a,omitempty"`
 	// CheckedUntil is the latest inactivity check already done.
 	CheckedUntil int64 `json:"ck,omitempty"`
+	// ResurrectedAt is when the user came back after being dormant.
+	ResurrectedAt int64 `json:"rz,omitempty"`
+}
+
+// Lifecycle classifies the user at now (ms).
+func Lifecycle(st *State, now int64) string {
+	switch {
+	case st.LastSeen == 0:
+		return ""
+	case now-st.LastSeen >= dormantAfter:
+		return LifecycleDormant
+	case st.ResurrectedAt > 0 && now-st.ResurrectedAt < 14*dayMs:
+		return LifecycleResurrected
+	case now-st.FirstSeen < 14*dayMs:
+		return LifecycleNew
+	}
+	return LifecycleCurrent
 }
 
 // NextCheck is when the silent user should be scored again, or 0.
@@ -130,6 +161,9 @@ func (p *Processor) CheckInactive(st *State, userID string, sig Signals, due int
 func Observe(st *State, ev schemas.ClickEvent) {
 	if st.FirstSeen == 0 || ev.EventTime < st.FirstSeen {
 		st.FirstSeen = ev.EventTime
+	}
+	if st.LastSeen > 0 && ev.EventTime-st.LastSeen >= dormantAfter {
+		st.ResurrectedAt = ev.EventTime
 	}
 	st.LastSeen = max(st.LastSeen, ev.EventTime)
 	if ev.Type == schemas.ClickPurchase {
@@ -193,7 +227,16 @@ func Features(st *State, sig Signals, now int64) map[string]float64 {
 	if st.LastSeen > 0 {
 		inactive = math.Min(60, math.Max(0, float64(now-st.LastSeen)/float64(dayMs)))
 	}
+	resurrected, purchaseGap := 0.0, 0.0
+	if Lifecycle(st, now) == LifecycleResurrected {
+		resurrected = 1
+	}
+	if st.LastPurchase > 0 {
+		purchaseGap = math.Min(180, float64(now-st.LastPurchase)/float64(dayMs))
+	}
 	return map[string]float64{
+		FeatResurrected:    resurrected,
+		FeatPurchaseGap:    purchaseGap,
 		FeatDaysInactive:   inactive,
 		FeatActivityDrop:   drop,
 		FeatAbandonments:   math.Min(3, float64(countSince(sig.AbandonedAt, since))),
@@ -278,6 +321,9 @@ func (p *Processor) Evaluate(st *State, userID string, sig Signals, now int64, s
 	if len(reasons) == 0 {
 		reasons = []string{"baseline risk"}
 	}
+	if lc := Lifecycle(st, now); lc != "" {
+		reasons = append(reasons, "lifecycle: "+lc)
+	}
 	priority := schemas.PriorityNormal
 	if score >= 0.85 {
 		priority = schemas.PriorityHigh
@@ -305,4 +351,6 @@ var featureText = map[string]string{
 	FeatSupportContact: "%.0f support contacts in 14 days",
 	FeatPurchases:      "%.0f purchases",
 	FeatSpend:          "log spend %.1f",
+	FeatResurrected:    "came back after 30+ days away (%.0f)",
+	FeatPurchaseGap:    "%.0f days since the last purchase",
 }

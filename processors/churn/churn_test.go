@@ -1,6 +1,7 @@
 package churn
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
@@ -86,5 +87,55 @@ func TestConfigValidation(t *testing.T) {
 	c.Weights["shoe_size"] = 1
 	if _, err := New(c); err == nil {
 		t.Fatal("unknown feature accepted")
+	}
+}
+
+func TestLifecycleAndSilentPersonas(t *testing.T) {
+	p, _ := New(DefaultConfig())
+	// Silent after checkout: active for two weeks, abandons checkout,
+	// then nothing; only the inactivity checks see it.
+	silent := &State{}
+	for d := int64(0); d < 14; d++ {
+		Observe(silent, ev("page_view", t0+d*dayMs, 0))
+	}
+	Observe(silent, ev("checkout_start", t0+14*dayMs, 0))
+	sig := Signals{AbandonedAt: []int64{t0 + 15*dayMs}}
+	var alert *schemas.Alert
+	checks := 0
+	for due := p.NextCheck(silent); due > 0 && alert == nil; due = p.NextCheck(silent) {
+		alert = p.CheckInactive(silent, "silent", sig, due)
+		checks++
+	}
+	if alert == nil {
+		t.Fatalf("the silent user never alerted (last score %.3f after %d checks)", silent.LastScore, checks)
+	}
+	if !strings.Contains(strings.Join(alert.Reasons, ";"), "inactive for") {
+		t.Errorf("reasons %v", alert.Reasons)
+	}
+	if alert.AlertID != schemas.AlertID(schemas.AlertChurnRisk, "silent", fmt.Sprintf("inactive:%d", alert.EventTime)) {
+		t.Errorf("a timer alert's id must derive from its deadline: %s", alert.AlertID)
+	}
+	if again := p.CheckInactive(silent, "silent", sig, alert.EventTime); again != nil {
+		t.Errorf("the same check alerted twice")
+	}
+
+	// Resurrected: active, dormant 40 days, back.
+	r := &State{}
+	Observe(r, ev("page_view", t0, 0))
+	if got := Lifecycle(r, t0+dayMs); got != LifecycleNew {
+		t.Errorf("lifecycle %q, want new", got)
+	}
+	if got := Lifecycle(r, t0+31*dayMs); got != LifecycleDormant {
+		t.Errorf("lifecycle %q, want dormant", got)
+	}
+	Observe(r, ev("page_view", t0+40*dayMs, 0))
+	if got := Lifecycle(r, t0+41*dayMs); got != LifecycleResurrected {
+		t.Errorf("lifecycle %q, want resurrected", got)
+	}
+	if got := Lifecycle(r, t0+60*dayMs); got != LifecycleCurrent {
+		t.Errorf("lifecycle %q, want current", got)
+	}
+	if f := Features(r, Signals{}, t0+41*dayMs); f[FeatResurrected] != 1 {
+		t.Errorf("resurrected feature %v", f[FeatResurrected])
 	}
 }
