@@ -109,6 +109,7 @@ type Alert struct {
 	AlertID          string       `json:"alert_id"`
 	Type             string       `json:"type"`
 	UserID           string       `json:"user_id"`
+	OriginalUserID   string       `json:"original_user_id,omitempty"`
 	ConversationID   string       `json:"conversation_id,omitempty"`
 	Priority         Priority     `json:"priority"`
 	Score            float64      `json:"score"`

@@ -7,7 +7,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/cxstream/cxstream/internal/alertsink"
-	"github.com/cxstream/cxstream/internal/runner"
 )
 
 func newQueueCmd(g *globals) *cobra.Command {
@@ -22,13 +21,12 @@ func newQueueCmd(g *globals) *cobra.Command {
 		Example: `  cxstream queue              # the 20 most urgent conversations
   cxstream queue --pop --json # take the most urgent one, as an agent tool would`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, _, err := g.load(cmd, nil)
+			us, err := g.userStore(cmd)
 			if err != nil {
 				return err
 			}
-			rdb := runner.NewRedis(cfg.Redis)
-			defer rdb.Close()
-			q := alertsink.NewQueue(rdb, cfg.Redis.KeyPrefix)
+			defer us.close()
+			cfg, q := us.cfg, us.queue
 			out := cmd.OutOrStdout()
 			if pop {
 				a, ok, err := q.Pop(cmd.Context())

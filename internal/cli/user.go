@@ -1,36 +1,78 @@
 package cli
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
+	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/cxstream/cxstream/internal/alertsink"
+	"github.com/cxstream/cxstream/internal/config"
+	"github.com/cxstream/cxstream/internal/privacy"
 	"github.com/cxstream/cxstream/internal/runner"
 	"github.com/cxstream/cxstream/internal/state"
 )
+
+// userStore is what the per-user commands need: the store, the queue, and
+// the id as it is stored (the pseudonym when pseudonymisation is on).
+type userStore struct {
+	cfg   config.Config
+	store *state.Store
+	queue *alertsink.Queue
+	close func()
+}
+
+func (g *globals) userStore(cmd *cobra.Command) (*userStore, error) {
+	cfg, _, err := g.load(cmd, nil)
+	if err != nil {
+		return nil, err
+	}
+	rdb := runner.NewRedis(cfg.Redis)
+	return &userStore{
+		cfg:   cfg,
+		store: state.New(rdb, state.Options{Prefix: cfg.Redis.KeyPrefix}),
+		queue: alertsink.NewQueue(rdb, cfg.Redis.KeyPrefix),
+		close: func() { _ = rdb.Close() },
+	}, nil
+}
+
+// storedID is the id under which a user's state is kept.
+func (u *userStore) storedID(id string) (string, error) {
+	key, err := privacy.LoadKey(u.cfg.Privacy.PseudonymKey)
+	if err != nil {
+		return "", err
+	}
+	return privacy.NewPseudonymizer(key).ID(id), nil
+}
 
 func newUserCmd(g *globals) *cobra.Command {
 	return &cobra.Command{
 		Use:   "user <id>",
 		Short: "Show a user's state from Redis: funnel, sentiment, churn features",
+		Long:  "user prints both of a user's state documents. Give the original id: with pseudonymisation on, it is turned into the stored pseudonym with the configured key.",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			st, where, closeStore, err := g.store(cmd)
+			us, err := g.userStore(cmd)
 			if err != nil {
 				return err
 			}
-			defer closeStore()
-			docs, err := st.Load(cmd.Context(), args)
+			defer us.close()
+			id, err := us.storedID(args[0])
 			if err != nil {
-				return fmt.Errorf("redis at %v: %w", where, err)
+				return err
 			}
-			d := docs[args[0]]
+			docs, err := us.store.Load(cmd.Context(), []string{id})
+			if err != nil {
+				return fmt.Errorf("redis at %v: %w", us.cfg.Redis.Addrs, err)
+			}
+			d := docs[id]
 			if d.Click.Version == 0 && d.Chat.Version == 0 {
 				return fmt.Errorf("no state for user %q", args[0])
 			}
-			view := map[string]any{"user_id": args[0]}
+			view := map[string]any{"user_id": id}
 			for side, doc := range map[state.Side]state.Doc{state.Click: d.Click, state.Chat: d.Chat} {
 				if len(doc.Data) > 0 {
 					view[string(side)] = json.RawMessage(doc.Data)
@@ -45,47 +87,56 @@ func newUserCmd(g *globals) *cobra.Command {
 }
 
 func newForgetCmd(g *globals) *cobra.Command {
-	return &cobra.Command{
+	var noTombstone bool
+	cmd := &cobra.Command{
 		Use:   "forget <id>",
-		Short: "Erase all state of a user from Redis",
-		Args:  cobra.ExactArgs(1),
+		Short: "Erase a user: state, timers and queue entries in Redis, then a tombstone on the alert topic",
+		Long: `forget deletes every state document, timer and support-queue entry of the user, then
+produces a tombstone (key = the user id as stored, empty value, header cx-erasure: true) to
+the alert topic, so downstream subscribers (and compaction) can drop what they hold.
+Give the original id: with pseudonymisation on it is turned into the stored pseudonym.`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			st, where, closeStore, err := g.store(cmd)
+			us, err := g.userStore(cmd)
 			if err != nil {
 				return err
 			}
-			defer closeStore()
-			n, err := st.Forget(cmd.Context(), args[0])
+			defer us.close()
+			id, err := us.storedID(args[0])
 			if err != nil {
-				return fmt.Errorf("redis at %v: %w", where, err)
+				return err
 			}
-			q, err := queueRemove(cmd, g, args[0])
+			n, err := us.store.Forget(cmd.Context(), id)
 			if err != nil {
-				return fmt.Errorf("redis at %v: %w", where, err)
+				return fmt.Errorf("redis at %v: %w", us.cfg.Redis.Addrs, err)
+			}
+			q, err := us.queue.Remove(cmd.Context(), id)
+			if err != nil {
+				return fmt.Errorf("redis at %v: %w", us.cfg.Redis.Addrs, err)
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "deleted %d keys and timers and %d queue entries of user %q\n", n, q, args[0])
+			if noTombstone {
+				return nil
+			}
+			if err := publishTombstone(cmd.Context(), us.cfg, id); err != nil {
+				return fmt.Errorf("state erased, but the tombstone was not published (run again to retry): %w", err)
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "tombstone published to %s\n", us.cfg.Topics.Alerts)
 			return nil
 		},
 	}
+	cmd.Flags().BoolVar(&noTombstone, "no-tombstone", false, "erase Redis only, publish nothing to Kafka")
+	return cmd
 }
 
-// store opens the state store the config names, for the commands that
-// read or erase users.
-func (g *globals) store(cmd *cobra.Command) (*state.Store, []string, func(), error) {
-	cfg, _, err := g.load(cmd, nil)
+func publishTombstone(ctx context.Context, cfg config.Config, id string) error {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(cfg.Kafka.Brokers...), kgo.RecordPartitioner(kgo.StickyKeyPartitioner(nil)))
 	if err != nil {
-		return nil, nil, nil, err
+		return err
 	}
-	rdb := runner.NewRedis(cfg.Redis)
-	return state.New(rdb, state.Options{Prefix: cfg.Redis.KeyPrefix}), cfg.Redis.Addrs, func() { _ = rdb.Close() }, nil
-}
-
-func queueRemove(cmd *cobra.Command, g *globals, user string) (int, error) {
-	cfg, _, err := g.load(cmd, nil)
-	if err != nil {
-		return 0, err
-	}
-	rdb := runner.NewRedis(cfg.Redis)
-	defer rdb.Close()
-	return alertsink.NewQueue(rdb, cfg.Redis.KeyPrefix).Remove(cmd.Context(), user)
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	rec := &kgo.Record{Topic: cfg.Topics.Alerts, Key: []byte(id), Value: nil, Headers: []kgo.RecordHeader{{Key: "cx-erasure", Value: []byte("true")}}}
+	return cl.ProduceSync(ctx, rec).FirstErr()
 }

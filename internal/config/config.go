@@ -31,6 +31,7 @@ type Config struct {
 	Funnels    []funnel.Definition `yaml:"funnels"`
 	Sentiment  sentiment.Config    `yaml:"sentiment"`
 	Churn      churn.Config        `yaml:"churn"`
+	Privacy    Privacy             `yaml:"privacy"`
 	HTTP       HTTP                `yaml:"http"`
 	Log        Log                 `yaml:"log"`
 }
@@ -74,6 +75,19 @@ type Processing struct {
 	TimerInterval time.Duration `yaml:"timer_interval"`
 }
 
+// Privacy configures pseudonymisation.
+type Privacy struct {
+	// PseudonymKey turns pseudonymisation on: user ids are replaced by an
+	// HMAC-SHA256 of this key before they become Redis keys or leave in
+	// alerts. "file:/path" reads it from a file. Better set through
+	// CXSTREAM_PSEUDONYM_KEY.
+	PseudonymKey string `yaml:"pseudonym_key"`
+	// AlertOriginalID also puts the original id in alerts.
+	AlertOriginalID bool `yaml:"alert_original_id"`
+	// DedupWindow: recent event ids remembered per user and stream.
+	DedupWindow int `yaml:"dedup_window"`
+}
+
 // HTTP is the metrics and probes listener.
 type HTTP struct {
 	// Addr, e.g. ":9108"; empty disables the listener.
@@ -105,6 +119,7 @@ func Default() Config {
 		Funnels:   funnel.DefaultDefinitions(),
 		Sentiment: sentiment.DefaultConfig(),
 		Churn:     churn.DefaultConfig(),
+		Privacy:   Privacy{DedupWindow: 64},
 		HTTP:      HTTP{Addr: ":9108"},
 		Log:       Log{Level: "info", Format: "json"},
 	}
@@ -156,6 +171,7 @@ var Env = []struct {
 	{"CXSTREAM_REDIS_USERNAME", "redis.username", func(c *Config, v string) error { c.Redis.Username = v; return nil }},
 	{"CXSTREAM_REDIS_PASSWORD", "redis.password", func(c *Config, v string) error { c.Redis.Password = v; return nil }},
 	{"CXSTREAM_REDIS_CLUSTER", "redis.cluster", func(c *Config, v string) (err error) { c.Redis.Cluster, err = strconv.ParseBool(v); return }},
+	{"CXSTREAM_PSEUDONYM_KEY", "privacy.pseudonym_key", func(c *Config, v string) error { c.Privacy.PseudonymKey = v; return nil }},
 	{"CXSTREAM_HTTP_ADDR", "http.addr", func(c *Config, v string) error { c.HTTP.Addr = v; return nil }},
 	{"CXSTREAM_LOG_LEVEL", "log.level", func(c *Config, v string) error { c.Log.Level = v; return nil }},
 	{"CXSTREAM_LOG_FORMAT", "log.format", func(c *Config, v string) error { c.Log.Format = v; return nil }},

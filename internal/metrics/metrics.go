@@ -20,6 +20,7 @@ type Metrics struct {
 	Received         *prometheus.CounterVec   // topic
 	Applied          *prometheus.CounterVec   // topic
 	ReplaySkipped    *prometheus.CounterVec   // topic
+	Duplicates       *prometheus.CounterVec   // topic
 	DeadLetters      *prometheus.CounterVec   // topic, reason
 	Alerts           *prometheus.CounterVec   // type, priority
 	FunnelSteps      *prometheus.CounterVec   // funnel, step, kind
@@ -46,6 +47,7 @@ func New() *Metrics {
 		Received:         f.counter("cx_events_received_total", "Input records received, by topic.", "topic"),
 		Applied:          f.counter("cx_events_applied_total", "Valid events applied to state, by topic.", "topic"),
 		ReplaySkipped:    f.counter("cx_events_replay_skipped_total", "Events skipped because the user's state already contains them (replay after a crash or rebalance).", "topic"),
+		Duplicates:       f.counter("cx_events_duplicate_total", "Events dropped because the user's recent events already hold their event_id (sent twice upstream).", "topic"),
 		DeadLetters:      f.counter("cx_deadletter_total", "Records sent to the dead-letter topic, by source topic and reason.", "topic", "reason"),
 		Alerts:           f.counter("cx_alerts_total", "Alerts produced, by type and priority.", "type", "priority"),
 		FunnelSteps:      f.counter("cx_funnel_transitions_total", "Funnel transitions, by funnel, step and kind.", "funnel", "step", "kind"),

@@ -20,6 +20,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -28,6 +29,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/cxstream/cxstream/internal/metrics"
+	"github.com/cxstream/cxstream/internal/privacy"
 	"github.com/cxstream/cxstream/internal/state"
 	"github.com/cxstream/cxstream/processors/churn"
 	"github.com/cxstream/cxstream/processors/funnel"
@@ -109,6 +111,15 @@ type Options struct {
 	// giving the original size (default 900 KiB, under Kafka's default
 	// 1 MB record limit).
 	MaxDeadLetterBytes int
+	// Pseudonymizer replaces user ids before they become keys or leave in
+	// alerts (nil or disabled: ids stay as they are).
+	Pseudonymizer *privacy.Pseudonymizer
+	// AlertOriginalID puts the original user id in alerts
+	// (original_user_id) when ids are pseudonymised.
+	AlertOriginalID bool
+	// DedupWindow is how many recent event ids per user and stream are
+	// remembered to drop duplicates (default 64).
+	DedupWindow int
 	// Now is the clock, for tests (default time.Now).
 	Now func() time.Time
 }
@@ -131,6 +142,9 @@ func (o *Options) validate() error {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
+	if o.DedupWindow <= 0 {
+		o.DedupWindow = 64
+	}
 	if o.MaxDeadLetterBytes <= 0 {
 		o.MaxDeadLetterBytes = 900 << 10
 	}
@@ -152,14 +166,18 @@ func New(o Options) (*Pipeline, error) {
 // ClickDoc is a user's clickstream-side document (Redis key
 // <prefix>:{<user>}:click, field s).
 type ClickDoc struct {
-	Fence  map[string]int64 `json:"fence"`
-	Funnel funnel.State     `json:"funnel,omitempty"`
-	Churn  churn.State      `json:"churn"`
+	Fence map[string]int64 `json:"fence"`
+	// Seen holds hashes of the user's latest event ids, to count an event
+	// sent twice upstream once.
+	Seen   []uint64     `json:"seen,omitempty"`
+	Funnel funnel.State `json:"funnel,omitempty"`
+	Churn  churn.State  `json:"churn"`
 }
 
 // ChatDoc is a user's chat-side document (<prefix>:{<user>}:chat).
 type ChatDoc struct {
 	Fence     map[string]int64 `json:"fence"`
+	Seen      []uint64         `json:"seen,omitempty"`
 	Sentiment sentiment.State  `json:"sentiment"`
 }
 
@@ -181,6 +199,15 @@ type event struct {
 	rec   *kgo.Record
 	click *schemas.ClickEvent
 	chat  *schemas.ChatMessage
+	// originalUserID is the id before pseudonymisation.
+	originalUserID string
+}
+
+func (e event) eventID() string {
+	if e.click != nil {
+		return e.click.EventID
+	}
+	return e.chat.EventID
 }
 
 func (e event) userID() string {
@@ -192,7 +219,7 @@ func (e event) userID() string {
 
 // Result counts what a batch did.
 type Result struct {
-	Applied, Skipped, DeadLetters, Alerts int
+	Applied, Skipped, Duplicates, DeadLetters, Alerts int
 }
 
 // Process makes one batch durable. Records must be in offset order; they
@@ -253,8 +280,24 @@ func (p *Pipeline) Process(ctx context.Context, recs []*kgo.Record) (Result, err
 				time.Duration(u.click.Churn.LastSeen-ev.click.EventTime)*time.Millisecond, p.o.AllowedLateness), now))
 			t.add(&t.deadLetters, ev.rec.Topic+"\x00"+string(ReasonLate))
 			fence[fk] = ev.rec.Offset
-			u.clickDirty = true
+			markDirty(u, ev)
 			continue
+		}
+		seenIDs := &u.click.Seen
+		if ev.chat != nil {
+			seenIDs = &u.chat.Seen
+		}
+		if h := hashID(ev.eventID()); slices.Contains(*seenIDs, h) {
+			res.Duplicates++
+			t.add(&t.duplicates, ev.rec.Topic)
+			fence[fk] = ev.rec.Offset
+			markDirty(u, ev)
+			continue
+		} else {
+			*seenIDs = append(*seenIDs, h)
+			if len(*seenIDs) > p.o.DedupWindow {
+				*seenIDs = (*seenIDs)[len(*seenIDs)-p.o.DedupWindow:]
+			}
 		}
 		alerts, transitions, perr := p.apply(u, ev)
 		if perr != nil {
@@ -266,16 +309,17 @@ func (p *Pipeline) Process(ctx context.Context, recs []*kgo.Record) (Result, err
 			t.add(&t.deadLetters, ev.rec.Topic+"\x00"+string(ReasonProcessorPanic))
 		}
 		fence[fk] = ev.rec.Offset
-		if ev.chat != nil {
-			u.chatDirty = true
-		} else {
-			u.clickDirty = true
+		markDirty(u, ev)
+		if ev.click != nil {
 			u.timerIndex = p.o.Store.TimerIndex(ev.rec.Topic, ev.rec.Partition)
 		}
 		res.Applied++
 		t.add(&t.applied, ev.rec.Topic)
 		for _, a := range alerts {
 			a.DetectedAt = nowMs
+			if p.o.AlertOriginalID && p.o.Pseudonymizer.Enabled() {
+				a.OriginalUserID = ev.originalUserID
+			}
 			a.Source = &schemas.AlertSource{Topic: ev.rec.Topic, Partition: ev.rec.Partition, Offset: ev.rec.Offset, EventID: sourceEventID(ev)}
 			rec, err := p.alertRecord(a)
 			if err != nil {
@@ -393,6 +437,8 @@ func (p *Pipeline) FireTimers(ctx context.Context, topic string, partition int32
 			}
 		}
 		for _, a := range alerts {
+			// The state holds only the pseudonym: timer alerts cannot
+			// carry the original id.
 			a.DetectedAt = nowMs
 			rec, err := p.alertRecord(a)
 			if err != nil {
@@ -423,7 +469,7 @@ func (p *Pipeline) FireTimers(ctx context.Context, topic string, partition int32
 // batch is durable, so a retried batch is not counted twice and a reader
 // of the metrics never sees work that is not yet in Redis.
 type tally struct {
-	applied, skipped, deadLetters, alerts, transitions map[string]int
+	applied, skipped, duplicates, deadLetters, alerts, transitions map[string]int
 }
 
 func (t *tally) add(m *map[string]int, key string) {
@@ -440,6 +486,9 @@ func (t *tally) record(m *metrics.Metrics) {
 	for k, n := range t.skipped {
 		m.ReplaySkipped.WithLabelValues(k).Add(float64(n))
 	}
+	for k, n := range t.duplicates {
+		m.Duplicates.WithLabelValues(k).Add(float64(n))
+	}
 	for k, n := range t.deadLetters {
 		m.DeadLetters.WithLabelValues(strings.Split(k, "\x00")...).Add(float64(n))
 	}
@@ -449,6 +498,24 @@ func (t *tally) record(m *metrics.Metrics) {
 	for k, n := range t.transitions {
 		m.FunnelSteps.WithLabelValues(strings.Split(k, "\x00")...).Add(float64(n))
 	}
+}
+
+func markDirty(u *user, ev event) {
+	if ev.chat != nil {
+		u.chatDirty = true
+	} else {
+		u.clickDirty = true
+	}
+}
+
+// hashID is FNV-1a: the dedup window stores 8 bytes per event id.
+func hashID(id string) uint64 {
+	h := uint64(14695981039346656037)
+	for i := 0; i < len(id); i++ {
+		h ^= uint64(id[i])
+		h *= 1099511628211
+	}
+	return h
 }
 
 type topicPartition struct {
@@ -489,6 +556,13 @@ func (p *Pipeline) decode(r *kgo.Record, now time.Time) (event, schemas.Reason, 
 	}
 	if limit := now.Add(p.o.MaxClockSkew).UnixMilli(); at > limit {
 		return ev, ReasonFutureTimestamp, fmt.Sprintf("event_time %d is more than %s ahead of the processor clock", at, p.o.MaxClockSkew)
+	}
+	if p.o.Pseudonymizer.Enabled() {
+		if ev.click != nil {
+			ev.originalUserID, ev.click.UserID = ev.click.UserID, p.o.Pseudonymizer.ID(ev.click.UserID)
+		} else {
+			ev.originalUserID, ev.chat.UserID = ev.chat.UserID, p.o.Pseudonymizer.ID(ev.chat.UserID)
+		}
 	}
 	return ev, "", ""
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/cxstream/cxstream/internal/kafka"
 	"github.com/cxstream/cxstream/internal/metrics"
 	"github.com/cxstream/cxstream/internal/pipeline"
+	"github.com/cxstream/cxstream/internal/privacy"
 	"github.com/cxstream/cxstream/internal/state"
 	"github.com/cxstream/cxstream/processors/churn"
 	"github.com/cxstream/cxstream/processors/funnel"
@@ -77,6 +78,11 @@ func New(cfg config.Config, log *zap.Logger, opts Options) (*Processor, error) {
 	if err != nil {
 		return nil, err
 	}
+	key, err := privacy.LoadKey(cfg.Privacy.PseudonymKey)
+	if err != nil {
+		return nil, err
+	}
+	pseudonymizer := privacy.NewPseudonymizer(key)
 	p.rdb = NewRedis(cfg.Redis)
 	p.Store = state.New(p.rdb, state.Options{Prefix: cfg.Redis.KeyPrefix, TTL: cfg.Redis.StateTTL})
 
@@ -115,6 +121,9 @@ func New(cfg config.Config, log *zap.Logger, opts Options) (*Processor, error) {
 		AllowedLateness: cfg.Processing.AllowedLateness,
 		// Dead letters keep the original bytes up to this size.
 		MaxDeadLetterBytes: cfg.Processing.MaxDeadLetterBytes,
+		Pseudonymizer:      pseudonymizer,
+		AlertOriginalID:    cfg.Privacy.AlertOriginalID,
+		DedupWindow:        cfg.Privacy.DedupWindow,
 	})
 	if err != nil {
 		p.client.Close()
