@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/twmb/franz-go/pkg/kgo"
+
 	"github.com/cxstream/cxstream/internal/alertsink"
 	"github.com/cxstream/cxstream/internal/state"
 	"github.com/cxstream/cxstream/internal/testenv"
@@ -83,5 +85,39 @@ func TestUserShowsStateAndForgetErasesIt(t *testing.T) {
 	}
 	if _, err := run("user", "u-1"); err == nil || !strings.Contains(err.Error(), "no state") {
 		t.Fatalf("user after forget: %v", err)
+	}
+}
+
+func TestQualityReportCountsDeadLettersPerTopicAndReason(t *testing.T) {
+	k := testenv.StartKafka(t, 2, "cx.clickstream.v1", "cx.chat.v1", "cx.alerts.v1", "cx.deadletter.v1")
+	cl, err := kgo.NewClient(kgo.SeedBrokers(k.Brokers...))
+	testenv.Must(t, err, "client")
+	defer cl.Close()
+	var recs []*kgo.Record
+	for i := range 10 {
+		recs = append(recs, &kgo.Record{Topic: "cx.clickstream.v1", Key: []byte{byte(i)}, Value: []byte("{}")})
+	}
+	for i := range 4 {
+		recs = append(recs, &kgo.Record{Topic: "cx.chat.v1", Key: []byte{byte(i)}, Value: []byte("{}")})
+	}
+	dead := func(src, reason string) *kgo.Record {
+		return &kgo.Record{Topic: "cx.deadletter.v1", Value: []byte("x"), Headers: []kgo.RecordHeader{{Key: "cx-source-topic", Value: []byte(src)}, {Key: "cx-reason", Value: []byte(reason)}}}
+	}
+	recs = append(recs, dead("cx.clickstream.v1", "schema_violation"), dead("cx.clickstream.v1", "schema_violation"), dead("cx.clickstream.v1", "late"), dead("cx.chat.v1", "invalid_json"))
+	testenv.Must(t, cl.ProduceSync(context.Background(), recs...).FirstErr(), "produce")
+
+	var out, errOut bytes.Buffer
+	root := NewRoot(&out, &errOut)
+	root.SetArgs([]string{"quality", "--window", "10m", "--brokers", strings.Join(k.Brokers, ",")})
+	testenv.Must(t, root.Execute(), "quality")
+	for _, want := range []string{
+		"cx.clickstream.v1: 10 records, 3 dead letters (30.000%)",
+		"schema_violation          2  20.000%",
+		"late                      1  10.000%",
+		"cx.chat.v1: 4 records, 1 dead letters (25.000%)",
+	} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("report lacks %q:\n%s", want, out.String())
+		}
 	}
 }

@@ -1,0 +1,42 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/cxstream/cxstream/internal/report"
+	"github.com/cxstream/cxstream/internal/runner"
+)
+
+func newQualityCmd(g *globals) *cobra.Command {
+	var window time.Duration
+	cmd := &cobra.Command{
+		Use:   "quality",
+		Short: "Invalid, late and dead-letter rates per input topic and reason over a window",
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, log, err := g.load(cmd, nil)
+			if err != nil {
+				return err
+			}
+			cl, err := kgo.NewClient(runner.KafkaOpts(cfg.Kafka, log)...)
+			if err != nil {
+				return err
+			}
+			defer cl.Close()
+			ctx, cancel := context.WithTimeout(cmd.Context(), time.Minute)
+			defer cancel()
+			qs, err := report.Quality(ctx, cl, cfg.Topics, window)
+			if err != nil {
+				return fmt.Errorf("kafka at %v: %w", cfg.Kafka.Brokers, err)
+			}
+			report.PrintQuality(cmd.OutOrStdout(), qs, window)
+			return nil
+		},
+	}
+	cmd.Flags().DurationVar(&window, "window", time.Hour, "how far back to look")
+	return cmd
+}
