@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.uber.org/zap"
 
@@ -457,5 +458,67 @@ func TestTimersNoticeSilentUsers(t *testing.T) {
 	}
 	if n, _ := r.Store.Pending(context.Background(), r.Store.TimerIndex("cx.clickstream.v1", 0)); n > 2 {
 		t.Errorf("%d timers left in partition 0", n)
+	}
+}
+
+// The processor on a real 3-master Redis Cluster: a user's documents share
+// a slot (hash tag), pipelines span nodes, and the Lua writes, timers,
+// queue, report and erasure all work.
+func TestRedisCluster(t *testing.T) {
+	k := testenv.StartKafka(t, 3, "cx.clickstream.v1", "cx.chat.v1", "cx.alerts.v1", "cx.deadletter.v1")
+	rc := testenv.StartRedisCluster(t, 3)
+	cfg := config.Default()
+	cfg.Kafka.Brokers = k.Brokers
+	cfg.Redis.Addrs = rc.Addrs
+	cfg.HTTP.Addr = ""
+	const n, users = 2000, 100
+	produce(t, k.Brokers, genRecords(n, users)...)
+	r := start(t, cfg)
+	testenv.Eventually(t, 30*time.Second, "all records", func() bool { return r.handled() >= n })
+
+	ctx := context.Background()
+	var ids []string
+	for i := range users {
+		ids = append(ids, gen.UserID(i))
+	}
+	docs, err := r.Store.Load(ctx, ids)
+	testenv.Must(t, err, "load across the cluster")
+	nodes := map[string]bool{}
+	cc := redis.NewClusterClient(&redis.ClusterOptions{Addrs: rc.Addrs})
+	defer cc.Close()
+	withState := 0
+	for _, id := range ids {
+		if docs[id].Click.Version == 0 && docs[id].Chat.Version == 0 {
+			continue
+		}
+		withState++
+		a, b := r.Store.Key(id, state.Click), r.Store.Key(id, state.Chat)
+		sa, _ := cc.ClusterKeySlot(ctx, a).Result()
+		sb, _ := cc.ClusterKeySlot(ctx, b).Result()
+		if sa != sb {
+			t.Fatalf("%s and %s are in slots %d and %d", a, b, sa, sb)
+		}
+		master, err := cc.MasterForKey(ctx, a)
+		testenv.Must(t, err, "master for key")
+		nodes[master.Options().Addr] = true
+	}
+	if withState < users*9/10 || len(nodes) != 3 {
+		t.Fatalf("%d users with state spread over %d nodes, want most users over all 3", withState, len(nodes))
+	}
+	fp, _ := funnel.New(funnel.DefaultDefinitions(), 5*time.Minute)
+	stats, err := report.Funnels(ctx, r.Store, fp)
+	testenv.Must(t, err, "report across the cluster")
+	if stats[0].Users == 0 || stats[0].Reached[0] == 0 {
+		t.Errorf("empty funnel report: %+v", stats[0])
+	}
+	if q, _ := alertsink.NewQueue(cc, "cx").Len(ctx); q == 0 {
+		t.Error("no conversation in the support queue")
+	}
+	victim := ids[0]
+	if _, err := r.Store.Forget(ctx, victim); err != nil {
+		t.Fatal(err)
+	}
+	if n := cc.Exists(ctx, r.Store.Key(victim, state.Click), r.Store.Key(victim, state.Chat)).Val(); n != 0 {
+		t.Errorf("%d keys of %s left after forget", n, victim)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -161,4 +162,72 @@ func Must(t testing.TB, err error, what string) {
 	if err != nil {
 		t.Fatal(fmt.Errorf("%s: %w", what, err))
 	}
+}
+
+// RedisCluster is a Redis Cluster of masters on loopback.
+type RedisCluster struct {
+	Addrs []string
+	nodes []*exec.Cmd
+}
+
+// StartRedisCluster starts n redis-server masters in cluster mode and
+// joins them with redis-cli --cluster create; they stop when the test ends.
+func StartRedisCluster(t testing.TB, n int) *RedisCluster {
+	t.Helper()
+	bin, err := exec.LookPath("redis-server")
+	if err != nil {
+		Unavailable(t, "redis-server is not on PATH (apt-get install redis-server)")
+	}
+	cli, err := exec.LookPath("redis-cli")
+	if err != nil {
+		Unavailable(t, "redis-cli is not on PATH (apt-get install redis-tools)")
+	}
+	c := &RedisCluster{}
+	t.Cleanup(func() {
+		for _, cmd := range c.nodes {
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+		}
+	})
+	for range n {
+		port := FreePort(t)
+		dir := t.TempDir()
+		cmd := exec.Command(bin, "--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--cluster-enabled", "yes",
+			"--cluster-config-file", dir+"/nodes.conf", "--cluster-node-timeout", "2000", "--save", "", "--appendonly", "no", "--dir", dir)
+		if err := cmd.Start(); err != nil {
+			Unavailable(t, "redis-server (cluster) did not start: %v", err)
+		}
+		c.nodes = append(c.nodes, cmd)
+		addr := "127.0.0.1:" + strconv.Itoa(port)
+		c.Addrs = append(c.Addrs, addr)
+		probe := redis.NewClient(&redis.Options{Addr: addr})
+		deadline := time.Now().Add(10 * time.Second)
+		for probe.Ping(context.Background()).Err() != nil {
+			if time.Now().After(deadline) {
+				probe.Close()
+				Unavailable(t, "cluster node %s did not answer", addr)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		probe.Close()
+	}
+	args := append([]string{"--cluster", "create"}, c.Addrs...)
+	args = append(args, "--cluster-replicas", "0", "--cluster-yes")
+	if out, err := exec.Command(cli, args...).CombinedOutput(); err != nil {
+		Unavailable(t, "redis-cli --cluster create: %v\n%s", err, out)
+	}
+	cc := redis.NewClusterClient(&redis.ClusterOptions{Addrs: c.Addrs})
+	defer cc.Close()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		info, err := cc.ClusterInfo(context.Background()).Result()
+		if err == nil && strings.Contains(info, "cluster_state:ok") {
+			break
+		}
+		if time.Now().After(deadline) {
+			Unavailable(t, "the cluster did not reach state ok: %v %s", err, info)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return c
 }
