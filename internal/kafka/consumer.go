@@ -7,6 +7,7 @@ package kafka
 import (
 	"context"
 	"errors"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -154,6 +155,7 @@ func (c *Consumer) Run(ctx context.Context, cl *kgo.Client) error {
 			if w == nil {
 				return // revoked since the fetch; the next owner reads it again
 			}
+			w.highWatermark.Store(p.HighWatermark)
 			select {
 			case w.batches <- p.Records:
 			case <-w.quit:
@@ -235,16 +237,26 @@ func (c *Consumer) stopWorkers(parts map[string][]int32) {
 }
 
 type worker struct {
-	c       *Consumer
-	cl      *kgo.Client
-	tp      topicPartition
-	batches chan []*kgo.Record
-	quit    chan struct{}
-	done    chan struct{}
+	// highWatermark is the partition's end offset at the last fetch.
+	highWatermark atomic.Int64
+	c             *Consumer
+	cl            *kgo.Client
+	tp            topicPartition
+	batches       chan []*kgo.Record
+	quit          chan struct{}
+	done          chan struct{}
 }
 
 func (w *worker) run() {
 	defer close(w.done)
+	defer func() {
+		// A revoked partition's series would otherwise freeze at their
+		// last value.
+		part := strconv.Itoa(int(w.tp.partition))
+		w.c.m.LagRecords.DeleteLabelValues(w.tp.topic, part)
+		w.c.m.LagSeconds.DeleteLabelValues(w.tp.topic, part)
+		w.c.m.TimersPending.DeleteLabelValues(w.tp.topic, part)
+	}()
 	tick := time.NewTicker(w.c.opts.TimerInterval)
 	defer tick.Stop()
 	for {
@@ -262,7 +274,11 @@ func (w *worker) run() {
 			if !w.processWithRetry(recs) {
 				return
 			}
-			w.commit(recs[len(recs)-1])
+			last := recs[len(recs)-1]
+			w.commit(last)
+			part := strconv.Itoa(int(w.tp.partition))
+			w.c.m.LagRecords.WithLabelValues(w.tp.topic, part).Set(float64(max(0, w.highWatermark.Load()-last.Offset-1)))
+			w.c.m.LagSeconds.WithLabelValues(w.tp.topic, part).Set(time.Since(last.Timestamp).Seconds())
 		case now := <-tick.C:
 			if w.c.timers == nil {
 				continue

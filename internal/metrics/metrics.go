@@ -32,6 +32,9 @@ type Metrics struct {
 	BatchRetries     prometheus.Counter
 	Commits          *prometheus.CounterVec // result
 	TimersFired      prometheus.Counter
+	TimersPending    *prometheus.GaugeVec // topic, partition
+	LagRecords       *prometheus.GaugeVec // topic, partition
+	LagSeconds       *prometheus.GaugeVec // topic, partition
 	Ready            prometheus.Gauge
 	Partitions       prometheus.Gauge
 }
@@ -58,6 +61,9 @@ func New() *Metrics {
 		StateConflicts:   f.counter("cx_state_conflicts_total", "State writes refused because another writer changed the document.").WithLabelValues(),
 		BatchRetries:     f.counter("cx_batch_retries_total", "Batches retried after an error (Redis or Kafka unavailable, conflicts).").WithLabelValues(),
 		TimersFired:      f.counter("cx_timers_fired_total", "Users handled because a timer (funnel window, inactivity check) was due.").WithLabelValues(),
+		TimersPending:    f.gaugeVec("cx_timers_pending", "Timers (funnel windows, inactivity checks) waiting in a partition's set.", "topic", "partition"),
+		LagRecords:       f.gaugeVec("cx_consumer_lag_records", "Records between the last processed offset and the partition's high watermark.", "topic", "partition"),
+		LagSeconds:       f.gaugeVec("cx_consumer_lag_seconds", "Age of the last processed record (its Kafka timestamp) when it was made durable.", "topic", "partition"),
 		Commits:          f.counter("cx_offset_commits_total", "Offset commits, by result.", "result"),
 		Ready:            f.gauge("cx_ready", "1 when the processor is in its group, Redis answers and no partition is stalled."),
 		Partitions:       f.gauge("cx_assigned_partitions", "Input partitions assigned to this instance."),
@@ -82,6 +88,12 @@ func (f factory) histogram(name, help string, buckets []float64, labels ...strin
 	h := prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: name, Help: help, Buckets: buckets}, labels)
 	f.r.MustRegister(h)
 	return h
+}
+
+func (f factory) gaugeVec(name, help string, labels ...string) *prometheus.GaugeVec {
+	g := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: name, Help: help}, labels)
+	f.r.MustRegister(g)
+	return g
 }
 
 func (f factory) gauge(name, help string) prometheus.Gauge {

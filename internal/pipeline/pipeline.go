@@ -404,6 +404,9 @@ func (p *Pipeline) FireTimers(ctx context.Context, topic string, partition int32
 	}
 	index := p.o.Store.TimerIndex(topic, partition)
 	nowMs := now.UnixMilli()
+	if pending, err := p.o.Store.Pending(ctx, index); err == nil {
+		p.o.Metrics.TimersPending.WithLabelValues(topic, strconv.Itoa(int(partition))).Set(float64(pending))
+	}
 	ids, err := p.o.Store.Due(ctx, index, nowMs, TimerBatch)
 	if err != nil || len(ids) == 0 {
 		return res, err

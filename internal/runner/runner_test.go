@@ -61,6 +61,7 @@ func (e env) config(prefix, group string) config.Config {
 	cfg.Redis.KeyPrefix = prefix
 	cfg.HTTP.Addr = "127.0.0.1:0"
 	cfg.Processing.ShutdownTimeout = 5 * time.Second
+	cfg.Processing.TimerInterval = 100 * time.Millisecond
 	return cfg
 }
 
@@ -255,11 +256,13 @@ func TestEventsBecomeStateAlertsAndDeadLetters(t *testing.T) {
 		t.Errorf("dead letter %q headers %+v", d.Value, d.Headers)
 	}
 
+	time.Sleep(300 * time.Millisecond) // a timer tick publishes cx_timers_pending
 	resp, err := http.Get("http://" + r.HTTPAddr() + "/metrics")
 	testenv.Must(t, err, "scrape")
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	for _, want := range []string{`cx_deadletter_total{reason="invalid_json",topic="cx.clickstream.v1"} 1`, `cx_alerts_total{priority=`, `cx_kafka_`} {
+	for _, want := range []string{`cx_deadletter_total{reason="invalid_json",topic="cx.clickstream.v1"} 1`, `cx_alerts_total{priority=`, `cx_kafka_`,
+		`cx_consumer_lag_records{partition=`, `cx_consumer_lag_seconds{partition=`, `cx_timers_pending{partition=`, `cx_processor_seconds_bucket{processor="sentiment"`, `cx_redis_seconds_bucket{op="load"`} {
 		if !strings.Contains(string(body), want) {
 			t.Errorf("/metrics lacks %s", want)
 		}
