@@ -25,7 +25,10 @@ func newFunnelCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			rdb := runner.NewRedis(cfg.Redis)
+			rdb, err := runner.NewRedis(cfg.Redis)
+			if err != nil {
+				return err
+			}
 			defer rdb.Close()
 			stats, err := report.Funnels(cmd.Context(), state.New(rdb, state.Options{Prefix: cfg.Redis.KeyPrefix}), fp)
 			if err != nil {

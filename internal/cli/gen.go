@@ -30,7 +30,11 @@ func newGenCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			cl, err := kgo.NewClient(append(runner.KafkaOpts(cfg.Kafka, log), kgo.ProducerLinger(5*time.Millisecond))...)
+			kopts, err := runner.KafkaOpts(cfg.Kafka, log)
+			if err != nil {
+				return err
+			}
+			cl, err := kgo.NewClient(append(kopts, kgo.ProducerLinger(5*time.Millisecond))...)
 			if err != nil {
 				return err
 			}

@@ -22,7 +22,11 @@ func newQualityCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			cl, err := kgo.NewClient(runner.KafkaOpts(cfg.Kafka, log)...)
+			kopts, err := runner.KafkaOpts(cfg.Kafka, log)
+			if err != nil {
+				return err
+			}
+			cl, err := kgo.NewClient(kopts...)
 			if err != nil {
 				return err
 			}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"go.uber.org/zap"
 
 	"github.com/cxstream/cxstream/internal/alertsink"
 	"github.com/cxstream/cxstream/internal/config"
@@ -30,7 +31,10 @@ func (g *globals) userStore(cmd *cobra.Command) (*userStore, error) {
 	if err != nil {
 		return nil, err
 	}
-	rdb := runner.NewRedis(cfg.Redis)
+	rdb, err := runner.NewRedis(cfg.Redis)
+	if err != nil {
+		return nil, err
+	}
 	return &userStore{
 		cfg:   cfg,
 		store: state.New(rdb, state.Options{Prefix: cfg.Redis.KeyPrefix}),
@@ -130,7 +134,11 @@ Give the original id: with pseudonymisation on it is turned into the stored pseu
 }
 
 func publishTombstone(ctx context.Context, cfg config.Config, id string) error {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(cfg.Kafka.Brokers...), kgo.RecordPartitioner(kgo.StickyKeyPartitioner(nil)))
+	kopts, err := runner.KafkaOpts(cfg.Kafka, zap.NewNop())
+	if err != nil {
+		return err
+	}
+	cl, err := kgo.NewClient(kopts...)
 	if err != nil {
 		return err
 	}

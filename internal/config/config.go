@@ -16,6 +16,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/cxstream/cxstream/internal/pipeline"
+	"github.com/cxstream/cxstream/internal/secure"
 	"github.com/cxstream/cxstream/processors/churn"
 	"github.com/cxstream/cxstream/processors/funnel"
 	"github.com/cxstream/cxstream/processors/sentiment"
@@ -43,6 +44,8 @@ type Kafka struct {
 	ClientID         string        `yaml:"client_id"`
 	SessionTimeout   time.Duration `yaml:"session_timeout"`
 	RebalanceTimeout time.Duration `yaml:"rebalance_timeout"`
+	TLS              secure.TLS    `yaml:"tls"`
+	SASL             secure.SASL   `yaml:"sasl"`
 }
 
 // Redis is the state store configuration. Several addresses, or Cluster,
@@ -55,6 +58,7 @@ type Redis struct {
 	DB        int           `yaml:"db"`
 	KeyPrefix string        `yaml:"key_prefix"`
 	StateTTL  time.Duration `yaml:"state_ttl"`
+	TLS       secure.TLS    `yaml:"tls"`
 }
 
 // Processing tunes the pipeline and the consumer.
@@ -167,6 +171,9 @@ var Env = []struct {
 }{
 	{"CXSTREAM_KAFKA_BROKERS", "kafka.brokers", func(c *Config, v string) error { c.Kafka.Brokers = splitList(v); return nil }},
 	{"CXSTREAM_KAFKA_GROUP", "kafka.group", func(c *Config, v string) error { c.Kafka.Group = v; return nil }},
+	{"CXSTREAM_KAFKA_SASL_MECHANISM", "kafka.sasl.mechanism", func(c *Config, v string) error { c.Kafka.SASL.Mechanism = v; return nil }},
+	{"CXSTREAM_KAFKA_SASL_USERNAME", "kafka.sasl.username", func(c *Config, v string) error { c.Kafka.SASL.Username = v; return nil }},
+	{"CXSTREAM_KAFKA_SASL_PASSWORD", "kafka.sasl.password", func(c *Config, v string) error { c.Kafka.SASL.Password = v; return nil }},
 	{"CXSTREAM_REDIS_ADDRS", "redis.addrs", func(c *Config, v string) error { c.Redis.Addrs = splitList(v); return nil }},
 	{"CXSTREAM_REDIS_USERNAME", "redis.username", func(c *Config, v string) error { c.Redis.Username = v; return nil }},
 	{"CXSTREAM_REDIS_PASSWORD", "redis.password", func(c *Config, v string) error { c.Redis.Password = v; return nil }},
@@ -234,6 +241,9 @@ func (c Config) Validate() error {
 	}
 	if c.Processing.AllowedLateness < 0 {
 		return bad("processing.allowed_lateness", "must not be negative")
+	}
+	if err := c.Kafka.SASL.Validate(); err != nil {
+		return bad("kafka.sasl", "%v", err)
 	}
 	if _, err := funnel.New(c.Funnels, c.Processing.AllowedLateness); err != nil {
 		return bad("funnels", "%v", err)

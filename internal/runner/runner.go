@@ -23,6 +23,7 @@ import (
 	"github.com/cxstream/cxstream/internal/metrics"
 	"github.com/cxstream/cxstream/internal/pipeline"
 	"github.com/cxstream/cxstream/internal/privacy"
+	"github.com/cxstream/cxstream/internal/secure"
 	"github.com/cxstream/cxstream/internal/state"
 	"github.com/cxstream/cxstream/processors/churn"
 	"github.com/cxstream/cxstream/processors/funnel"
@@ -83,7 +84,9 @@ func New(cfg config.Config, log *zap.Logger, opts Options) (*Processor, error) {
 		return nil, err
 	}
 	pseudonymizer := privacy.NewPseudonymizer(key)
-	p.rdb = NewRedis(cfg.Redis)
+	if p.rdb, err = NewRedis(cfg.Redis); err != nil {
+		return nil, err
+	}
 	p.Store = state.New(p.rdb, state.Options{Prefix: cfg.Redis.KeyPrefix, TTL: cfg.Redis.StateTTL})
 
 	p.consumer = kafka.NewConsumer(nil, kafka.ConsumerOptions{
@@ -92,7 +95,11 @@ func New(cfg config.Config, log *zap.Logger, opts Options) (*Processor, error) {
 		ShutdownTimeout: cfg.Processing.ShutdownTimeout,
 		TimerInterval:   cfg.Processing.TimerInterval,
 	}, log.Named("consumer"), p.Metrics)
-	kopts := append(KafkaOpts(cfg.Kafka, log), p.consumer.GroupOpts()...)
+	kopts, err := KafkaOpts(cfg.Kafka, log)
+	if err != nil {
+		return nil, err
+	}
+	kopts = append(kopts, p.consumer.GroupOpts()...)
 	kopts = append(kopts,
 		kgo.ConsumerGroup(cfg.Kafka.Group),
 		kgo.ConsumeTopics(cfg.Topics.Clickstream, cfg.Topics.Chat),
@@ -211,19 +218,32 @@ func (p *Processor) watchReady(ctx context.Context) error {
 	}
 }
 
-// NewRedis returns a single-node or cluster client for cfg.
-func NewRedis(cfg config.Redis) redis.UniversalClient {
-	if cfg.Cluster || len(cfg.Addrs) > 1 {
-		return redis.NewClusterClient(&redis.ClusterOptions{Addrs: cfg.Addrs, Username: cfg.Username, Password: cfg.Password})
+// NewRedis returns a single-node or cluster client for cfg, with TLS and
+// ACL user/password (password may be file:/path).
+func NewRedis(cfg config.Redis) (redis.UniversalClient, error) {
+	tc, err := cfg.TLS.Config()
+	if err != nil {
+		return nil, fmt.Errorf("redis %w", err)
 	}
-	return redis.NewClient(&redis.Options{Addr: cfg.Addrs[0], Username: cfg.Username, Password: cfg.Password, DB: cfg.DB})
+	pass, err := secure.Secret(cfg.Password)
+	if err != nil {
+		return nil, fmt.Errorf("redis password: %w", err)
+	}
+	if cfg.Cluster || len(cfg.Addrs) > 1 {
+		return redis.NewClusterClient(&redis.ClusterOptions{Addrs: cfg.Addrs, Username: cfg.Username, Password: pass, TLSConfig: tc}), nil
+	}
+	return redis.NewClient(&redis.Options{Addr: cfg.Addrs[0], Username: cfg.Username, Password: pass, DB: cfg.DB, TLSConfig: tc}), nil
 }
 
-// KafkaOpts are the connection options every cxstream Kafka client uses.
-// franz-go logs through zap one level below what it reports, so its info
-// chatter lands at debug.
-func KafkaOpts(cfg config.Kafka, log *zap.Logger) []kgo.Opt {
-	return []kgo.Opt{
+// KafkaOpts are the connection options every cxstream Kafka client uses,
+// TLS and SASL included. franz-go logs through zap one level below what it
+// reports, so its info chatter lands at debug.
+func KafkaOpts(cfg config.Kafka, log *zap.Logger) ([]kgo.Opt, error) {
+	sec, err := secure.KafkaOpts(cfg.TLS, cfg.SASL)
+	if err != nil {
+		return nil, err
+	}
+	return append(sec,
 		kgo.SeedBrokers(cfg.Brokers...),
 		kgo.ClientID(cfg.ClientID),
 		kgo.WithLogger(kzap.New(log.Named("kafka"), kzap.LevelFn(func() kgo.LogLevel {
@@ -237,5 +257,5 @@ func KafkaOpts(cfg config.Kafka, log *zap.Logger) []kgo.Opt {
 		}))),
 		kgo.ProducerLinger(time.Millisecond),
 		kgo.RecordPartitioner(kgo.StickyKeyPartitioner(nil)),
-	}
+	), nil
 }
