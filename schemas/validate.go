@@ -101,6 +101,10 @@ func Document(name string) ([]byte, error) { return documents.ReadFile(name + ".
 // DecodeClick validates raw against clickstream.v1 and decodes it.
 func (v *Validator) DecodeClick(raw []byte) (ClickEvent, error) {
 	var ev ClickEvent
+	if len(raw) <= v.maxBytes && fastClick(raw, &ev) {
+		return ev, nil
+	}
+	ev = ClickEvent{}
 	err := v.decode(ClickstreamV1, raw, &ev)
 	return ev, err
 }
@@ -108,6 +112,10 @@ func (v *Validator) DecodeClick(raw []byte) (ClickEvent, error) {
 // DecodeChat validates raw against chat.v1 and decodes it.
 func (v *Validator) DecodeChat(raw []byte) (ChatMessage, error) {
 	var m ChatMessage
+	if len(raw) <= v.maxBytes && fastChat(raw, &m) {
+		return m, nil
+	}
+	m = ChatMessage{}
 	err := v.decode(ChatV1, raw, &m)
 	return m, err
 }
@@ -152,12 +160,17 @@ func (v *Validator) decode(schema string, raw []byte, into any) error {
 	if into == nil {
 		return nil
 	}
-	if err := json.Unmarshal(raw, into); err != nil {
-		var te *json.UnmarshalTypeError
-		if errors.As(err, &te) {
-			return &InvalidError{Schema: schema, Reason: ReasonSchema, Detail: fmt.Sprintf("/%s: want %s", strings.ReplaceAll(te.Field, ".", "/"), te.Type)}
-		}
-		return &InvalidError{Schema: schema, Reason: ReasonInvalidJSON, Detail: jsonErrorDetail(err)}
+	// Fill the struct from the validated instance by exact key: Go's JSON
+	// decoder matches keys case-insensitively, which would let an
+	// unknown "ChAnnel" overwrite a validated "channel".
+	obj, _ := inst.(map[string]any)
+	switch dst := into.(type) {
+	case *ClickEvent:
+		*dst = clickFromInstance(obj)
+	case *ChatMessage:
+		*dst = chatFromInstance(obj)
+	default:
+		return fmt.Errorf("cannot decode into %T", into)
 	}
 	return nil
 }
@@ -213,4 +226,52 @@ func (v *Validator) describe(ve *jsonschema.ValidationError) string {
 	}
 	walk(ve)
 	return strings.Join(parts, "; ")
+}
+
+func getString(m map[string]any, k string) string {
+	s, _ := m[k].(string)
+	return s
+}
+
+func getInt(m map[string]any, k string) int64 {
+	n, _ := m[k].(json.Number)
+	if i, err := n.Int64(); err == nil {
+		return i
+	}
+	f, _ := n.Float64() // an integer written as 1.0 or 1e3
+	return int64(f)
+}
+
+func getFloat(m map[string]any, k string) float64 {
+	n, _ := m[k].(json.Number)
+	f, _ := n.Float64()
+	return f
+}
+
+func clickFromInstance(m map[string]any) ClickEvent {
+	ev := ClickEvent{
+		Schema: getString(m, "schema"), EventID: getString(m, "event_id"), UserID: getString(m, "user_id"),
+		SessionID: getString(m, "session_id"), Type: getString(m, "type"), Page: getString(m, "page"),
+		ItemID: getString(m, "item_id"), Amount: getFloat(m, "amount"), Currency: getString(m, "currency"),
+		EventTime: getInt(m, "event_time"),
+	}
+	if props, ok := m["properties"].(map[string]any); ok {
+		ev.Properties = make(map[string]any, len(props))
+		for k, v := range props {
+			if n, ok := v.(json.Number); ok {
+				f, _ := n.Float64()
+				v = f
+			}
+			ev.Properties[k] = v
+		}
+	}
+	return ev
+}
+
+func chatFromInstance(m map[string]any) ChatMessage {
+	return ChatMessage{
+		Schema: getString(m, "schema"), EventID: getString(m, "event_id"), ConversationID: getString(m, "conversation_id"),
+		UserID: getString(m, "user_id"), Sender: getString(m, "sender"), Channel: getString(m, "channel"),
+		Text: getString(m, "text"), Language: getString(m, "language"), EventTime: getInt(m, "event_time"),
+	}
 }

@@ -17,9 +17,9 @@ package pipeline
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
+	json "github.com/goccy/go-json"
 	"slices"
 	"strconv"
 	"strings"
@@ -120,6 +120,10 @@ type Options struct {
 	// DedupWindow is how many recent event ids per user and stream are
 	// remembered to drop duplicates (default 64).
 	DedupWindow int
+	// PerEventRoundTrips makes every event its own batch (a Redis load,
+	// timer write and state write per event): the naive design, kept as a
+	// switch so the benchmark can compare it on the real code path.
+	PerEventRoundTrips bool
 	// Now is the clock, for tests (default time.Now).
 	Now func() time.Time
 }
@@ -226,6 +230,21 @@ type Result struct {
 // may come from several partitions. On error nothing is committed and the
 // caller retries the batch: fences make the retry safe.
 func (p *Pipeline) Process(ctx context.Context, recs []*kgo.Record) (Result, error) {
+	if p.o.PerEventRoundTrips && len(recs) > 1 {
+		var total Result
+		for i := range recs {
+			res, err := p.Process(ctx, recs[i:i+1])
+			total.Applied += res.Applied
+			total.Skipped += res.Skipped
+			total.Duplicates += res.Duplicates
+			total.DeadLetters += res.DeadLetters
+			total.Alerts += res.Alerts
+			if err != nil {
+				return total, err
+			}
+		}
+		return total, nil
+	}
 	start := time.Now()
 	var res Result
 	now := p.o.Now()

@@ -51,6 +51,9 @@ type Options struct {
 	Scorer sentiment.Scorer
 	// ExtraKafkaOpts are appended to the client options.
 	ExtraKafkaOpts []kgo.Opt
+	// Naive processes every event with its own Redis round trips (the
+	// benchmark's baseline).
+	Naive bool
 }
 
 // New builds a processor from cfg. It connects nothing yet but the HTTP
@@ -131,6 +134,7 @@ func New(cfg config.Config, log *zap.Logger, opts Options) (*Processor, error) {
 		Pseudonymizer:      pseudonymizer,
 		AlertOriginalID:    cfg.Privacy.AlertOriginalID,
 		DedupWindow:        cfg.Privacy.DedupWindow,
+		PerEventRoundTrips: opts.Naive,
 	})
 	if err != nil {
 		p.client.Close()

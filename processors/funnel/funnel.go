@@ -262,18 +262,31 @@ func (p *Processor) Apply(st State, ev schemas.ClickEvent) []Transition {
 		if slices.ContainsFunc(pr.Recent, func(r RecentEvent) bool { return r.ID == re.ID && r.At == re.At }) {
 			continue // a duplicate
 		}
-		before := p.transitions(d, pr)
-		pos, _ := slices.BinarySearchFunc(pr.Recent, re.At, func(r RecentEvent, at int64) int {
-			if r.At <= at {
-				return -1 // equal times keep arrival order
+		if n := len(pr.Recent); n == 0 || re.At >= pr.Recent[n-1].At {
+			// In order (the usual case): fold the event onto the current
+			// position; nothing before it changes.
+			if pr.Now.Reached == nil && len(pr.Recent) == 0 {
+				pr.Now = pr.Base.clone()
 			}
-			return 1
-		})
-		pr.Recent = slices.Insert(pr.Recent, pos, re)
-		after := p.transitions(d, pr)
-		out = append(out, newOnes(before, after)...)
-		p.settle(d, pr)
-		p.refresh(d, pr)
+			p.fold(d, &pr.Now, re, &out, nil)
+			pr.Recent = append(pr.Recent, re)
+			p.settle(d, pr)
+		} else {
+			// Late: put it in its place and fold the buffer again; report
+			// what the new order produces that the old one did not.
+			before := p.transitions(d, pr)
+			pos, _ := slices.BinarySearchFunc(pr.Recent, re.At, func(r RecentEvent, at int64) int {
+				if r.At <= at {
+					return -1 // equal times keep arrival order
+				}
+				return 1
+			})
+			pr.Recent = slices.Insert(pr.Recent, pos, re)
+			after := p.transitions(d, pr)
+			out = append(out, newOnes(before, after)...)
+			p.settle(d, pr)
+			p.refresh(d, pr)
+		}
 		st[d.Name] = pr
 	}
 	return out

@@ -47,7 +47,6 @@ group.initial.rebalance.delay.ms=0
 auto.create.topics.enable=false
 message.max.bytes=10485760
 replica.fetch.max.bytes=10485760
-log.flush.interval.messages=1
 listeners=PLAINTEXT://127.0.0.1:$port,CONTROLLER://127.0.0.1:$cport
 PROPS
 fi
