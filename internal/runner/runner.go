@@ -180,6 +180,9 @@ func (p *Processor) CheckConnections(ctx context.Context) error {
 	if err := p.Store.Ping(ctx); err != nil {
 		return fmt.Errorf("redis at %v unreachable: %w", p.cfg.Redis.Addrs, err)
 	}
+	if err := p.Store.Prepare(ctx); err != nil {
+		return fmt.Errorf("redis at %v: %w", p.cfg.Redis.Addrs, err)
+	}
 	return nil
 }
 

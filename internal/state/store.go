@@ -168,38 +168,59 @@ func (s *Store) Save(ctx context.Context, writes []Write) error {
 	if len(writes) == 0 {
 		return nil
 	}
-	err := s.save(ctx, writes)
-	if err != nil && strings.Contains(err.Error(), "NOSCRIPT") {
-		// A restarted or failed-over Redis lost its script cache.
+	var conflicts []string
+	for attempt := 0; ; attempt++ {
+		retry, err := s.save(ctx, writes, &conflicts)
+		if err != nil {
+			return err
+		}
+		if len(retry) == 0 {
+			break
+		}
+		if attempt > 0 {
+			return errors.New("save state: redis keeps losing the state script (NOSCRIPT)")
+		}
+		// A restarted or failed-over Redis lost its script cache, or it
+		// was never loaded: load it and redo only the writes that did not
+		// run (others in the same pipeline may have).
 		if err := s.loadScript(ctx); err != nil {
 			return err
 		}
-		err = s.save(ctx, writes)
-	}
-	return err
-}
-
-func (s *Store) save(ctx context.Context, writes []Write) error {
-	ttl := strconv.FormatInt(s.ttl.Milliseconds(), 10)
-	pipe := s.rdb.Pipeline()
-	cmds := make([]*redis.Cmd, len(writes))
-	for i, w := range writes {
-		cmds[i] = casScript.EvalSha(ctx, pipe, []string{s.Key(w.User, w.Side)}, w.Expect, w.Data, ttl)
-	}
-	if _, err := pipe.Exec(ctx); err != nil {
-		return fmt.Errorf("save state: %w", err)
-	}
-	var conflicts []string
-	for i, c := range cmds {
-		if n, _ := c.Int64(); n < 0 {
-			conflicts = append(conflicts, s.Key(writes[i].User, writes[i].Side))
-		}
+		writes = retry
 	}
 	if len(conflicts) > 0 {
 		return &ConflictError{Keys: conflicts}
 	}
 	return nil
 }
+
+// save runs one pipeline; it returns the writes that failed with NOSCRIPT.
+func (s *Store) save(ctx context.Context, writes []Write, conflicts *[]string) ([]Write, error) {
+	ttl := strconv.FormatInt(s.ttl.Milliseconds(), 10)
+	pipe := s.rdb.Pipeline()
+	cmds := make([]*redis.Cmd, len(writes))
+	for i, w := range writes {
+		cmds[i] = casScript.EvalSha(ctx, pipe, []string{s.Key(w.User, w.Side)}, w.Expect, w.Data, ttl)
+	}
+	_, _ = pipe.Exec(ctx) // errors are per command, read below
+	var retry []Write
+	for i, c := range cmds {
+		n, err := c.Int64()
+		switch {
+		case err != nil && strings.HasPrefix(err.Error(), "NOSCRIPT"):
+			retry = append(retry, writes[i])
+		case err != nil:
+			return nil, fmt.Errorf("save state: %w", err)
+		case n < 0:
+			*conflicts = append(*conflicts, s.Key(writes[i].User, writes[i].Side))
+		}
+	}
+	return retry, nil
+}
+
+// Prepare loads the state script on every node, so the first batches do
+// not all race to load it.
+func (s *Store) Prepare(ctx context.Context) error { return s.loadScript(ctx) }
 
 func (s *Store) loadScript(ctx context.Context) error {
 	load := func(ctx context.Context, c *redis.Client) error { return casScript.Load(ctx, c).Err() }
