@@ -258,14 +258,24 @@ func countSince(times []int64, since int64) int {
 }
 
 // Processor scores users and decides on churn alerts.
-type Processor struct{ cfg Config }
+type Processor struct {
+	cfg Config
+	// names and weights in a fixed order: the score is summed the same
+	// way every time, without a map walk per event.
+	names   []string
+	weights []float64
+}
 
 // New returns a processor for cfg.
 func New(cfg Config) (*Processor, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("churn: %w", err)
 	}
-	return &Processor{cfg: cfg}, nil
+	p := &Processor{cfg: cfg, names: slices.Sorted(maps.Keys(cfg.Weights))}
+	for _, n := range p.names {
+		p.weights = append(p.weights, cfg.Weights[n])
+	}
+	return p, nil
 }
 
 // Contribution is one feature's share of the logit.
@@ -275,17 +285,21 @@ type Contribution struct {
 	Logit   float64
 }
 
+// logistic is the score in [0, 1], summed in a fixed order.
+func (p *Processor) logistic(f map[string]float64) float64 {
+	z := p.cfg.Bias
+	for i, name := range p.names {
+		z += p.weights[i] * f[name]
+	}
+	return 1 / (1 + math.Exp(-z))
+}
+
 // Score is the logistic score in [0, 1] and the contributions, largest
 // first.
 func (p *Processor) Score(f map[string]float64) (float64, []Contribution) {
-	z := p.cfg.Bias
-	var cs []Contribution
-	// Sum in a fixed order: the same user always gets the same score.
-	for _, name := range slices.Sorted(maps.Keys(p.cfg.Weights)) {
-		w := p.cfg.Weights[name]
-		c := Contribution{Feature: name, Value: f[name], Logit: w * f[name]}
-		z += c.Logit
-		cs = append(cs, c)
+	cs := make([]Contribution, 0, len(p.names))
+	for i, name := range p.names {
+		cs = append(cs, Contribution{Feature: name, Value: f[name], Logit: p.weights[i] * f[name]})
 	}
 	sort.Slice(cs, func(i, j int) bool {
 		if cs[i].Logit != cs[j].Logit {
@@ -293,19 +307,21 @@ func (p *Processor) Score(f map[string]float64) (float64, []Contribution) {
 		}
 		return cs[i].Feature < cs[j].Feature
 	})
-	return 1 / (1 + math.Exp(-z)), cs
+	return p.logistic(f), cs
 }
 
 // Evaluate scores the user at time now and returns an alert when the score
 // crosses the threshold upwards, outside the cooldown. seed names what
 // triggered the evaluation (an event id or a timer) for the alert id.
 func (p *Processor) Evaluate(st *State, userID string, sig Signals, now int64, seed string) *schemas.Alert {
-	score, contributions := p.Score(Features(st, sig, now))
+	features := Features(st, sig, now)
+	score := p.logistic(features)
 	crossed := score >= p.cfg.Threshold && st.LastScore < p.cfg.Threshold
 	st.LastScore = score
 	if !crossed || (st.LastAlertAt > 0 && now-st.LastAlertAt < p.cfg.Cooldown.Milliseconds()) {
 		return nil
 	}
+	_, contributions := p.Score(features)
 	st.LastAlertAt = now
 	var reasons []string
 	for _, c := range contributions {
