@@ -18,6 +18,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -474,6 +475,9 @@ func (b *bencher) latency(ctx context.Context, res *Result) error {
 	if len(lat) == 0 {
 		return fmt.Errorf("no alert arrived during the latency run")
 	}
+	b.logf("latency run: processor batch time p50 %.1f ms, p99 %.1f ms over %d batches",
+		1000*histQuantile(p.Metrics.Registry, "cx_batch_seconds", 0.5), 1000*histQuantile(p.Metrics.Registry, "cx_batch_seconds", 0.99),
+		int(histCount(p.Metrics.Registry, "cx_batch_seconds")))
 	slices.Sort(lat)
 	q := func(p float64) float64 { return lat[min(len(lat)-1, int(p*float64(len(lat))))] }
 	res.LatencyAlerts = len(lat)
@@ -531,4 +535,57 @@ func Print(w io.Writer, r *Result) {
 	for _, s := range r.Scaling {
 		row("scaling: "+s.Name, s.EventsPerS, "events/s", fmt.Sprintf("%d partitions, %d users, %.0f%% chat, %d events", s.Partitions, s.Users, s.ChatShare*100, s.Events))
 	}
+}
+
+// histQuantile estimates a quantile of a histogram family (all series
+// merged) by linear interpolation within buckets.
+func histQuantile(g prometheus.Gatherer, name string, q float64) float64 {
+	mfs, _ := g.Gather()
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		var bounds []float64
+		counts := map[float64]uint64{}
+		var total uint64
+		for _, m := range mf.GetMetric() {
+			h := m.GetHistogram()
+			total += h.GetSampleCount()
+			for _, b := range h.GetBucket() {
+				if _, ok := counts[b.GetUpperBound()]; !ok {
+					bounds = append(bounds, b.GetUpperBound())
+				}
+				counts[b.GetUpperBound()] += b.GetCumulativeCount()
+			}
+		}
+		slices.Sort(bounds)
+		rank := q * float64(total)
+		prevBound, prevCount := 0.0, 0.0
+		for _, ub := range bounds {
+			c := float64(counts[ub])
+			if c >= rank {
+				if c == prevCount {
+					return ub
+				}
+				return prevBound + (ub-prevBound)*(rank-prevCount)/(c-prevCount)
+			}
+			prevBound, prevCount = ub, c
+		}
+		return prevBound
+	}
+	return 0
+}
+
+func histCount(g prometheus.Gatherer, name string) float64 {
+	mfs, _ := g.Gather()
+	for _, mf := range mfs {
+		if mf.GetName() == name {
+			var n uint64
+			for _, m := range mf.GetMetric() {
+				n += m.GetHistogram().GetSampleCount()
+			}
+			return float64(n)
+		}
+	}
+	return 0
 }
