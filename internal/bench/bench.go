@@ -353,7 +353,13 @@ func (b *bencher) process(ctx context.Context, d *dataset, naive bool) (measured
 	done := make(chan error, 1)
 	go func() { done <- p.Run(runCtx) }()
 	peak := rssMB()
+	// Sustained throughput: the clock starts at the first event handled,
+	// not at the group join before it.
+	started := false
 	for {
+		if !started && p.Metrics.Sum("cx_events_received_total", nil) > 0 {
+			start, cpu0, started = time.Now(), cpuSeconds(), true
+		}
 		if lag, err := b.lag(ctx, d, cfg.Kafka.Group); err == nil && lag == 0 {
 			break
 		}

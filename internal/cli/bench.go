@@ -32,6 +32,7 @@ and redis-server and runs it.`,
 				return err
 			}
 			o.Brokers, o.RedisAddr, o.Log = cfg.Kafka.Brokers, cfg.Redis.Addrs[0], cmd.ErrOrStderr()
+			tuneGC() // as `cxstream run` does
 			if cpuProfile != "" {
 				f, err := os.Create(cpuProfile)
 				if err != nil {

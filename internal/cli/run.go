@@ -1,6 +1,9 @@
 package cli
 
 import (
+	"os"
+	"runtime/debug"
+
 	"github.com/spf13/cobra"
 	"go.uber.org/zap"
 
@@ -28,6 +31,7 @@ func newRunCmd(g *globals) *cobra.Command {
 				return err
 			}
 			defer func() { _ = log.Sync() }()
+			tuneGC()
 			p, err := runner.New(cfg, log, runner.Options{})
 			if err != nil {
 				return err
@@ -45,4 +49,13 @@ func newRunCmd(g *globals) *cobra.Command {
 	cmd.Flags().StringVar(&group, "group", "", "consumer group (overrides kafka.group)")
 	cmd.Flags().StringVar(&httpAddr, "http-addr", "", "metrics and probes address, \"\" to disable (overrides http.addr)")
 	return cmd
+}
+
+// tuneGC trades memory for CPU: the processor's live heap is small (state
+// lives in Redis), so collecting at 4x instead of 2x of it saves a few
+// percent of CPU. An operator's GOGC wins.
+func tuneGC() {
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(400)
+	}
 }

@@ -12,7 +12,9 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 	"go.uber.org/zap"
 
 	"github.com/cxstream/cxstream/internal/metrics"
@@ -43,6 +45,10 @@ type ConsumerOptions struct {
 	// TimerInterval: how often each partition worker looks for due timers
 	// (default 1s).
 	TimerInterval time.Duration
+	// CommitInterval: durable batches are marked and their offsets
+	// committed this often, off the processing path (default 200ms); a
+	// revoke or shutdown commits what is marked before letting go.
+	CommitInterval time.Duration
 }
 
 func (o *ConsumerOptions) defaults() {
@@ -63,6 +69,9 @@ func (o *ConsumerOptions) defaults() {
 	}
 	if o.TimerInterval <= 0 {
 		o.TimerInterval = time.Second
+	}
+	if o.CommitInterval <= 0 {
+		o.CommitInterval = 200 * time.Millisecond
 	}
 }
 
@@ -106,11 +115,24 @@ func (c *Consumer) SetBatchFunc(f BatchFunc) { c.process = f }
 // SetTimerFunc sets the function that fires due timers; call it before Run.
 func (c *Consumer) SetTimerFunc(f TimerFunc) { c.timers = f }
 
-// GroupOpts are the client options the consumer needs: manual commits and
-// the assign/revoke/lost callbacks.
+// GroupOpts are the client options the consumer needs: committing only
+// marked (durable) offsets, and the assign/revoke/lost callbacks.
 func (c *Consumer) GroupOpts() []kgo.Opt {
 	return []kgo.Opt{
-		kgo.DisableAutoCommit(),
+		kgo.AutoCommitMarks(),
+		kgo.AutoCommitInterval(c.opts.CommitInterval),
+		kgo.AutoCommitCallback(func(_ *kgo.Client, _ *kmsg.OffsetCommitRequest, resp *kmsg.OffsetCommitResponse, err error) {
+			if err == nil && resp != nil {
+				for _, t := range resp.Topics {
+					for _, p := range t.Partitions {
+						if p.ErrorCode != 0 {
+							err = kerr.ErrorForCode(p.ErrorCode)
+						}
+					}
+				}
+			}
+			c.countCommit(err)
+		}),
 		kgo.Balancers(kgo.CooperativeStickyBalancer()),
 		kgo.OnPartitionsAssigned(c.assigned),
 		kgo.OnPartitionsRevoked(c.revoked),
@@ -177,6 +199,7 @@ func (c *Consumer) shutdown(cl *kgo.Client) {
 	}
 	c.mu.Unlock()
 	c.stopWorkers(all)
+	c.commitMarked(cl)
 	// Leaving the group hands the partitions over at once instead of after
 	// the session timeout.
 	leaveCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -209,9 +232,33 @@ func (c *Consumer) assigned(_ context.Context, cl *kgo.Client, assigned map[stri
 	c.log.Info("partitions assigned", zap.Any("partitions", assigned))
 }
 
-func (c *Consumer) revoked(_ context.Context, _ *kgo.Client, revoked map[string][]int32) {
+func (c *Consumer) revoked(_ context.Context, cl *kgo.Client, revoked map[string][]int32) {
 	c.stopWorkers(revoked)
+	// Commit what the stopped workers made durable before the partitions
+	// move, so the next owner does not replay it.
+	c.commitMarked(cl)
 	c.log.Info("partitions revoked", zap.Any("partitions", revoked))
+}
+
+// commitMarked synchronously commits every marked offset.
+func (c *Consumer) commitMarked(cl *kgo.Client) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	err := cl.CommitMarkedOffsets(ctx)
+	c.countCommit(err)
+	if err != nil {
+		// Not fatal: the batches are durable and fenced, so the next
+		// owner's replay of them changes nothing.
+		c.log.Warn("commit failed", zap.Error(err))
+	}
+}
+
+func (c *Consumer) countCommit(err error) {
+	if err != nil {
+		c.m.Commits.WithLabelValues("error").Inc()
+		return
+	}
+	c.m.Commits.WithLabelValues("ok").Inc()
 }
 
 // stopWorkers stops the given partitions' workers and waits for them: each
@@ -275,7 +322,9 @@ func (w *worker) run() {
 				return
 			}
 			last := recs[len(recs)-1]
-			w.commit(last)
+			// Durable: the offset may now be committed (in the background,
+			// every CommitInterval).
+			w.cl.MarkCommitRecords(last)
 			part := strconv.Itoa(int(w.tp.partition))
 			w.c.m.LagRecords.WithLabelValues(w.tp.topic, part).Set(float64(max(0, w.highWatermark.Load()-last.Offset-1)))
 			w.c.m.LagSeconds.WithLabelValues(w.tp.topic, part).Set(time.Since(last.Timestamp).Seconds())
@@ -325,17 +374,4 @@ func (w *worker) processWithRetry(recs []*kgo.Record) bool {
 		}
 		backoff = min(2*backoff, w.c.opts.MaxRetryBackoff)
 	}
-}
-
-func (w *worker) commit(last *kgo.Record) {
-	ctx, cancel := context.WithTimeout(w.c.workCtx, 10*time.Second)
-	defer cancel()
-	if err := w.cl.CommitRecords(ctx, last); err != nil {
-		// Not fatal: the batch is durable and fenced, so the next owner's
-		// replay of it changes nothing.
-		w.c.m.Commits.WithLabelValues("error").Inc()
-		w.c.log.Warn("commit failed", zap.String("topic", w.tp.topic), zap.Int32("partition", w.tp.partition), zap.Int64("offset", last.Offset), zap.Error(err))
-		return
-	}
-	w.c.m.Commits.WithLabelValues("ok").Inc()
 }
