@@ -77,6 +77,8 @@ type Processing struct {
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
 	// TimerInterval: how often each partition looks for due timers.
 	TimerInterval time.Duration `yaml:"timer_interval"`
+	// CommitInterval: how often offsets of durable batches are committed.
+	CommitInterval time.Duration `yaml:"commit_interval"`
 }
 
 // Privacy configures pseudonymisation.
@@ -119,6 +121,7 @@ func Default() Config {
 			QueuedBatches:      2,
 			ShutdownTimeout:    20 * time.Second,
 			TimerInterval:      time.Second,
+			CommitInterval:     200 * time.Millisecond,
 		},
 		Funnels:   funnel.DefaultDefinitions(),
 		Sentiment: sentiment.DefaultConfig(),

@@ -97,6 +97,7 @@ func New(cfg config.Config, log *zap.Logger, opts Options) (*Processor, error) {
 		QueuedBatches:   cfg.Processing.QueuedBatches,
 		ShutdownTimeout: cfg.Processing.ShutdownTimeout,
 		TimerInterval:   cfg.Processing.TimerInterval,
+		CommitInterval:  cfg.Processing.CommitInterval,
 	}, log.Named("consumer"), p.Metrics)
 	kopts, err := KafkaOpts(cfg.Kafka, log)
 	if err != nil {
