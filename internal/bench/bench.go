@@ -88,8 +88,10 @@ type Result struct {
 	LatencyMaxMs         float64 `json:"latency_max_ms"`
 	CPUSecondsPerMillion float64 `json:"cpu_s_per_million"`
 	PeakRSSMB            float64 `json:"peak_rss_mb"`
-	Scaling              []Row   `json:"scaling"`
-	Machine              string  `json:"machine"`
+	// RSSByQuarterMB: RSS after 1/4, 1/2, 3/4 and all of the main run.
+	RSSByQuarterMB []float64 `json:"rss_by_quarter_mb"`
+	Scaling        []Row     `json:"scaling"`
+	Machine        string    `json:"machine"`
 }
 
 // Row is one scaling run.
@@ -140,8 +142,9 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	res.EventsPerS, res.CPUSecondsPerMillion, res.PeakRSSMB = m.perS, m.cpuPerMillion, m.peakRSSMB
-	b.logf("cxstream: %.0f events/s, %.1f CPU s per million events, peak RSS %.0f MB", m.perS, m.cpuPerMillion, m.peakRSSMB)
+	res.EventsPerS, res.CPUSecondsPerMillion, res.PeakRSSMB, res.RSSByQuarterMB = m.perS, m.cpuPerMillion, m.peakRSSMB, m.rssByQuarter[:]
+	b.logf("cxstream: %.0f events/s, %.1f CPU s per million events, peak RSS %.0f MB, RSS at 1/4, 1/2, 3/4, all of the run %.0f %.0f %.0f %.0f MB",
+		m.perS, m.cpuPerMillion, m.peakRSSMB, m.rssByQuarter[0], m.rssByQuarter[1], m.rssByQuarter[2], m.rssByQuarter[3])
 
 	naiveN := min(o.Events, 50_000)
 	if o.Quick {
@@ -337,6 +340,9 @@ func (b *bencher) redisCeiling(ctx context.Context, users, n int) (float64, erro
 
 type measured struct {
 	perS, cpuPerMillion, peakRSSMB float64
+	// rssByQuarter is the RSS when a quarter, half, three quarters and all
+	// of the events were handled: flat means no growth with volume.
+	rssByQuarter [4]float64
 }
 
 // process runs the real processor over a dataset until its group has
@@ -353,12 +359,17 @@ func (b *bencher) process(ctx context.Context, d *dataset, naive bool) (measured
 	done := make(chan error, 1)
 	go func() { done <- p.Run(runCtx) }()
 	peak := rssMB()
+	var m measured
 	// Sustained throughput: the clock starts at the first event handled,
 	// not at the group join before it.
 	started := false
 	for {
-		if !started && p.Metrics.Sum("cx_events_received_total", nil) > 0 {
+		received := p.Metrics.Sum("cx_events_received_total", nil)
+		if !started && received > 0 {
 			start, cpu0, started = time.Now(), cpuSeconds(), true
+		}
+		if q := int(4 * received / float64(d.events)); q > 0 && m.rssByQuarter[min(q, 4)-1] == 0 {
+			m.rssByQuarter[min(q, 4)-1] = rssMB()
 		}
 		if lag, err := b.lag(ctx, d, cfg.Kafka.Group); err == nil && lag == 0 {
 			break
@@ -379,7 +390,8 @@ func (b *bencher) process(ctx context.Context, d *dataset, naive bool) (measured
 	cpu := cpuSeconds() - cpu0
 	stop()
 	<-done
-	return measured{perS: float64(d.events) / elapsed.Seconds(), cpuPerMillion: cpu / float64(d.events) * 1e6, peakRSSMB: peak}, nil
+	m.perS, m.cpuPerMillion, m.peakRSSMB = float64(d.events)/elapsed.Seconds(), cpu/float64(d.events)*1e6, peak
+	return m, nil
 }
 
 func (b *bencher) config(d *dataset) config.Config {
@@ -534,6 +546,9 @@ func Print(w io.Writer, r *Result) {
 	row("naive: Redis round trips per event", r.NaiveEventsPerS, "events/s", fmt.Sprintf("cxstream is %.1fx (%d events)", r.EventsPerS/r.NaiveEventsPerS, r.NaiveEvents))
 	row("CPU per million events", r.CPUSecondsPerMillion, "CPU s", "")
 	row("peak RSS", r.PeakRSSMB, "MB", "whole benchmark process")
+	if len(r.RSSByQuarterMB) == 4 {
+		row("RSS after all events", r.RSSByQuarterMB[3], "MB", fmt.Sprintf("after 1/4, 1/2, 3/4: %.0f, %.0f, %.0f MB", r.RSSByQuarterMB[0], r.RSSByQuarterMB[1], r.RSSByQuarterMB[2]))
+	}
 	row(fmt.Sprintf("latency p50 at %.0f events/s", r.LatencyOfferedPerS), r.LatencyP50Ms, "ms", "produce -> alert readable")
 	row("latency p95", r.LatencyP95Ms, "ms", "")
 	row("latency p99", r.LatencyP99Ms, "ms", fmt.Sprintf("%d alerts", r.LatencyAlerts))
