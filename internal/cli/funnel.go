@@ -12,10 +12,11 @@ import (
 )
 
 func newFunnelCmd(g *globals) *cobra.Command {
-	return &cobra.Command{
+	var byHour int
+	cmd := &cobra.Command{
 		Use:   "funnel",
 		Short: "Conversion report per funnel and step, over all users' state in Redis",
-		Long:  "funnel scans every user's state (exactly-once by construction, so crashes never skew it) and prints, per configured funnel, how many attempts reached each step, conversion from entry and from the previous step, who is at each step now, and time to convert. Rates per hour are in Prometheus (cx_funnel_transitions_total).",
+		Long:  "funnel scans every user's state (exactly-once by construction, so crashes never skew it) and prints, per configured funnel, how many attempts reached each step, conversion from entry and from the previous step, who is at each step now, and time to convert. --by-hour adds entries, conversions and drop-offs per hour (each user keeps 48 hours).",
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, _, err := g.load(cmd, nil)
 			if err != nil {
@@ -35,7 +36,12 @@ func newFunnelCmd(g *globals) *cobra.Command {
 				return fmt.Errorf("redis at %v: %w", cfg.Redis.Addrs, err)
 			}
 			report.Print(cmd.OutOrStdout(), stats)
+			if byHour > 0 {
+				report.PrintByHour(cmd.OutOrStdout(), stats, byHour)
+			}
 			return nil
 		},
 	}
+	cmd.Flags().IntVar(&byHour, "by-hour", 0, "also print entries, conversions and drop-offs for the last N hours (at most 48)")
+	return cmd
 }

@@ -26,6 +26,9 @@ type FunnelStats struct {
 	Abandonments int
 	// InProgress counts users with an open attempt, by furthest step.
 	InProgress []int
+	// ByHour sums entries, conversions and drop-offs per hour (hours since
+	// the epoch) over the users' recent history.
+	ByHour map[int64]*funnel.HourCounts
 	// MeanConvert and MedianConvert are over conversions settled beyond
 	// the lateness horizon (the recent ones per user for the median).
 	MeanConvert, MedianConvert time.Duration
@@ -40,7 +43,7 @@ func Funnels(ctx context.Context, st *state.Store, p *funnel.Processor) ([]Funne
 	totals := make([]int64, len(defs))
 	settled := make([]int, len(defs))
 	for i, d := range defs {
-		stats[i] = FunnelStats{Name: d.Name, Reached: make([]int, len(d.Steps)), InProgress: make([]int, len(d.Steps))}
+		stats[i] = FunnelStats{Name: d.Name, Reached: make([]int, len(d.Steps)), InProgress: make([]int, len(d.Steps)), ByHour: map[int64]*funnel.HourCounts{}}
 		for _, s := range d.Steps {
 			stats[i].Steps = append(stats[i].Steps, s.Name)
 		}
@@ -67,6 +70,16 @@ func Funnels(ctx context.Context, st *state.Store, p *funnel.Processor) ([]Funne
 			s.Abandonments += a.Abandonments
 			if a.Step >= 0 && a.Step < len(s.InProgress) {
 				s.InProgress[a.Step]++
+			}
+			for h, c := range a.ByHour {
+				sum := s.ByHour[h]
+				if sum == nil {
+					sum = &funnel.HourCounts{}
+					s.ByHour[h] = sum
+				}
+				sum.Entries += c.Entries
+				sum.Conversions += c.Conversions
+				sum.Abandonments += c.Abandonments
 			}
 			totals[i] += pr.Stats.TotalMs
 			settled[i] += pr.Base.Conversions
@@ -110,4 +123,24 @@ func pct(a, b int) float64 {
 		return 0
 	}
 	return 100 * float64(a) / float64(b)
+}
+
+// PrintByHour writes entries, conversions and drop-offs per hour, the
+// latest hours last.
+func PrintByHour(w io.Writer, stats []FunnelStats, hours int) {
+	for _, s := range stats {
+		fmt.Fprintf(w, "funnel %q by hour (UTC):\n  %-17s %8s %11s %9s\n", s.Name, "hour", "entries", "conversions", "drop-offs")
+		keys := make([]int64, 0, len(s.ByHour))
+		for h := range s.ByHour {
+			keys = append(keys, h)
+		}
+		slices.Sort(keys)
+		if len(keys) > hours {
+			keys = keys[len(keys)-hours:]
+		}
+		for _, h := range keys {
+			c := s.ByHour[h]
+			fmt.Fprintf(w, "  %-17s %8d %11d %9d\n", time.UnixMilli(h*int64(time.Hour/time.Millisecond)).UTC().Format("2006-01-02 15:00"), c.Entries, c.Conversions, c.Abandonments)
+		}
+	}
 }

@@ -238,6 +238,10 @@ func TestEventsBecomeStateAlertsAndDeadLetters(t *testing.T) {
 	if s := stats[0]; s.Users != 1 || s.Conversions != 1 || fmt.Sprint(s.Reached) != "[1 1 1 1]" {
 		t.Errorf("funnel report %+v", s)
 	}
+	hour := (now + 3000) / int64(time.Hour/time.Millisecond)
+	if c := stats[0].ByHour[hour]; c == nil || c.Conversions != 1 {
+		t.Errorf("no conversion in hour %d of the report: %+v", hour, stats[0].ByHour)
+	}
 
 	queued, err := alertsink.NewQueue(e.redis.Client, "cx").List(context.Background(), 10)
 	testenv.Must(t, err, "queue")

@@ -201,6 +201,39 @@ type Attempt struct {
 	Conversions  int     `json:"c,omitempty"`
 	Abandonments int     `json:"a,omitempty"`
 	AbandonedAt  []int64 `json:"ab,omitempty"`
+	// ByHour counts entries, conversions and drop-offs per hour (hours
+	// since the epoch) over the last HourHistory hours, for reports.
+	ByHour map[int64]*HourCounts `json:"hr,omitempty"`
+}
+
+// HourCounts are one hour's funnel outcomes.
+type HourCounts struct {
+	Entries      int `json:"e,omitempty"`
+	Conversions  int `json:"c,omitempty"`
+	Abandonments int `json:"a,omitempty"`
+}
+
+// HourHistory is how many hours of ByHour a user keeps.
+const HourHistory = 48
+
+const hourMs = int64(time.Hour / time.Millisecond)
+
+func (a *Attempt) hour(at int64) *HourCounts {
+	h := at / hourMs
+	if a.ByHour == nil {
+		a.ByHour = map[int64]*HourCounts{}
+	}
+	c := a.ByHour[h]
+	if c == nil {
+		c = &HourCounts{}
+		a.ByHour[h] = c
+		for old := range a.ByHour {
+			if old <= h-HourHistory {
+				delete(a.ByHour, old)
+			}
+		}
+	}
+	return c
 }
 
 // ConversionStat keeps time-to-convert figures: the total and the most
@@ -237,6 +270,14 @@ func (a Attempt) clone() Attempt {
 	a.StepAt = slices.Clone(a.StepAt)
 	a.Reached = slices.Clone(a.Reached)
 	a.AbandonedAt = slices.Clone(a.AbandonedAt)
+	if a.ByHour != nil {
+		hours := make(map[int64]*HourCounts, len(a.ByHour))
+		for h, c := range a.ByHour {
+			cc := *c
+			hours[h] = &cc
+		}
+		a.ByHour = hours
+	}
 	return a
 }
 
@@ -362,6 +403,7 @@ func (p *Processor) fold(d *Definition, a *Attempt, ev RecentEvent, out *[]Trans
 		}
 		a.Step, a.Done, a.EnteredAt, a.StepAt, a.Hold = 0, 1, ev.At, []int64{ev.At}, ev.Hold
 		a.Reached[0]++
+		a.hour(ev.At).Entries++
 		emit(Transition{Funnel: d.Name, Kind: Entered, Step: 0, StepName: d.Steps[0].Name, At: ev.At})
 		return
 	}
@@ -393,6 +435,7 @@ func (p *Processor) fold(d *Definition, a *Attempt, ev RecentEvent, out *[]Trans
 	took := ev.At - a.EnteredAt
 	emit(Transition{Funnel: d.Name, Kind: Converted, Step: next, StepName: d.Steps[next].Name, At: ev.At, TookMs: took})
 	a.Conversions++
+	a.hour(ev.At).Conversions++
 	if stats != nil {
 		stats.TotalMs += took
 		stats.Last = append(stats.Last, took)
@@ -420,6 +463,7 @@ func (p *Processor) abandon(d *Definition, a *Attempt, at int64, reason string, 
 func (p *Processor) abandonAt(d *Definition, a *Attempt, at int64, reason string, emit func(Transition)) {
 	emit(Transition{Funnel: d.Name, Kind: Abandoned, Step: a.Step, StepName: d.Steps[a.Step].Name, At: at, TookMs: at - a.EnteredAt, Reason: reason})
 	a.Abandonments++
+	a.hour(at).Abandonments++
 	a.AbandonedAt = append(a.AbandonedAt, at)
 	if len(a.AbandonedAt) > maxAbandonHistory {
 		a.AbandonedAt = a.AbandonedAt[len(a.AbandonedAt)-maxAbandonHistory:]

@@ -169,6 +169,15 @@ func TestStreamingMatchesBatchReference(t *testing.T) {
 		if got.Reached == nil {
 			got.Reached = make([]int, len(d.Steps))
 		}
+		var byHour HourCounts
+		for _, c := range got.ByHour {
+			byHour.Entries += c.Entries
+			byHour.Conversions += c.Conversions
+			byHour.Abandonments += c.Abandonments
+		}
+		if byHour.Entries != wantReached[0] || byHour.Conversions != wantConv || byHour.Abandonments != wantAband {
+			t.Fatalf("sequence %d: hourly counts %+v do not add up to entries %d, conversions %d, drop-offs %d", seq, byHour, wantReached[0], wantConv, wantAband)
+		}
 		if got.Conversions != wantConv || got.Abandonments != wantAband || !slices.Equal(got.Reached, wantReached) {
 			t.Fatalf("sequence %d (%s, order %s, exclusions %d, hold %q): got conversions %d abandonments %d reached %v, want %d %d %v\nevents %+v",
 				seq, d.Window, d.Order, len(d.Exclusions), d.HoldConstant, got.Conversions, got.Abandonments, got.Reached, wantConv, wantAband, wantReached, evs)
