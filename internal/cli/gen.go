@@ -9,7 +9,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/cxstream/cxstream/internal/gen"
-	"github.com/cxstream/cxstream/internal/runner"
 )
 
 func newGenCmd(g *globals) *cobra.Command {
@@ -26,15 +25,7 @@ func newGenCmd(g *globals) *cobra.Command {
 		Short:   "Produce synthetic clickstream and chat events to Kafka",
 		Example: "  cxstream gen --brokers localhost:9092 --rate 5000 --duration 1m",
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, log, err := g.load(cmd, nil)
-			if err != nil {
-				return err
-			}
-			kopts, err := runner.KafkaOpts(cfg.Kafka, log)
-			if err != nil {
-				return err
-			}
-			cl, err := kgo.NewClient(append(kopts, kgo.ProducerLinger(5*time.Millisecond))...)
+			cl, cfg, err := g.kafkaClient(cmd, kgo.ProducerLinger(5*time.Millisecond))
 			if err != nil {
 				return err
 			}

@@ -6,10 +6,8 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/cxstream/cxstream/internal/report"
-	"github.com/cxstream/cxstream/internal/runner"
 )
 
 func newQualityCmd(g *globals) *cobra.Command {
@@ -18,15 +16,7 @@ func newQualityCmd(g *globals) *cobra.Command {
 		Use:   "quality",
 		Short: "Invalid, late and dead-letter rates per input topic and reason over a window",
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, log, err := g.load(cmd, nil)
-			if err != nil {
-				return err
-			}
-			kopts, err := runner.KafkaOpts(cfg.Kafka, log)
-			if err != nil {
-				return err
-			}
-			cl, err := kgo.NewClient(kopts...)
+			cl, cfg, err := g.kafkaClient(cmd)
 			if err != nil {
 				return err
 			}

@@ -17,8 +17,6 @@ import (
 	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
 	"github.com/twmb/franz-go/pkg/kgo"
-
-	"github.com/cxstream/cxstream/internal/runner"
 )
 
 func newReplayCmd(g *globals) *cobra.Command {
@@ -41,10 +39,6 @@ The processor validates what arrives: bad rows land in the dead-letter topic.`,
   cxstream replay orders.csv --kind clickstream --map user_id=customer,event_id=id,type=action,event_time=ts`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cfg, log, err := g.load(cmd, nil)
-			if err != nil {
-				return err
-			}
 			if kind != "" && kind != "clickstream" && kind != "chat" {
 				return fmt.Errorf("--kind must be clickstream or chat, got %q", kind)
 			}
@@ -52,11 +46,7 @@ The processor validates what arrives: bad rows land in the dead-letter topic.`,
 			if err != nil {
 				return err
 			}
-			kopts, err := runner.KafkaOpts(cfg.Kafka, log)
-			if err != nil {
-				return err
-			}
-			cl, err := kgo.NewClient(append(kopts, kgo.ProducerLinger(5*time.Millisecond))...)
+			cl, cfg, err := g.kafkaClient(cmd, kgo.ProducerLinger(5*time.Millisecond))
 			if err != nil {
 				return err
 			}

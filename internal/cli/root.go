@@ -11,9 +11,11 @@ import (
 	"syscall"
 
 	"github.com/spf13/cobra"
+	"github.com/twmb/franz-go/pkg/kgo"
 	"go.uber.org/zap"
 
 	"github.com/cxstream/cxstream/internal/config"
+	"github.com/cxstream/cxstream/internal/runner"
 )
 
 // globals are the flags every subcommand shares.
@@ -91,4 +93,19 @@ func (g *globals) load(cmd *cobra.Command, override func(*config.Config)) (confi
 // file that cannot be read or parsed.
 func isValidation(err error) bool {
 	return err != nil && len(err.Error()) > 8 && err.Error()[:8] == "config: " && !os.IsNotExist(err)
+}
+
+// kafkaClient loads the config and returns a Kafka client with its
+// connection, TLS and SASL settings plus extra.
+func (g *globals) kafkaClient(cmd *cobra.Command, extra ...kgo.Opt) (*kgo.Client, config.Config, error) {
+	cfg, log, err := g.load(cmd, nil)
+	if err != nil {
+		return nil, cfg, err
+	}
+	opts, err := runner.KafkaOpts(cfg.Kafka, log)
+	if err != nil {
+		return nil, cfg, err
+	}
+	cl, err := kgo.NewClient(append(opts, extra...)...)
+	return cl, cfg, err
 }

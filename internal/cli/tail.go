@@ -9,7 +9,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/cxstream/cxstream/internal/alertsink"
-	"github.com/cxstream/cxstream/internal/runner"
 	"github.com/cxstream/cxstream/schemas"
 )
 
@@ -26,23 +25,20 @@ func newTailCmd(g *globals) *cobra.Command {
 		Example: `  cxstream tail --min-priority HIGH
   cxstream tail --json --type churn_risk --from-beginning | jq .reasons`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, log, err := g.load(cmd, nil)
-			if err != nil {
-				return err
-			}
 			min := schemas.Priority(strings.ToUpper(minPriority))
 			if minPriority != "" && min.Rank() < 0 {
 				return fmt.Errorf("--min-priority must be LOW, NORMAL, HIGH or URGENT, got %q", minPriority)
-			}
-			kopts, err := runner.KafkaOpts(cfg.Kafka, log)
-			if err != nil {
-				return err
 			}
 			start := kgo.NewOffset().AtEnd()
 			if fromStart {
 				start = kgo.NewOffset().AtStart()
 			}
-			cl, err := kgo.NewClient(append(kopts, kgo.ConsumeTopics(cfg.Topics.Alerts), kgo.ConsumeResetOffset(start))...)
+			// The alert topic is only known once the config is loaded.
+			cfg, _, err := g.load(cmd, nil)
+			if err != nil {
+				return err
+			}
+			cl, _, err := g.kafkaClient(cmd, kgo.ConsumeTopics(cfg.Topics.Alerts), kgo.ConsumeResetOffset(start))
 			if err != nil {
 				return err
 			}

@@ -8,12 +8,12 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/twmb/franz-go/pkg/kgo"
-	"go.uber.org/zap"
 
 	"github.com/cxstream/cxstream/internal/alertsink"
 	"github.com/cxstream/cxstream/internal/config"
 	"github.com/cxstream/cxstream/internal/privacy"
 	"github.com/cxstream/cxstream/internal/runner"
+	"github.com/cxstream/cxstream/internal/secure"
 	"github.com/cxstream/cxstream/internal/state"
 )
 
@@ -45,7 +45,7 @@ func (g *globals) userStore(cmd *cobra.Command) (*userStore, error) {
 
 // storedID is the id under which a user's state is kept.
 func (u *userStore) storedID(id string) (string, error) {
-	key, err := privacy.LoadKey(u.cfg.Privacy.PseudonymKey)
+	key, err := secure.Secret(u.cfg.Privacy.PseudonymKey)
 	if err != nil {
 		return "", err
 	}
@@ -122,7 +122,7 @@ Give the original id: with pseudonymisation on it is turned into the stored pseu
 			if noTombstone {
 				return nil
 			}
-			if err := publishTombstone(cmd.Context(), us.cfg, id); err != nil {
+			if err := publishTombstone(cmd.Context(), g, cmd, id); err != nil {
 				return fmt.Errorf("state erased, but the tombstone was not published (run again to retry): %w", err)
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "tombstone published to %s\n", us.cfg.Topics.Alerts)
@@ -133,12 +133,8 @@ Give the original id: with pseudonymisation on it is turned into the stored pseu
 	return cmd
 }
 
-func publishTombstone(ctx context.Context, cfg config.Config, id string) error {
-	kopts, err := runner.KafkaOpts(cfg.Kafka, zap.NewNop())
-	if err != nil {
-		return err
-	}
-	cl, err := kgo.NewClient(kopts...)
+func publishTombstone(ctx context.Context, g *globals, cmd *cobra.Command, id string) error {
+	cl, cfg, err := g.kafkaClient(cmd)
 	if err != nil {
 		return err
 	}

@@ -335,26 +335,15 @@ func (p *Pipeline) Process(ctx context.Context, recs []*kgo.Record) (Result, err
 		res.Applied++
 		t.add(&t.applied, ev.rec.Topic)
 		for _, a := range alerts {
-			a.DetectedAt = nowMs
 			if p.o.AlertOriginalID && p.o.Pseudonymizer.Enabled() {
 				a.OriginalUserID = ev.originalUserID
 			}
 			a.Source = &schemas.AlertSource{Topic: ev.rec.Topic, Partition: ev.rec.Partition, Offset: ev.rec.Offset, EventID: sourceEventID(ev)}
-			rec, err := p.alertRecord(a)
-			if err != nil {
-				return res, err
-			}
-			out = append(out, rec)
-			emitted = append(emitted, a)
-			t.add(&t.alerts, a.Type+"\x00"+string(a.Priority))
-			res.Alerts++
 		}
-		for _, tr := range transitions {
-			t.add(&t.transitions, tr.Funnel+"\x00"+tr.StepName+"\x00"+string(tr.Kind))
-			if p.o.Topics.Transitions != "" {
-				out = append(out, p.transitionRecord(ev.userID(), tr))
-			}
+		if out, emitted, err = p.emit(&t, out, emitted, ev.userID(), alerts, transitions, nowMs); err != nil {
+			return res, err
 		}
+		res.Alerts += len(alerts)
 	}
 	for _, r := range out {
 		if r.Topic == p.o.Topics.DeadLetter {
@@ -458,25 +447,12 @@ func (p *Pipeline) FireTimers(ctx context.Context, topic string, partition int32
 				alerts = append(alerts, a)
 			}
 		}
-		for _, a := range alerts {
-			// The state holds only the pseudonym: timer alerts cannot
-			// carry the original id.
-			a.DetectedAt = nowMs
-			rec, err := p.alertRecord(a)
-			if err != nil {
-				return res, err
-			}
-			out = append(out, rec)
-			emitted = append(emitted, a)
-			t.add(&t.alerts, a.Type+"\x00"+string(a.Priority))
-			res.Alerts++
+		// The state holds only the pseudonym: timer alerts cannot carry
+		// the original id.
+		if out, emitted, err = p.emit(&t, out, emitted, id, alerts, transitions, nowMs); err != nil {
+			return res, err
 		}
-		for _, tr := range transitions {
-			t.add(&t.transitions, tr.Funnel+"\x00"+tr.StepName+"\x00"+string(tr.Kind))
-			if p.o.Topics.Transitions != "" {
-				out = append(out, p.transitionRecord(id, tr))
-			}
-		}
+		res.Alerts += len(alerts)
 		res.Applied++
 	}
 	if err := p.commitEffects(ctx, out, emitted, users); err != nil {
@@ -538,6 +514,28 @@ func hashID(id string) uint64 {
 		h *= 1099511628211
 	}
 	return h
+}
+
+// emit turns a user's alerts and funnel transitions into records to
+// produce, and counts them.
+func (p *Pipeline) emit(t *tally, out []*kgo.Record, emitted []*schemas.Alert, userID string, alerts []*schemas.Alert, transitions []funnel.Transition, nowMs int64) ([]*kgo.Record, []*schemas.Alert, error) {
+	for _, a := range alerts {
+		a.DetectedAt = nowMs
+		rec, err := p.alertRecord(a)
+		if err != nil {
+			return out, emitted, err
+		}
+		out = append(out, rec)
+		emitted = append(emitted, a)
+		t.add(&t.alerts, a.Type+"\x00"+string(a.Priority))
+	}
+	for _, tr := range transitions {
+		t.add(&t.transitions, tr.Funnel+"\x00"+tr.StepName+"\x00"+string(tr.Kind))
+		if p.o.Topics.Transitions != "" {
+			out = append(out, p.transitionRecord(userID, tr))
+		}
+	}
+	return out, emitted, nil
 }
 
 type topicPartition struct {

@@ -6,9 +6,6 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
-	"os"
-	"strings"
 )
 
 // Pseudonymizer replaces user ids with a keyed HMAC before they become
@@ -23,20 +20,6 @@ func NewPseudonymizer(key string) *Pseudonymizer {
 		return &Pseudonymizer{}
 	}
 	return &Pseudonymizer{key: []byte(key)}
-}
-
-// LoadKey returns the key given inline, or read from the file when the
-// value starts with "file:" (for mounted secrets).
-func LoadKey(value string) (string, error) {
-	path, ok := strings.CutPrefix(value, "file:")
-	if !ok {
-		return value, nil
-	}
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return "", errors.New("read pseudonymisation key file: " + err.Error())
-	}
-	return strings.TrimSpace(string(b)), nil
 }
 
 // Enabled reports whether ids are replaced.

@@ -1,8 +1,6 @@
 package privacy
 
 import (
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -18,16 +16,5 @@ func TestPseudonyms(t *testing.T) {
 	}
 	if id := a.ID("alice"); !strings.HasPrefix(id, "p_") || len(id) != 34 || strings.Contains(id, "alice") {
 		t.Fatalf("pseudonym %q", id)
-	}
-}
-
-func TestLoadKeyFromFile(t *testing.T) {
-	p := filepath.Join(t.TempDir(), "key")
-	os.WriteFile(p, []byte("s3cret\n"), 0o600)
-	if k, err := LoadKey("file:" + p); err != nil || k != "s3cret" {
-		t.Fatalf("%q %v", k, err)
-	}
-	if k, _ := LoadKey("inline"); k != "inline" {
-		t.Fatal(k)
 	}
 }

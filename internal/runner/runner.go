@@ -82,7 +82,7 @@ func New(cfg config.Config, log *zap.Logger, opts Options) (*Processor, error) {
 	if err != nil {
 		return nil, err
 	}
-	key, err := privacy.LoadKey(cfg.Privacy.PseudonymKey)
+	key, err := secure.Secret(cfg.Privacy.PseudonymKey)
 	if err != nil {
 		return nil, err
 	}
