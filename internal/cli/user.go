@@ -43,6 +43,20 @@ func (g *globals) userStore(cmd *cobra.Command) (*userStore, error) {
 	}, nil
 }
 
+// forUser opens the user store and turns id into the stored id.
+func (g *globals) forUser(cmd *cobra.Command, id string) (*userStore, string, error) {
+	us, err := g.userStore(cmd)
+	if err != nil {
+		return nil, "", err
+	}
+	stored, err := us.storedID(id)
+	if err != nil {
+		us.close()
+		return nil, "", err
+	}
+	return us, stored, nil
+}
+
 // storedID is the id under which a user's state is kept.
 func (u *userStore) storedID(id string) (string, error) {
 	key, err := secure.Secret(u.cfg.Privacy.PseudonymKey)
@@ -59,15 +73,11 @@ func newUserCmd(g *globals) *cobra.Command {
 		Long:  "user prints both of a user's state documents. Give the original id: with pseudonymisation on, it is turned into the stored pseudonym with the configured key.",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			us, err := g.userStore(cmd)
+			us, id, err := g.forUser(cmd, args[0])
 			if err != nil {
 				return err
 			}
 			defer us.close()
-			id, err := us.storedID(args[0])
-			if err != nil {
-				return err
-			}
 			docs, err := us.store.Load(cmd.Context(), []string{id})
 			if err != nil {
 				return fmt.Errorf("redis at %v: %w", us.cfg.Redis.Addrs, err)
@@ -101,15 +111,11 @@ the alert topic, so downstream subscribers (and compaction) can drop what they h
 Give the original id: with pseudonymisation on it is turned into the stored pseudonym.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			us, err := g.userStore(cmd)
+			us, id, err := g.forUser(cmd, args[0])
 			if err != nil {
 				return err
 			}
 			defer us.close()
-			id, err := us.storedID(args[0])
-			if err != nil {
-				return err
-			}
 			n, err := us.store.Forget(cmd.Context(), id)
 			if err != nil {
 				return fmt.Errorf("redis at %v: %w", us.cfg.Redis.Addrs, err)

@@ -70,11 +70,18 @@ func New() *Metrics {
 	}
 }
 
-// ObserveProcessor records one processor call; recorded once, around every
-// processor, by the pipeline.
-func (m *Metrics) ObserveProcessor(name string, start time.Time) {
-	m.ProcessorSeconds.WithLabelValues(name).Observe(time.Since(start).Seconds())
+// ProcessorObserver records one processor's calls; the pipeline records
+// once, around every processor, with an observer bound at start so the
+// hot path does no label lookup.
+type ProcessorObserver struct{ o prometheus.Observer }
+
+// Processor binds an observer for the named processor.
+func (m *Metrics) Processor(name string) ProcessorObserver {
+	return ProcessorObserver{m.ProcessorSeconds.WithLabelValues(name)}
 }
+
+// Since records a call that started at start.
+func (p ProcessorObserver) Since(start time.Time) { p.o.Observe(time.Since(start).Seconds()) }
 
 type factory struct{ r *prometheus.Registry }
 

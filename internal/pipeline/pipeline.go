@@ -157,14 +157,17 @@ func (o *Options) validate() error {
 
 // Pipeline processes batches. It is safe for concurrent use by one
 // goroutine per partition.
-type Pipeline struct{ o Options }
+type Pipeline struct {
+	o                                 Options
+	funnelObs, sentimentObs, churnObs metrics.ProcessorObserver
+}
 
 // New checks the options and returns a pipeline.
 func New(o Options) (*Pipeline, error) {
 	if err := o.validate(); err != nil {
 		return nil, err
 	}
-	return &Pipeline{o: o}, nil
+	return &Pipeline{o: o, funnelObs: o.Metrics.Processor("funnel"), sentimentObs: o.Metrics.Processor("sentiment"), churnObs: o.Metrics.Processor("churn")}, nil
 }
 
 // ClickDoc is a user's clickstream-side document (Redis key
@@ -255,8 +258,8 @@ func (p *Pipeline) Process(ctx context.Context, recs []*kgo.Record) (Result, err
 
 	var t tally
 	var emitted []*schemas.Alert
+	countReceived(p.o.Metrics, recs)
 	for _, r := range recs {
-		p.o.Metrics.Received.WithLabelValues(r.Topic).Inc()
 		ev, reason, detail := p.decode(r, now)
 		if reason != "" {
 			out = append(out, p.deadLetter(r, reason, detail, now))
@@ -498,6 +501,19 @@ func (t *tally) record(m *metrics.Metrics) {
 	}
 }
 
+// countReceived adds a batch's records to the received counter, one label
+// lookup per run of records from the same topic.
+func countReceived(m *metrics.Metrics, recs []*kgo.Record) {
+	for i := 0; i < len(recs); {
+		j := i + 1
+		for j < len(recs) && recs[j].Topic == recs[i].Topic {
+			j++
+		}
+		m.Received.WithLabelValues(recs[i].Topic).Add(float64(j - i))
+		i = j
+	}
+}
+
 func markDirty(u *user, ev event) {
 	if ev.chat != nil {
 		u.chatDirty = true
@@ -602,7 +618,7 @@ func (p *Pipeline) apply(u *user, ev event) (alerts []*schemas.Alert, transition
 		start := time.Now()
 		cust := sentiment.Customer{Purchases: u.click.Churn.Purchases, Spend: u.click.Churn.Spend, FunnelStage: p.o.Funnel.Stage(u.click.Funnel)}
 		outcome := p.o.Sentiment.Apply(&u.chat.Sentiment, *ev.chat, cust)
-		p.o.Metrics.ObserveProcessor(name, start)
+		p.sentimentObs.Since(start)
 		if outcome.Alert != nil {
 			alerts = append(alerts, outcome.Alert)
 		}
@@ -611,7 +627,7 @@ func (p *Pipeline) apply(u *user, ev event) (alerts []*schemas.Alert, transition
 	c := ev.click
 	start := time.Now()
 	transitions = p.o.Funnel.Apply(u.click.Funnel, *c)
-	p.o.Metrics.ObserveProcessor(name, start)
+	p.funnelObs.Since(start)
 
 	name = "churn"
 	start = time.Now()
@@ -619,7 +635,7 @@ func (p *Pipeline) apply(u *user, ev event) (alerts []*schemas.Alert, transition
 	if a := p.o.Churn.Evaluate(&u.click.Churn, c.UserID, p.churnSignals(u), c.EventTime, c.EventID); a != nil {
 		alerts = append(alerts, a)
 	}
-	p.o.Metrics.ObserveProcessor(name, start)
+	p.churnObs.Since(start)
 	return alerts, transitions, nil
 }
 
