@@ -53,7 +53,7 @@ func TestUserShowsStateAndForgetErasesIt(t *testing.T) {
 		{User: "u-1", Side: state.Chat, Data: []byte(`{"fence":{"cx.chat.v1/0":7}}`)},
 		{User: "u-2", Side: state.Click, Data: []byte(`{}`)},
 	}), "seed state")
-	testenv.Must(t, st.Schedule(ctx, []state.Timer{{Index: st.TimerIndex("cx.clickstream.v1", 3), User: "u-1", Due: 5}, {Index: st.TimerIndex("cx.clickstream.v1", 3), User: "u-2", Due: 6}}), "timers")
+	testenv.Must(t, st.SaveWithTimers(ctx, []state.Timer{{Index: st.TimerIndex("cx.clickstream.v1", 3), User: "u-1", Due: 5}, {Index: st.TimerIndex("cx.clickstream.v1", 3), User: "u-2", Due: 6}}, nil), "timers")
 	testenv.Must(t, alertsink.NewQueue(r.Client, "cx").Push(ctx, []*schemas.Alert{{Type: schemas.AlertNegativeChat, UserID: "u-1", ConversationID: "c", Priority: schemas.PriorityHigh, EventTime: 1}}), "queue")
 
 	run := func(args ...string) (string, error) {

@@ -363,9 +363,10 @@ func (p *Pipeline) Process(ctx context.Context, recs []*kgo.Record) (Result, err
 }
 
 // commitEffects makes a batch's effects durable in the order that keeps
-// replays safe: alerts and dead letters acknowledged by Kafka, then timers
-// (hints: a timer that fires early finds nothing due in the state), then
-// the state, whose fence marks the events applied. The support queue is
+// replays safe: alerts and dead letters acknowledged by Kafka, then, in one
+// Redis round trip, timers (hints: a timer that fires early finds nothing
+// due in the state) followed by the state, whose fence marks the events
+// applied. The support queue is
 // fed after Kafka, like any other subscriber.
 func (p *Pipeline) commitEffects(ctx context.Context, out []*kgo.Record, alerts []*schemas.Alert, users map[string]*user) error {
 	if err := p.o.Publisher.Publish(ctx, out); err != nil {
@@ -382,13 +383,7 @@ func (p *Pipeline) commitEffects(ctx context.Context, out []*kgo.Record, alerts 
 			timers = append(timers, state.Timer{Index: u.timerIndex, User: id, Due: p.nextDue(u)})
 		}
 	}
-	start := time.Now()
-	err := p.o.Store.Schedule(ctx, timers)
-	p.o.Metrics.RedisSeconds.WithLabelValues("schedule").Observe(time.Since(start).Seconds())
-	if err != nil {
-		return err
-	}
-	return p.save(ctx, users)
+	return p.save(ctx, timers, users)
 }
 
 // nextDue is when the user's click side needs attention without a new
@@ -687,7 +682,7 @@ func unmarshalDoc(data []byte, into any) error {
 	return json.Unmarshal(data, into)
 }
 
-func (p *Pipeline) save(ctx context.Context, users map[string]*user) error {
+func (p *Pipeline) save(ctx context.Context, timers []state.Timer, users map[string]*user) error {
 	var writes []state.Write
 	for id, u := range users {
 		if u.clickDirty {
@@ -706,7 +701,7 @@ func (p *Pipeline) save(ctx context.Context, users map[string]*user) error {
 		}
 	}
 	start := time.Now()
-	err := p.o.Store.Save(ctx, writes)
+	err := p.o.Store.SaveWithTimers(ctx, timers, writes)
 	p.o.Metrics.RedisSeconds.WithLabelValues("save").Observe(time.Since(start).Seconds())
 	if errors.Is(err, state.ErrConflict) {
 		p.o.Metrics.StateConflicts.Inc()

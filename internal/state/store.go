@@ -165,18 +165,27 @@ return v + 1
 // moved are left alone and reported in a *ConflictError; the others are
 // written.
 func (s *Store) Save(ctx context.Context, writes []Write) error {
-	if len(writes) == 0 {
+	return s.SaveWithTimers(ctx, nil, writes)
+}
+
+// SaveWithTimers sets timers and applies writes in one pipelined round
+// trip. The timers come first in the pipeline, so they are in place before
+// the state that needs them (a timer without its state is a harmless hint).
+func (s *Store) SaveWithTimers(ctx context.Context, timers []Timer, writes []Write) error {
+	if len(writes) == 0 && len(timers) == 0 {
 		return nil
 	}
 	var conflicts []string
 	for attempt := 0; ; attempt++ {
-		retry, err := s.save(ctx, writes, &conflicts)
+		retry, err := s.save(ctx, timers, writes, &conflicts)
+		timers = nil // set by the first pipeline whatever happened to the writes
 		if err != nil {
 			return err
 		}
 		if len(retry) == 0 {
 			break
 		}
+		writes = retry
 		if attempt > 0 {
 			return errors.New("save state: redis keeps losing the state script (NOSCRIPT)")
 		}
@@ -186,7 +195,6 @@ func (s *Store) Save(ctx context.Context, writes []Write) error {
 		if err := s.loadScript(ctx); err != nil {
 			return err
 		}
-		writes = retry
 	}
 	if len(conflicts) > 0 {
 		return &ConflictError{Keys: conflicts}
@@ -195,14 +203,27 @@ func (s *Store) Save(ctx context.Context, writes []Write) error {
 }
 
 // save runs one pipeline; it returns the writes that failed with NOSCRIPT.
-func (s *Store) save(ctx context.Context, writes []Write, conflicts *[]string) ([]Write, error) {
+func (s *Store) save(ctx context.Context, timers []Timer, writes []Write, conflicts *[]string) ([]Write, error) {
 	ttl := strconv.FormatInt(s.ttl.Milliseconds(), 10)
 	pipe := s.rdb.Pipeline()
+	timerCmds := make([]redis.Cmder, 0, len(timers))
+	for _, t := range timers {
+		if t.Due > 0 {
+			timerCmds = append(timerCmds, pipe.ZAdd(ctx, t.Index, redis.Z{Score: float64(t.Due), Member: t.User}))
+		} else {
+			timerCmds = append(timerCmds, pipe.ZRem(ctx, t.Index, t.User))
+		}
+	}
 	cmds := make([]*redis.Cmd, len(writes))
 	for i, w := range writes {
 		cmds[i] = casScript.EvalSha(ctx, pipe, []string{s.Key(w.User, w.Side)}, w.Expect, w.Data, ttl)
 	}
 	_, _ = pipe.Exec(ctx) // errors are per command, read below
+	for _, c := range timerCmds {
+		if err := c.Err(); err != nil {
+			return nil, fmt.Errorf("schedule timers: %w", err)
+		}
+	}
 	var retry []Write
 	for i, c := range cmds {
 		n, err := c.Int64()
@@ -302,25 +323,6 @@ type Timer struct {
 // input partition so they move with the partition on a rebalance.
 func (s *Store) TimerIndex(topic string, partition int32) string {
 	return s.prefix + ":timers:{" + topic + "/" + strconv.Itoa(int(partition)) + "}"
-}
-
-// Schedule sets or cancels timers in one pipelined round trip.
-func (s *Store) Schedule(ctx context.Context, timers []Timer) error {
-	if len(timers) == 0 {
-		return nil
-	}
-	pipe := s.rdb.Pipeline()
-	for _, t := range timers {
-		if t.Due > 0 {
-			pipe.ZAdd(ctx, t.Index, redis.Z{Score: float64(t.Due), Member: t.User})
-		} else {
-			pipe.ZRem(ctx, t.Index, t.User)
-		}
-	}
-	if _, err := pipe.Exec(ctx); err != nil {
-		return fmt.Errorf("schedule timers: %w", err)
-	}
-	return nil
 }
 
 // Due returns up to limit users of index whose timers are due at now (ms).
