@@ -473,7 +473,7 @@ func (b *bencher) latency(ctx context.Context, res *Result) error {
 		prodDone <- gen.New(gen.Options{Users: b.o.Users, Seed: 99, ChatShare: b.o.ChatShare}).
 			Produce(prodCtx, producer, gen.Topics{Clickstream: d.clickstream, Chat: d.chat}, rate, 0, &stats)
 	}()
-	var lat []float64
+	var lat, toDetect, toRead []float64
 	deadline := time.Now().Add(dur + 5*time.Second)
 	for time.Now().Before(deadline) {
 		pctx, pcancel := context.WithTimeout(ctx, 200*time.Millisecond)
@@ -484,6 +484,8 @@ func (b *bencher) latency(ctx context.Context, res *Result) error {
 			var a schemas.Alert
 			if json.Unmarshal(r.Value, &a) == nil && a.Type == schemas.AlertNegativeChat {
 				lat = append(lat, float64(now-a.EventTime))
+				toDetect = append(toDetect, float64(a.DetectedAt-a.EventTime))
+				toRead = append(toRead, float64(now-a.DetectedAt))
 			}
 		})
 	}
@@ -496,6 +498,10 @@ func (b *bencher) latency(ctx context.Context, res *Result) error {
 	b.logf("latency run: processor batch time p50 %.1f ms, p99 %.1f ms over %d batches",
 		1000*histQuantile(p.Metrics.Registry, "cx_batch_seconds", 0.5), 1000*histQuantile(p.Metrics.Registry, "cx_batch_seconds", 0.99),
 		int(histCount(p.Metrics.Registry, "cx_batch_seconds")))
+	slices.Sort(toDetect)
+	slices.Sort(toRead)
+	b.logf("latency split: event -> detected p50 %.0f p99 %.0f ms; detected -> alert read p50 %.0f p99 %.0f ms",
+		toDetect[len(toDetect)/2], toDetect[len(toDetect)*99/100], toRead[len(toRead)/2], toRead[len(toRead)*99/100])
 	slices.Sort(lat)
 	q := func(p float64) float64 { return lat[min(len(lat)-1, int(p*float64(len(lat))))] }
 	res.LatencyAlerts = len(lat)
