@@ -223,11 +223,10 @@ func (b *bencher) dataset(ctx context.Context, name string, n, users int, chat f
 	prefix := fmt.Sprintf("bench-%s-%s-%d-", b.run, name, b.seq)
 	d := &dataset{name: name, clickstream: prefix + "clickstream", chat: prefix + "chat", alerts: prefix + "alerts", dead: prefix + "dead", events: n, partitions: partitions}
 	for _, t := range []string{d.clickstream, d.chat, d.alerts, d.dead} {
-		parts := int32(partitions)
-		if t == d.alerts || t == d.dead {
-			parts = 1
-		}
-		resp, err := b.adm.CreateTopic(ctx, parts, 1, nil, t)
+		// Output topics get as many partitions as the inputs, as in a
+		// deployment: with one, every worker's acknowledged produce would
+		// queue behind the others'.
+		resp, err := b.adm.CreateTopic(ctx, int32(partitions), 1, nil, t)
 		if err == nil {
 			err = resp.Err
 		}
