@@ -102,10 +102,15 @@ func (g *globals) kafkaClient(cmd *cobra.Command, extra ...kgo.Opt) (*kgo.Client
 	if err != nil {
 		return nil, cfg, err
 	}
+	cl, err := newKafkaClient(cfg, log, extra...)
+	return cl, cfg, err
+}
+
+// newKafkaClient returns a Kafka client for a loaded config.
+func newKafkaClient(cfg config.Config, log *zap.Logger, extra ...kgo.Opt) (*kgo.Client, error) {
 	opts, err := runner.KafkaOpts(cfg.Kafka, log)
 	if err != nil {
-		return nil, cfg, err
+		return nil, err
 	}
-	cl, err := kgo.NewClient(append(opts, extra...)...)
-	return cl, cfg, err
+	return kgo.NewClient(append(opts, extra...)...)
 }

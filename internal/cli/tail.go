@@ -33,12 +33,11 @@ func newTailCmd(g *globals) *cobra.Command {
 			if fromStart {
 				start = kgo.NewOffset().AtStart()
 			}
-			// The alert topic is only known once the config is loaded.
-			cfg, _, err := g.load(cmd, nil)
+			cfg, log, err := g.load(cmd, nil)
 			if err != nil {
 				return err
 			}
-			cl, _, err := g.kafkaClient(cmd, kgo.ConsumeTopics(cfg.Topics.Alerts), kgo.ConsumeResetOffset(start))
+			cl, err := newKafkaClient(cfg, log, kgo.ConsumeTopics(cfg.Topics.Alerts), kgo.ConsumeResetOffset(start))
 			if err != nil {
 				return err
 			}

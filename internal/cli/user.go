@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"go.uber.org/zap"
 
 	"github.com/cxstream/cxstream/internal/alertsink"
 	"github.com/cxstream/cxstream/internal/config"
@@ -21,13 +22,14 @@ import (
 // the id as it is stored (the pseudonym when pseudonymisation is on).
 type userStore struct {
 	cfg   config.Config
+	log   *zap.Logger
 	store *state.Store
 	queue *alertsink.Queue
 	close func()
 }
 
 func (g *globals) userStore(cmd *cobra.Command) (*userStore, error) {
-	cfg, _, err := g.load(cmd, nil)
+	cfg, log, err := g.load(cmd, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -37,6 +39,7 @@ func (g *globals) userStore(cmd *cobra.Command) (*userStore, error) {
 	}
 	return &userStore{
 		cfg:   cfg,
+		log:   log,
 		store: state.New(rdb, state.Options{Prefix: cfg.Redis.KeyPrefix}),
 		queue: alertsink.NewQueue(rdb, cfg.Redis.KeyPrefix),
 		close: func() { _ = rdb.Close() },
@@ -128,7 +131,7 @@ Give the original id: with pseudonymisation on it is turned into the stored pseu
 			if noTombstone {
 				return nil
 			}
-			if err := publishTombstone(cmd.Context(), g, cmd, id); err != nil {
+			if err := publishTombstone(cmd.Context(), us, id); err != nil {
 				return fmt.Errorf("state erased, but the tombstone was not published (run again to retry): %w", err)
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "tombstone published to %s\n", us.cfg.Topics.Alerts)
@@ -139,8 +142,9 @@ Give the original id: with pseudonymisation on it is turned into the stored pseu
 	return cmd
 }
 
-func publishTombstone(ctx context.Context, g *globals, cmd *cobra.Command, id string) error {
-	cl, cfg, err := g.kafkaClient(cmd)
+func publishTombstone(ctx context.Context, us *userStore, id string) error {
+	cfg := us.cfg
+	cl, err := newKafkaClient(cfg, us.log)
 	if err != nil {
 		return err
 	}

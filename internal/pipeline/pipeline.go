@@ -279,15 +279,18 @@ func (p *Pipeline) Process(ctx context.Context, recs []*kgo.Record) (Result, err
 	}
 
 	nowMs := now.UnixMilli()
-	fenceKeys := map[topicPartition]string{}
+	// Keys derived from the partition, built once per batch, not per event.
+	type partitionKeys struct{ fence, timers string }
+	keys := map[topicPartition]partitionKeys{}
 	for _, ev := range events {
 		u := users[ev.userID()]
 		tp := topicPartition{ev.rec.Topic, ev.rec.Partition}
-		fk, ok := fenceKeys[tp]
+		pk, ok := keys[tp]
 		if !ok {
-			fk = ev.rec.Topic + "/" + strconv.Itoa(int(ev.rec.Partition))
-			fenceKeys[tp] = fk
+			pk = partitionKeys{fence: ev.rec.Topic + "/" + strconv.Itoa(int(ev.rec.Partition)), timers: p.o.Store.TimerIndex(ev.rec.Topic, ev.rec.Partition)}
+			keys[tp] = pk
 		}
+		fk := pk.fence
 		fence := u.click.Fence
 		if ev.chat != nil {
 			fence = u.chat.Fence
@@ -333,7 +336,7 @@ func (p *Pipeline) Process(ctx context.Context, recs []*kgo.Record) (Result, err
 		fence[fk] = ev.rec.Offset
 		markDirty(u, ev)
 		if ev.click != nil {
-			u.timerIndex = p.o.Store.TimerIndex(ev.rec.Topic, ev.rec.Partition)
+			u.timerIndex = pk.timers
 		}
 		res.Applied++
 		t.add(&t.applied, ev.rec.Topic)
@@ -341,7 +344,7 @@ func (p *Pipeline) Process(ctx context.Context, recs []*kgo.Record) (Result, err
 			if p.o.AlertOriginalID && p.o.Pseudonymizer.Enabled() {
 				a.OriginalUserID = ev.originalUserID
 			}
-			a.Source = &schemas.AlertSource{Topic: ev.rec.Topic, Partition: ev.rec.Partition, Offset: ev.rec.Offset, EventID: sourceEventID(ev)}
+			a.Source = &schemas.AlertSource{Topic: ev.rec.Topic, Partition: ev.rec.Partition, Offset: ev.rec.Offset, EventID: ev.eventID()}
 		}
 		if out, emitted, err = p.emit(&t, out, emitted, ev.userID(), alerts, transitions, nowMs); err != nil {
 			return res, err
@@ -552,13 +555,6 @@ func (p *Pipeline) emit(t *tally, out []*kgo.Record, emitted []*schemas.Alert, u
 type topicPartition struct {
 	topic     string
 	partition int32
-}
-
-func sourceEventID(ev event) string {
-	if ev.click != nil {
-		return ev.click.EventID
-	}
-	return ev.chat.EventID
 }
 
 func (p *Pipeline) decode(r *kgo.Record, now time.Time) (event, schemas.Reason, string) {

@@ -259,11 +259,7 @@ func (p *Processor) View(d *Definition, pr *Progress) Attempt {
 
 // refresh recomputes Now.
 func (p *Processor) refresh(d *Definition, pr *Progress) {
-	a := pr.Base.clone()
-	for _, ev := range pr.Recent {
-		p.fold(d, &a, ev, nil, nil)
-	}
-	pr.Now = a
+	pr.Now, _ = p.foldRecent(d, pr)
 }
 
 func (a Attempt) clone() Attempt {
@@ -315,7 +311,7 @@ func (p *Processor) Apply(st State, ev schemas.ClickEvent) []Transition {
 		} else {
 			// Late: put it in its place and fold the buffer again; report
 			// what the new order produces that the old one did not.
-			before := p.transitions(d, pr)
+			_, before := p.foldRecent(d, pr)
 			pos, _ := slices.BinarySearchFunc(pr.Recent, re.At, func(r RecentEvent, at int64) int {
 				if r.At <= at {
 					return -1 // equal times keep arrival order
@@ -323,25 +319,25 @@ func (p *Processor) Apply(st State, ev schemas.ClickEvent) []Transition {
 				return 1
 			})
 			pr.Recent = slices.Insert(pr.Recent, pos, re)
-			after := p.transitions(d, pr)
+			now, after := p.foldRecent(d, pr)
 			out = append(out, newOnes(before, after)...)
-			p.settle(d, pr)
-			p.refresh(d, pr)
+			p.settle(d, pr) // moves events from Recent into Base: Base+Recent, so Now, stays the same
+			pr.Now = now
 		}
 		st[d.Name] = pr
 	}
 	return out
 }
 
-// transitions folds the buffer over a copy of the base and returns what
-// it produces.
-func (p *Processor) transitions(d *Definition, pr *Progress) []Transition {
+// foldRecent folds the buffer over a copy of the base: the current
+// position and the transitions it took to get there.
+func (p *Processor) foldRecent(d *Definition, pr *Progress) (Attempt, []Transition) {
 	a := pr.Base.clone()
 	var out []Transition
 	for _, ev := range pr.Recent {
 		p.fold(d, &a, ev, &out, nil)
 	}
-	return out
+	return a, out
 }
 
 // newOnes returns the transitions of after that before did not have
@@ -390,11 +386,11 @@ func (p *Processor) fold(d *Definition, a *Attempt, ev RecentEvent, out *[]Trans
 	if a.Step >= 0 {
 		switch {
 		case ev.Matches&exclusionBit != 0:
-			p.abandon(d, a, ev.At, ReasonExcluded, emit)
+			p.abandonAt(d, a, ev.At, ReasonExcluded, emit)
 		case d.HoldConstant != "" && ev.Hold != a.Hold:
 			return // another session (or item...): not part of this attempt
 		case d.Order == Strict && ev.Matches&(1<<(a.Step+1)) == 0 && ev.Matches&(1<<a.Step) == 0:
-			p.abandon(d, a, ev.At, ReasonStrict, emit)
+			p.abandonAt(d, a, ev.At, ReasonStrict, emit)
 		}
 	}
 	if a.Step < 0 {
@@ -454,10 +450,6 @@ func (p *Processor) expireAttempt(d *Definition, a *Attempt, now int64, emit fun
 	if a.Step >= 0 && now >= a.EnteredAt+d.Window.Milliseconds() {
 		p.abandonAt(d, a, a.EnteredAt+d.Window.Milliseconds(), ReasonWindow, emit)
 	}
-}
-
-func (p *Processor) abandon(d *Definition, a *Attempt, at int64, reason string, emit func(Transition)) {
-	p.abandonAt(d, a, at, reason, emit)
 }
 
 func (p *Processor) abandonAt(d *Definition, a *Attempt, at int64, reason string, emit func(Transition)) {
