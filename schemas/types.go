@@ -1,5 +1,7 @@
 package schemas
 
+import "encoding/json"
+
 // Schema names, also the value of the optional "schema" field of a message.
 const (
 	ClickstreamV1 = "clickstream.v1"
@@ -129,4 +131,17 @@ type AlertSource struct {
 	Partition int32  `json:"partition"`
 	Offset    int64  `json:"offset"`
 	EventID   string `json:"event_id,omitempty"`
+}
+
+// MarshalJSON writes a purchase's amount even when it is 0: the schema
+// requires the field on purchases, and omitempty would drop a free one.
+func (e ClickEvent) MarshalJSON() ([]byte, error) {
+	type plain ClickEvent // no methods: no recursion
+	if e.Type != ClickPurchase {
+		return json.Marshal(plain(e))
+	}
+	return json.Marshal(struct {
+		plain
+		Amount float64 `json:"amount"`
+	}{plain(e), e.Amount})
 }

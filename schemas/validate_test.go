@@ -1,6 +1,7 @@
 package schemas
 
 import (
+	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
@@ -132,5 +133,25 @@ func TestAlertIDIsDeterministicAndDistinct(t *testing.T) {
 	}
 	if a == AlertID(AlertChurnRisk, "u1", "m-1") || a == AlertID(AlertNegativeChat, "u1", "m-2") || AlertID("a", "bc", "") == AlertID("ab", "c", "") {
 		t.Fatal("distinct causes share an id")
+	}
+}
+
+// A free purchase (amount 0) is valid and must stay valid when re-encoded.
+func TestFreePurchaseSurvivesReencoding(t *testing.T) {
+	v := newValidator(t)
+	ev, err := v.DecodeClick([]byte(`{"event_id":"e","user_id":"u","type":"purchase","amount":0,"currency":"EUR","event_time":1763900000000}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := json.Marshal(ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := v.DecodeClick(again); err != nil {
+		t.Fatalf("re-encoded %s: %v", again, err)
+	}
+	view, _ := json.Marshal(ClickEvent{EventID: "e", UserID: "u", Type: ClickPageView, EventTime: 1763900000000})
+	if strings.Contains(string(view), "amount") {
+		t.Fatalf("a page view gained an amount: %s", view)
 	}
 }
