@@ -7,6 +7,7 @@ const (
 	ClickstreamV1 = "clickstream.v1"
 	ChatV1        = "chat.v1"
 	AlertV1       = "alert.v1"
+	AlertV2       = "alert.v2"
 )
 
 // Click event types of clickstream.v1.
@@ -60,10 +61,12 @@ type ChatMessage struct {
 	EventTime      int64  `json:"event_time"`
 }
 
-// Alert types of alert.v1.
+// Alert types. alert.v2 may gain types: readers skip the ones they do not
+// handle.
 const (
 	AlertNegativeChat = "negative_chat"
 	AlertChurnRisk    = "churn_risk"
+	AlertSLABreach    = "sla_breach"
 )
 
 // Priority of an alert in the support queue, lowest first.
@@ -103,26 +106,6 @@ func PriorityFromRank(r int) Priority {
 		return PriorityHigh
 	}
 	return PriorityUrgent
-}
-
-// Alert is an alert.v1 message.
-type Alert struct {
-	Schema           string       `json:"schema"`
-	AlertID          string       `json:"alert_id"`
-	Type             string       `json:"type"`
-	UserID           string       `json:"user_id"`
-	OriginalUserID   string       `json:"original_user_id,omitempty"`
-	ConversationID   string       `json:"conversation_id,omitempty"`
-	Priority         Priority     `json:"priority"`
-	Score            float64      `json:"score"`
-	Reasons          []string     `json:"reasons"`
-	Excerpt          string       `json:"excerpt,omitempty"`
-	FunnelStage      string       `json:"funnel_stage,omitempty"`
-	RollingSentiment float64      `json:"rolling_sentiment"`
-	EventTime        int64        `json:"event_time"`
-	DetectedAt       int64        `json:"detected_at"`
-	Source           *AlertSource `json:"source,omitempty"`
-	RuleVersion      string       `json:"rule_version"`
 }
 
 // AlertSource names the input record that triggered an alert.

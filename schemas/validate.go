@@ -15,7 +15,7 @@ import (
 	"golang.org/x/text/message"
 )
 
-//go:embed *.v1.json
+//go:embed *.v1.json *.v2.json
 var documents embed.FS
 
 // DefaultMaxMessageBytes bounds an input message; a larger one is rejected
@@ -73,7 +73,7 @@ func NewValidator(maxBytes int) (*Validator, error) {
 	}
 	c := jsonschema.NewCompiler()
 	v := &Validator{maxBytes: maxBytes, compiled: map[string]*jsonschema.Schema{}, printer: message.NewPrinter(language.English)}
-	for _, name := range []string{ClickstreamV1, ChatV1, AlertV1} {
+	for _, name := range []string{ClickstreamV1, ChatV1, AlertV1, AlertV2} {
 		raw, err := documents.ReadFile(name + ".json")
 		if err != nil {
 			return nil, fmt.Errorf("read schema %s: %w", name, err)
@@ -126,13 +126,41 @@ func (v *Validator) Validate(schema string, raw []byte) error {
 }
 
 // ValidateAlert checks that an alert this program built conforms to
-// alert.v1.
+// alert.v2.
 func (v *Validator) ValidateAlert(a Alert) error {
 	raw, err := json.Marshal(a)
 	if err != nil {
 		return fmt.Errorf("encode alert: %w", err)
 	}
-	return v.Validate(AlertV1, raw)
+	return v.Validate(AlertV2, raw)
+}
+
+// DecodeAlert validates raw against alert.v1 or alert.v2, chosen by its
+// "schema" field (v2 when absent or unknown, so the const names the
+// problem), and decodes it; a v1 alert is upgraded (V1Alert.Upgrade).
+func (v *Validator) DecodeAlert(raw []byte) (Alert, error) {
+	if AlertSchemaOf(raw) == AlertV1 {
+		var old V1Alert
+		if err := v.decode(AlertV1, raw, &old); err != nil {
+			return Alert{}, err
+		}
+		return old.Upgrade(), nil
+	}
+	var a Alert
+	err := v.decode(AlertV2, raw, &a)
+	return a, err
+}
+
+// AlertSchemaOf tells which alert schema raw claims: AlertV1 when its
+// "schema" field says alert.v1, else AlertV2 (whose own checks then judge
+// it). It does not validate.
+func AlertSchemaOf(raw []byte) string {
+	if m, ok := fields(raw); ok {
+		if s, _ := str(m["schema"], 0, 64); s == AlertV1 {
+			return AlertV1
+		}
+	}
+	return AlertV2
 }
 
 func (v *Validator) decode(schema string, raw []byte, into any) error {
@@ -169,6 +197,14 @@ func (v *Validator) decode(schema string, raw []byte, into any) error {
 		*dst = clickFromInstance(obj)
 	case *ChatMessage:
 		*dst = chatFromInstance(obj)
+	case *Alert:
+		*dst = alertFromInstance(obj)
+	case *V1Alert:
+		// alert.v1 admits no unknown keys, so no case variant of a
+		// known one can be present: the plain decoder is exact here.
+		if err := json.Unmarshal(raw, dst); err != nil {
+			return &InvalidError{Schema: schema, Reason: ReasonInvalidJSON, Detail: jsonErrorDetail(err)}
+		}
 	default:
 		return fmt.Errorf("cannot decode into %T", into)
 	}
@@ -197,7 +233,7 @@ func jsonErrorDetail(err error) string {
 
 // valueFreeKeywords produce messages that name the rule, never the
 // rejected value; others (pattern, format, ...) would quote it.
-var valueFreeKeywords = []string{"type", "enum", "const", "required", "minimum", "maximum", "minLength", "maxLength", "maxProperties", "additionalProperties", "minItems"}
+var valueFreeKeywords = []string{"type", "enum", "const", "required", "minimum", "maximum", "minLength", "maxLength", "maxProperties", "additionalProperties", "minItems", "maxItems"}
 
 func (v *Validator) describe(ve *jsonschema.ValidationError) string {
 	var parts []string
@@ -274,4 +310,44 @@ func chatFromInstance(m map[string]any) ChatMessage {
 		UserID: getString(m, "user_id"), Sender: getString(m, "sender"), Channel: getString(m, "channel"),
 		Text: getString(m, "text"), Language: getString(m, "language"), EventTime: getInt(m, "event_time"),
 	}
+}
+
+func getFloatPtr(m map[string]any, k string) *float64 {
+	if _, ok := m[k]; !ok {
+		return nil
+	}
+	return new(getFloat(m, k))
+}
+
+func alertFromInstance(m map[string]any) Alert {
+	a := Alert{
+		Schema: getString(m, "schema"), AlertID: getString(m, "alert_id"), Type: getString(m, "type"),
+		UserID: getString(m, "user_id"), OriginalUserID: getString(m, "original_user_id"),
+		ConversationID: getString(m, "conversation_id"), Segment: getString(m, "segment"),
+		Priority: Priority(getString(m, "priority")), Sentiment: getFloatPtr(m, "sentiment"),
+		ChurnProbability: getFloatPtr(m, "churn_probability"), RollingSentiment: getFloatPtr(m, "rolling_sentiment"),
+		Excerpt: getString(m, "excerpt"), FunnelStage: getString(m, "funnel_stage"),
+		EventTime: getInt(m, "event_time"), DetectedAt: getInt(m, "detected_at"), RuleVersion: getString(m, "rule_version"),
+	}
+	reasons, _ := m["reasons"].([]any)
+	for _, x := range reasons {
+		r, _ := x.(map[string]any)
+		reason := AlertReason{Code: getString(r, "code"), Text: getString(r, "text")}
+		if params, ok := r["params"].(map[string]any); ok && len(params) > 0 {
+			reason.Params = make(map[string]any, len(params))
+			for k, v := range params {
+				if n, ok := v.(json.Number); ok {
+					f, _ := n.Float64()
+					v = f
+				}
+				reason.Params[k] = v
+			}
+		}
+		a.Reasons = append(a.Reasons, reason)
+	}
+	if src, ok := m["source"].(map[string]any); ok {
+		a.Source = &AlertSource{Topic: getString(src, "topic"), Partition: int32(getInt(src, "partition")),
+			Offset: getInt(src, "offset"), EventID: getString(src, "event_id")}
+	}
+	return a
 }

@@ -14,8 +14,15 @@ func OneLine(a schemas.Alert) string {
 	if a.Excerpt != "" {
 		excerpt = fmt.Sprintf(" | %q", truncate(a.Excerpt, 70))
 	}
-	return fmt.Sprintf("%s %-6s %-13s %-12s score %+.2f | %s%s",
-		time.UnixMilli(a.DetectedAt).Format("15:04:05"), a.Priority, a.Type, a.UserID, a.Score, strings.Join(a.Reasons, "; "), excerpt)
+	figure := ""
+	switch {
+	case a.Sentiment != nil:
+		figure = fmt.Sprintf(" sentiment %+.2f", *a.Sentiment)
+	case a.ChurnProbability != nil:
+		figure = fmt.Sprintf(" churn %.2f", *a.ChurnProbability)
+	}
+	return fmt.Sprintf("%s %-6s %-13s %-12s%s | %s%s",
+		time.UnixMilli(a.DetectedAt).Format("15:04:05"), a.Priority, a.Type, a.UserID, figure, strings.Join(a.ReasonTexts(), "; "), excerpt)
 }
 
 func truncate(s string, n int) string {

@@ -151,6 +151,9 @@ func publishTombstone(ctx context.Context, us *userStore, id string) error {
 	defer cl.Close()
 	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
-	rec := &kgo.Record{Topic: cfg.Topics.Alerts, Key: []byte(id), Value: nil, Headers: []kgo.RecordHeader{{Key: "cx-erasure", Value: []byte("true")}}}
-	return cl.ProduceSync(ctx, rec).FirstErr()
+	recs := []*kgo.Record{{Topic: cfg.Topics.Alerts, Key: []byte(id), Value: nil, Headers: []kgo.RecordHeader{{Key: "cx-erasure", Value: []byte("true")}}}}
+	if cfg.Topics.AlertsV1 != "" {
+		recs = append(recs, &kgo.Record{Topic: cfg.Topics.AlertsV1, Key: []byte(id), Value: nil, Headers: recs[0].Headers})
+	}
+	return cl.ProduceSync(ctx, recs...).FirstErr()
 }

@@ -41,15 +41,20 @@ import (
 type Topics struct {
 	Clickstream string `yaml:"clickstream"`
 	Chat        string `yaml:"chat"`
-	Alerts      string `yaml:"alerts"`
-	DeadLetter  string `yaml:"deadletter"`
+	// Alerts receives alert.v2 messages.
+	Alerts string `yaml:"alerts"`
+	// AlertsV1, when set, also receives every alert as alert.v1, for
+	// subscribers that have not moved to v2 yet (deprecated; see
+	// schemas/COMPATIBILITY.md).
+	AlertsV1   string `yaml:"alerts_v1"`
+	DeadLetter string `yaml:"deadletter"`
 	// Transitions, when set, receives every funnel transition.
 	Transitions string `yaml:"transitions"`
 }
 
 // DefaultTopics are the topic names cxstream uses unless configured.
 func DefaultTopics() Topics {
-	return Topics{Clickstream: "cx.clickstream.v1", Chat: "cx.chat.v1", Alerts: "cx.alerts.v1", DeadLetter: "cx.deadletter.v1"}
+	return Topics{Clickstream: "cx.clickstream.v1", Chat: "cx.chat.v1", Alerts: "cx.alerts.v2", DeadLetter: "cx.deadletter.v1"}
 }
 
 // Publisher produces records and returns once Kafka has acknowledged all
@@ -540,6 +545,13 @@ func (p *Pipeline) emit(t *tally, out []*kgo.Record, emitted []*schemas.Alert, u
 			return out, emitted, err
 		}
 		out = append(out, rec)
+		if p.o.Topics.AlertsV1 != "" {
+			v1, err := p.alertRecordV1(a)
+			if err != nil {
+				return out, emitted, err
+			}
+			out = append(out, v1)
+		}
 		emitted = append(emitted, a)
 		t.add(&t.alerts, a.Type+"\x00"+string(a.Priority))
 	}
@@ -739,6 +751,19 @@ func (p *Pipeline) alertRecord(a *schemas.Alert) (*kgo.Record, error) {
 			{Key: HeaderPriority, Value: []byte(a.Priority)},
 		},
 	}, nil
+}
+
+// alertRecordV1 is the alert rendered as alert.v1 for topics.alerts_v1.
+func (p *Pipeline) alertRecordV1(a *schemas.Alert) (*kgo.Record, error) {
+	rec, err := p.alertRecord(a)
+	if err != nil {
+		return nil, err
+	}
+	if rec.Value, err = json.Marshal(a.V1()); err != nil {
+		return nil, fmt.Errorf("encode alert.v1: %w", err)
+	}
+	rec.Topic = p.o.Topics.AlertsV1
+	return rec, nil
 }
 
 func (p *Pipeline) transitionRecord(userID string, t funnel.Transition) *kgo.Record {

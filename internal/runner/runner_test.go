@@ -49,7 +49,7 @@ type env struct {
 }
 
 func newEnv(t *testing.T, extraTopics ...string) env {
-	topics := append([]string{"cx.clickstream.v1", "cx.chat.v1", "cx.alerts.v1", "cx.deadletter.v1"}, extraTopics...)
+	topics := append([]string{"cx.clickstream.v1", "cx.chat.v1", "cx.alerts.v2", "cx.deadletter.v1"}, extraTopics...)
 	return env{kafka: testenv.StartKafka(t, 3, topics...), redis: testenv.StartRedis(t)}
 }
 
@@ -216,14 +216,14 @@ func TestEventsBecomeStateAlertsAndDeadLetters(t *testing.T) {
 		t.Errorf("state has no TTL: %v", ttl)
 	}
 
-	alerts := readTopic(t, e.kafka.Brokers, "cx.alerts.v1", 1)
+	alerts := readTopic(t, e.kafka.Brokers, "cx.alerts.v2", 1)
 	if len(alerts) != 1 {
 		t.Fatalf("want 1 alert, got %d", len(alerts))
 	}
 	var a schemas.Alert
 	testenv.Must(t, json.Unmarshal(alerts[0].Value, &a), "alert json")
 	v, _ := schemas.NewValidator(0)
-	testenv.Must(t, v.Validate(schemas.AlertV1, alerts[0].Value), "alert schema")
+	testenv.Must(t, v.Validate(schemas.AlertV2, alerts[0].Value), "alert schema")
 	if a.Type != schemas.AlertNegativeChat || a.UserID != "bob" || a.AlertID != schemas.AlertID(schemas.AlertNegativeChat, "bob", "b1") ||
 		a.Source == nil || a.Source.Topic != "cx.chat.v1" || string(alerts[0].Key) != "bob" {
 		t.Errorf("alert %+v", a)
@@ -456,14 +456,14 @@ func TestTimersNoticeSilentUsers(t *testing.T) {
 		t.Errorf("silent's funnel after the window: %+v", f)
 	}
 
-	alerts := readTopic(t, e.kafka.Brokers, "cx.alerts.v1", 2)
+	alerts := readTopic(t, e.kafka.Brokers, "cx.alerts.v2", 2)
 	churned := 0
 	for _, rec := range alerts {
 		var a schemas.Alert
 		testenv.Must(t, json.Unmarshal(rec.Value, &a), "alert")
 		if a.Type == schemas.AlertChurnRisk {
 			churned++
-			if a.UserID != "gone" || !strings.Contains(strings.Join(a.Reasons, ";"), "abandoned") {
+			if a.UserID != "gone" || !strings.Contains(strings.Join(a.ReasonTexts(), ";"), "abandoned") {
 				t.Errorf("churn alert %+v", a)
 			}
 		}
@@ -480,7 +480,7 @@ func TestTimersNoticeSilentUsers(t *testing.T) {
 // a slot (hash tag), pipelines span nodes, and the Lua writes, timers,
 // queue, report and erasure all work.
 func TestRedisCluster(t *testing.T) {
-	k := testenv.StartKafka(t, 3, "cx.clickstream.v1", "cx.chat.v1", "cx.alerts.v1", "cx.deadletter.v1")
+	k := testenv.StartKafka(t, 3, "cx.clickstream.v1", "cx.chat.v1", "cx.alerts.v2", "cx.deadletter.v1")
 	rc := testenv.StartRedisCluster(t, 3)
 	cfg := config.Default()
 	cfg.Kafka.Brokers = k.Brokers

@@ -323,37 +323,44 @@ func (p *Processor) Evaluate(st *State, userID string, sig Signals, now int64, s
 	}
 	_, contributions := p.Score(features)
 	st.LastAlertAt = now
-	var reasons []string
+	var reasons []schemas.AlertReason
 	for _, c := range contributions {
 		if c.Logit <= 0 || len(reasons) == 3 {
 			break
 		}
-		v := c.Value
+		shown := c.Value
 		if c.Feature == FeatActivityDrop {
-			v *= 100
+			shown *= 100
 		}
-		reasons = append(reasons, fmt.Sprintf(featureText[c.Feature]+" (+%.2f)", v, c.Logit))
+		// The code is the feature name; value is the model's input (a
+		// fraction for activity_drop), contribution its share of the logit.
+		reasons = append(reasons, schemas.AlertReason{Code: c.Feature,
+			Params: map[string]any{"value": round3(c.Value), "contribution": round3(c.Logit)},
+			Text:   fmt.Sprintf(featureText[c.Feature]+" (+%.2f)", shown, c.Logit)})
 	}
 	if len(reasons) == 0 {
-		reasons = []string{"baseline risk"}
+		reasons = []schemas.AlertReason{{Code: schemas.CodeBaselineRisk, Text: "baseline risk"}}
 	}
-	if lc := Lifecycle(st, now); lc != "" {
-		reasons = append(reasons, "lifecycle: "+lc)
+	lc := Lifecycle(st, now)
+	if lc != "" {
+		reasons = append(reasons, schemas.AlertReason{Code: schemas.CodeLifecycle,
+			Params: map[string]any{"lifecycle": lc}, Text: "lifecycle: " + lc})
 	}
 	priority := schemas.PriorityNormal
 	if score >= 0.85 {
 		priority = schemas.PriorityHigh
 	}
 	return &schemas.Alert{
-		Schema:           schemas.AlertV1,
+		Schema:           schemas.AlertV2,
 		AlertID:          schemas.AlertID(schemas.AlertChurnRisk, userID, seed),
 		Type:             schemas.AlertChurnRisk,
 		UserID:           userID,
+		Segment:          lc,
 		Priority:         priority,
-		Score:            math.Round(score*1000) / 1000,
+		ChurnProbability: new(round3(score)),
 		Reasons:          reasons,
 		FunnelStage:      sig.FunnelStage,
-		RollingSentiment: math.Round(sig.Sentiment*1000) / 1000,
+		RollingSentiment: new(round3(sig.Sentiment)),
 		EventTime:        now,
 		RuleVersion:      RuleVersion,
 	}
@@ -370,3 +377,5 @@ var featureText = map[string]string{
 	FeatResurrected:    "came back after 30+ days away (%.0f)",
 	FeatPurchaseGap:    "%.0f days since the last purchase",
 }
+
+func round3(f float64) float64 { return math.Round(f*1000) / 1000 }

@@ -45,8 +45,24 @@ func TestPersonas(t *testing.T) {
 	if a == nil {
 		t.Fatalf("angry-then-gone user scored %.3f and did not alert", angry.LastScore)
 	}
-	if a.Type != schemas.AlertChurnRisk || a.Score < 0.6 || len(a.Reasons) == 0 || !strings.Contains(strings.Join(a.Reasons, ";"), "negative chat") {
+	if a.Type != schemas.AlertChurnRisk || a.ChurnProbability == nil || *a.ChurnProbability < 0.6 || a.Sentiment != nil ||
+		len(a.Reasons) == 0 || !strings.Contains(strings.Join(a.ReasonTexts(), ";"), "negative chat") {
 		t.Errorf("alert %+v", a)
+	}
+	// Each model reason is coded by its feature, with the figures behind
+	// the text; the lifecycle closes the list and is the segment.
+	if !a.HasReason(FeatNegativeChats) {
+		t.Errorf("reason codes %v lack %s", a.ReasonCodes(), FeatNegativeChats)
+	}
+	for _, r := range a.Reasons {
+		if _, known := featureText[r.Code]; known {
+			if r.Params["value"] == nil || r.Params["contribution"].(float64) <= 0 {
+				t.Errorf("reason %+v lacks its value or a positive contribution", r)
+			}
+		}
+	}
+	if last := a.Reasons[len(a.Reasons)-1]; last.Code != schemas.CodeLifecycle || last.Params["lifecycle"] != a.Segment || a.Segment == "" {
+		t.Errorf("lifecycle reason %+v, segment %q", last, a.Segment)
 	}
 	if angry.LastScore <= loyalScore {
 		t.Errorf("angry %.3f not above loyal %.3f", angry.LastScore, loyalScore)
@@ -109,7 +125,7 @@ func TestLifecycleAndSilentPersonas(t *testing.T) {
 	if alert == nil {
 		t.Fatalf("the silent user never alerted (last score %.3f after %d checks)", silent.LastScore, checks)
 	}
-	if !strings.Contains(strings.Join(alert.Reasons, ";"), "inactive for") {
+	if !strings.Contains(strings.Join(alert.ReasonTexts(), ";"), "inactive for") || !alert.HasReason(FeatDaysInactive) {
 		t.Errorf("reasons %v", alert.Reasons)
 	}
 	if alert.AlertID != schemas.AlertID(schemas.AlertChurnRisk, "silent", fmt.Sprintf("inactive:%d", alert.EventTime)) {

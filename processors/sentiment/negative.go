@@ -2,6 +2,7 @@ package sentiment
 
 import (
 	"fmt"
+	"math"
 	"slices"
 	"time"
 
@@ -11,6 +12,10 @@ import (
 
 // RuleVersion names the negative-chat rule in the alerts it emits.
 const RuleVersion = "negative_chat/1"
+
+// veryNegative: a message at or below this is one priority step more
+// urgent than a merely strong negative one.
+const veryNegative = -0.8
 
 // Config tunes rolling sentiment and the negative-chat alert.
 type Config struct {
@@ -163,22 +168,30 @@ func (p *Processor) decide(st *State, conv *Conversation, m schemas.ChatMessage,
 	if !strong && !rolling {
 		return nil
 	}
-	var reasons []string
+	var reasons []schemas.AlertReason
 	rank := 0
 	switch {
-	case score.Value <= -0.8:
+	case score.Value <= veryNegative:
 		rank = 2
-		reasons = append(reasons, fmt.Sprintf("very negative message (%.2f)", score.Value))
+		reasons = append(reasons, schemas.AlertReason{Code: schemas.CodeVeryNegativeMessage,
+			Params: map[string]any{"sentiment": round3(score.Value), "threshold": veryNegative},
+			Text:   fmt.Sprintf("very negative message (%.2f)", score.Value)})
 	case strong:
 		rank = 1
-		reasons = append(reasons, fmt.Sprintf("strongly negative message (%.2f)", score.Value))
+		reasons = append(reasons, schemas.AlertReason{Code: schemas.CodeStrongNegativeMessage,
+			Params: map[string]any{"sentiment": round3(score.Value), "threshold": p.cfg.StrongNegative},
+			Text:   fmt.Sprintf("strongly negative message (%.2f)", score.Value)})
 	}
 	if rolling {
-		reasons = append(reasons, fmt.Sprintf("conversation sentiment fell to %.2f over %d messages", conv.Rolling.Mean, conv.Rolling.Count))
+		reasons = append(reasons, schemas.AlertReason{Code: schemas.CodeRollingNegative,
+			Params: map[string]any{"rolling_sentiment": round3(conv.Rolling.Mean), "messages": conv.Rolling.Count, "threshold": p.cfg.RollingNegative},
+			Text:   fmt.Sprintf("conversation sentiment fell to %.2f over %d messages", conv.Rolling.Mean, conv.Rolling.Count)})
 	}
 	if conv.Negatives >= 3 {
 		rank++
-		reasons = append(reasons, fmt.Sprintf("%d negative messages in this conversation", conv.Negatives))
+		reasons = append(reasons, schemas.AlertReason{Code: schemas.CodeRepeatedNegative,
+			Params: map[string]any{"negative_messages": conv.Negatives},
+			Text:   fmt.Sprintf("%d negative messages in this conversation", conv.Negatives)})
 	}
 	// Whether to alert depends on the conversation alone, so the same chat
 	// stream always yields the same alerts; what the clickstream side knows
@@ -190,30 +203,37 @@ func (p *Processor) decide(st *State, conv *Conversation, m schemas.ChatMessage,
 		return nil
 	}
 	if conv.AlertRank >= 0 && escalation {
-		reasons = append(reasons, "escalated")
+		reasons = append(reasons, schemas.AlertReason{Code: schemas.CodeEscalated, Text: "escalated"})
 	}
+	segment := ""
 	if cust.Spend >= p.cfg.HighValueSpend {
 		rank++
-		reasons = append(reasons, fmt.Sprintf("high-value customer (%d purchases, %.2f spent)", cust.Purchases, cust.Spend))
+		segment = "high_value"
+		reasons = append(reasons, schemas.AlertReason{Code: schemas.CodeHighValue,
+			Params: map[string]any{"purchases": cust.Purchases, "spend": math.Round(cust.Spend*100) / 100},
+			Text:   fmt.Sprintf("high-value customer (%d purchases, %.2f spent)", cust.Purchases, cust.Spend)})
 	}
 	if cust.FunnelStage == schemas.ClickCheckoutStart || cust.FunnelStage == schemas.ClickAddToCart {
 		rank++
-		reasons = append(reasons, "in the middle of a purchase ("+cust.FunnelStage+")")
+		reasons = append(reasons, schemas.AlertReason{Code: schemas.CodeOpenCart,
+			Params: map[string]any{"funnel_stage": cust.FunnelStage},
+			Text:   "in the middle of a purchase (" + cust.FunnelStage + ")"})
 	}
 	rank = min(rank, schemas.PriorityUrgent.Rank())
 	conv.AlertRank, conv.AlertAt = chatRank, m.EventTime
 	return &schemas.Alert{
-		Schema:           schemas.AlertV1,
+		Schema:           schemas.AlertV2,
 		AlertID:          schemas.AlertID(schemas.AlertNegativeChat, m.UserID, m.EventID),
 		Type:             schemas.AlertNegativeChat,
 		UserID:           m.UserID,
 		ConversationID:   m.ConversationID,
+		Segment:          segment,
 		Priority:         schemas.PriorityFromRank(rank),
-		Score:            round3(score.Value),
+		Sentiment:        new(round3(score.Value)),
 		Reasons:          reasons,
 		Excerpt:          redact.Excerpt(m.Text, 200),
 		FunnelStage:      cust.FunnelStage,
-		RollingSentiment: round3(st.User.Mean),
+		RollingSentiment: new(round3(st.User.Mean)),
 		EventTime:        m.EventTime,
 		RuleVersion:      RuleVersion,
 	}

@@ -316,8 +316,8 @@ func (s *stage) checkAlerts(ref *reference) (total, distinct int) {
 	got := map[string]bool{}
 	bySource := map[string]string{}
 	for _, r := range recs {
-		if err := v.Validate(schemas.AlertV1, []byte(r.Payload)); err != nil {
-			s.t.Fatalf("alert does not match alert.v1: %v\n%s", err, r.Payload)
+		if err := v.Validate(schemas.AlertV2, []byte(r.Payload)); err != nil {
+			s.t.Fatalf("alert does not match alert.v2: %v\n%s", err, r.Payload)
 		}
 		var a schemas.Alert
 		testenv.Must(s.t, json.Unmarshal([]byte(r.Payload), &a), "alert")
