@@ -334,10 +334,12 @@ func New(ctx context.Context, o Options) (*Deliverer, error) {
 		kgo.OnPartitionsLost(func(ctx context.Context, cl *kgo.Client, m map[string][]int32) { d.dropped(ctx, m, false) }),
 	)
 	if d.cl, err = kgo.NewClient(opts...); err != nil {
+		d.cancelWork()
 		return nil, fmt.Errorf("kafka client: %w", err)
 	}
 	if err := d.checkTopics(ctx); err != nil {
 		d.cl.Close()
+		d.cancelWork()
 		return nil, err
 	}
 	return d, nil
@@ -406,9 +408,9 @@ func (d *Deliverer) Run(ctx context.Context) error {
 		}
 		d.cl.AllowRebalance()
 	}
-	d.shutdown()
-	stopCommits()
+	stopCommits() // the shutdown commits last, before closing the client
 	commitWG.Wait()
+	d.shutdown()
 	return nil
 }
 

@@ -42,8 +42,6 @@ func TestEveryAlertArrivesDespiteFailuresAndTimeouts(t *testing.T) {
 	)
 	produce(t, k.Brokers, recs)
 	ids = append(ids, schemas.AlertID("churn_risk", "old", "1"))
-	erasureID, _ := erasureBody("gone", 0)
-	_ = erasureID
 
 	r := startDeliverer(t, k.Brokers, fastRetries(Options{Concurrency: 16, Destinations: []Destination{
 		{Name: "hook", URL: srv.URL, Secret: []byte(testSecret), MaxAttempts: 30, Timeout: 300 * time.Millisecond},
