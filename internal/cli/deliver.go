@@ -104,8 +104,11 @@ func runDeliver(ctx context.Context, cfg config.Config, log *zap.Logger, fromSta
 	}
 	var wg sync.WaitGroup
 	if cfg.HTTP.Addr != "" {
-		srv, err := metrics.Listen(cfg.HTTP.Addr, &metrics.Metrics{Registry: reg}, nil)
+		srv, err := metrics.Listen(cfg.HTTP.Addr, &metrics.Metrics{Registry: reg}, map[string]metrics.Check{"kafka": d.Ready})
 		if err != nil {
+			stopped, stop := context.WithCancel(ctx)
+			stop()
+			_ = d.Run(stopped) // closes the Kafka client at once
 			return fmt.Errorf("http listener %s: %w", cfg.HTTP.Addr, err)
 		}
 		wg.Add(1)

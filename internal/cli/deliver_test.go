@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -53,9 +54,13 @@ func TestDeliverCommandDeliversSignedAlerts(t *testing.T) {
       min_priority: HIGH
 `), 0o600), "config")
 
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	testenv.Must(t, err, "free port")
+	addr := ln.Addr().String()
+	ln.Close()
 	var out, errOut bytes.Buffer
 	root := NewRoot(&out, &errOut)
-	root.SetArgs([]string{"deliver", "--config", cfgPath, "--brokers", strings.Join(k.Brokers, ","), "--http-addr", "127.0.0.1:0", "--from-beginning", "--log-level", "error"})
+	root.SetArgs([]string{"deliver", "--config", cfgPath, "--brokers", strings.Join(k.Brokers, ","), "--http-addr", addr, "--from-beginning", "--log-level", "error"})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- root.ExecuteContext(ctx) }()
@@ -64,6 +69,25 @@ func TestDeliverCommandDeliversSignedAlerts(t *testing.T) {
 		defer mu.Unlock()
 		return len(got) > 0
 	})
+	get := func(path string) (int, string) {
+		resp, err := http.Get("http://" + addr + path)
+		if err != nil {
+			return 0, err.Error()
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	testenv.Eventually(t, 10*time.Second, "the delivery in the metrics", func() bool {
+		_, body := get("/metrics")
+		return strings.Contains(body, `cx_deliver_delivered_total{destination="helpdesk"} 1`)
+	})
+	if code, body := get("/readyz"); code != http.StatusOK {
+		t.Errorf("/readyz %d %s", code, body)
+	}
+	if _, body := get("/metrics"); strings.Contains(body, "topsecret") || strings.Contains(body, srv.URL) {
+		t.Errorf("metrics show the secret or the url")
+	}
 	cancel()
 	testenv.Must(t, <-done, "deliver")
 	if got[0] != "0f1e2d3c4b5a69788796a5b4c3d2e1f0" {

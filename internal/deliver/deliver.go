@@ -348,6 +348,14 @@ func New(ctx context.Context, o Options) (*Deliverer, error) {
 // Metrics are the deliverer's series (also on Options.Registry).
 func (d *Deliverer) Metrics() *Metrics { return d.m }
 
+// Ready reports whether a Kafka broker answers (for /readyz).
+func (d *Deliverer) Ready(ctx context.Context) error {
+	if err := d.cl.Ping(ctx); err != nil {
+		return fmt.Errorf("kafka: %w", err)
+	}
+	return nil
+}
+
 func (d *Deliverer) checkTopics(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
