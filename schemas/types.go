@@ -72,7 +72,7 @@ const (
 // Priority of an alert in the support queue, lowest first.
 type Priority string
 
-// Priorities of alert.v1.
+// Priorities of alerts (v1 and v2).
 const (
 	PriorityLow    Priority = "LOW"
 	PriorityNormal Priority = "NORMAL"
