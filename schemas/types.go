@@ -25,6 +25,10 @@ const (
 	ClickSupportContact = "support_contact"
 )
 
+// ClickTypes are the built-in click event types, in the schema's order.
+var ClickTypes = []string{ClickPageView, ClickProductView, ClickCourseView, ClickSearch, ClickAddToCart, ClickRemoveFromCart,
+	ClickCheckoutStart, ClickPurchase, ClickSignup, ClickLogin, ClickLogout, ClickSupportContact}
+
 // ClickEvent is a clickstream.v1 message.
 type ClickEvent struct {
 	Schema     string         `json:"schema,omitempty"`

@@ -121,3 +121,24 @@ func TestQualityReportCountsDeadLettersPerTopicAndReason(t *testing.T) {
 		}
 	}
 }
+
+func TestMissingConfigFileStopsTheCommand(t *testing.T) {
+	var out, errOut bytes.Buffer
+	root := NewRoot(&out, &errOut)
+	root.SetArgs([]string{"run", "--config", "/nope.yaml"})
+	err := root.Execute()
+	if err == nil || err.Error() != "config /nope.yaml: no such file" {
+		t.Fatalf("got %v", err)
+	}
+}
+
+func TestBadVariableStopsTheCommand(t *testing.T) {
+	t.Setenv("CXSTREAM_REDIS_CLUSTER", "yes")
+	var out, errOut bytes.Buffer
+	root := NewRoot(&out, &errOut)
+	root.SetArgs([]string{"run"})
+	err := root.Execute()
+	if err == nil || !strings.Contains(err.Error(), "CXSTREAM_REDIS_CLUSTER") {
+		t.Fatalf("got %v", err)
+	}
+}

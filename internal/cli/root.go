@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/cxstream/cxstream/internal/config"
 	"github.com/cxstream/cxstream/internal/runner"
+	"github.com/cxstream/cxstream/internal/version"
 )
 
 // globals are the flags every subcommand shares.
@@ -33,7 +35,10 @@ func Execute() int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := root.ExecuteContext(ctx); err != nil {
-		fmt.Fprintln(os.Stderr, "cxstream:", err)
+		// One line per problem, each naming its culprit.
+		for _, line := range strings.Split(err.Error(), "\n") {
+			fmt.Fprintln(os.Stderr, "cxstream:", line)
+		}
 		return 1
 	}
 	return 0
@@ -48,6 +53,7 @@ func NewRoot(out, errOut io.Writer) *cobra.Command {
 		Long:          "cxstream reads clickstream and support-chat events from Kafka, keeps per-user funnel, sentiment and churn state in Redis, and emits negative-chat and churn-risk alerts.",
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		Version:       version.String(),
 	}
 	root.SetOut(out)
 	root.SetErr(errOut)
@@ -63,8 +69,11 @@ func NewRoot(out, errOut io.Writer) *cobra.Command {
 
 // load reads the config and applies the global flags over it.
 func (g *globals) load(cmd *cobra.Command, override func(*config.Config)) (config.Config, *zap.Logger, error) {
-	cfg, err := config.Load(g.configPath)
-	if err != nil && !isValidation(err) {
+	// A file or variable that cannot be applied stops the command: it
+	// never runs with a half-applied configuration. Validation comes
+	// after the flags, which may still fix a value.
+	cfg, err := config.Read(g.configPath, os.Environ())
+	if err != nil {
 		return cfg, nil, err
 	}
 	if len(g.brokers) > 0 {
@@ -87,12 +96,6 @@ func (g *globals) load(cmd *cobra.Command, override func(*config.Config)) (confi
 	}
 	log, err := config.NewLogger(cfg.Log)
 	return cfg, log, err
-}
-
-// isValidation tells a validation error (flags may still fix it) from a
-// file that cannot be read or parsed.
-func isValidation(err error) bool {
-	return err != nil && len(err.Error()) > 8 && err.Error()[:8] == "config: " && !os.IsNotExist(err)
 }
 
 // kafkaClient loads the config and returns a Kafka client with its
