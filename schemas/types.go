@@ -70,6 +70,9 @@ const (
 	AlertChurnRisk    = "churn_risk"
 )
 
+// AlertTypes are the alert types a subscriber may filter on.
+var AlertTypes = []string{AlertNegativeChat, AlertChurnRisk}
+
 // Priority of an alert in the support queue, lowest first.
 type Priority string
 

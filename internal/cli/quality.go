@@ -16,11 +16,17 @@ func newQualityCmd(g *globals) *cobra.Command {
 		Use:   "quality",
 		Short: "Invalid, late and dead-letter rates per input topic and reason over a window",
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if window <= 0 {
+				return fmt.Errorf("--window must be positive, got %s", window)
+			}
 			cl, cfg, err := g.kafkaClient(cmd)
 			if err != nil {
 				return err
 			}
 			defer cl.Close()
+			if err := requireTopics(cmd.Context(), cl, cfg, cfg.Topics.Clickstream, cfg.Topics.Chat, cfg.Topics.DeadLetter); err != nil {
+				return err
+			}
 			ctx, cancel := context.WithTimeout(cmd.Context(), time.Minute)
 			defer cancel()
 			qs, err := report.Quality(ctx, cl, cfg.Topics, window)

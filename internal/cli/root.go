@@ -4,19 +4,23 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.uber.org/zap"
 
 	"github.com/cxstream/cxstream/internal/config"
+	"github.com/cxstream/cxstream/internal/preflight"
 	"github.com/cxstream/cxstream/internal/runner"
+	"github.com/cxstream/cxstream/internal/state"
 	"github.com/cxstream/cxstream/internal/version"
 )
 
@@ -63,7 +67,7 @@ func NewRoot(out, errOut io.Writer) *cobra.Command {
 	pf.StringVar(&g.logFormat, "log-format", "", "log format: json or console")
 	pf.StringSliceVar(&g.brokers, "brokers", nil, "Kafka bootstrap brokers, host:port (overrides kafka.brokers)")
 	pf.StringSliceVar(&g.redisAddrs, "redis", nil, "Redis address(es), host:port (overrides redis.addrs)")
-	root.AddCommand(newRunCmd(g), newDemoCmd(g), newGenCmd(g), newSentimentCmd(), newUserCmd(g), newForgetCmd(g), newQueueCmd(g), newSentimentEvalCmd(), newFunnelCmd(g), newQualityCmd(g), newTailCmd(g), newReplayCmd(g), newBenchCmd(g))
+	root.AddCommand(newRunCmd(g), newDemoCmd(g), newGenCmd(g), newSentimentCmd(), newUserCmd(g), newForgetCmd(g), newQueueCmd(g), newSentimentEvalCmd(), newFunnelCmd(g), newQualityCmd(g), newTailCmd(g), newReplayCmd(g), newBenchCmd(g), newCheckCmd(g), newTopicsCmd(g))
 	return root
 }
 
@@ -95,6 +99,9 @@ func (g *globals) load(cmd *cobra.Command, override func(*config.Config)) (confi
 		return cfg, nil, err
 	}
 	log, err := config.NewLogger(cfg.Log)
+	if err == nil {
+		state.RouteClientLogs(log.Named("redis"))
+	}
 	return cfg, log, err
 }
 
@@ -116,4 +123,19 @@ func newKafkaClient(cfg config.Config, log *zap.Logger, extra ...kgo.Opt) (*kgo.
 		return nil, err
 	}
 	return kgo.NewClient(append(opts, extra...)...)
+}
+
+// requireTopics fails, naming every missing topic, before a command
+// produces to or consumes from topics that do not exist (a consumer of a
+// missing topic would wait forever; a producer would fail every record).
+func requireTopics(ctx context.Context, cl *kgo.Client, cfg config.Config, names ...string) error {
+	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	if _, err := preflight.Topics(ctx, cl, names...); err != nil {
+		if errors.Is(err, preflight.ErrMissingTopic) {
+			return err
+		}
+		return fmt.Errorf("kafka at %v: %w", cfg.Kafka.Brokers, err)
+	}
+	return nil
 }
