@@ -100,10 +100,14 @@ func TestQualityReportCountsDeadLettersPerTopicAndReason(t *testing.T) {
 	for i := range 4 {
 		recs = append(recs, &kgo.Record{Topic: "cx.chat.v1", Key: []byte{byte(i)}, Value: []byte("{}")})
 	}
-	dead := func(src, reason string) *kgo.Record {
-		return &kgo.Record{Topic: "cx.deadletter.v1", Value: []byte("x"), Headers: []kgo.RecordHeader{{Key: "cx-source-topic", Value: []byte(src)}, {Key: "cx-reason", Value: []byte(reason)}}}
+	dead := func(src, reason, offset string) *kgo.Record {
+		return &kgo.Record{Topic: "cx.deadletter.v1", Value: []byte("x"), Headers: []kgo.RecordHeader{{Key: "cx-source-topic", Value: []byte(src)}, {Key: "cx-reason", Value: []byte(reason)},
+			{Key: "cx-source-partition", Value: []byte("0")}, {Key: "cx-source-offset", Value: []byte(offset)}}}
 	}
-	recs = append(recs, dead("cx.clickstream.v1", "schema_violation"), dead("cx.clickstream.v1", "schema_violation"), dead("cx.clickstream.v1", "late"), dead("cx.chat.v1", "invalid_json"))
+	recs = append(recs, dead("cx.clickstream.v1", "schema_violation", "1"), dead("cx.clickstream.v1", "schema_violation", "2"), dead("cx.clickstream.v1", "late", "3"), dead("cx.chat.v1", "invalid_json", "1"))
+	// Defect 9: a second consumer group dead-letters the same records
+	// again; each source record still counts once.
+	recs = append(recs, dead("cx.clickstream.v1", "schema_violation", "1"), dead("cx.clickstream.v1", "late", "3"), dead("cx.chat.v1", "invalid_json", "1"))
 	testenv.Must(t, cl.ProduceSync(context.Background(), recs...).FirstErr(), "produce")
 
 	var out, errOut bytes.Buffer

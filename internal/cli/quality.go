@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"go.uber.org/zap"
 
 	"github.com/cxstream/cxstream/internal/report"
 )
@@ -29,7 +31,8 @@ func newQualityCmd(g *globals) *cobra.Command {
 			}
 			ctx, cancel := context.WithTimeout(cmd.Context(), time.Minute)
 			defer cancel()
-			qs, err := report.Quality(ctx, cl, cfg.Topics, window)
+			newReader := func(opts ...kgo.Opt) (*kgo.Client, error) { return newKafkaClient(cfg, zap.NewNop(), opts...) }
+			qs, err := report.Quality(ctx, cl, newReader, cfg.Topics, window)
 			if err != nil {
 				return fmt.Errorf("kafka at %v: %w", cfg.Kafka.Brokers, err)
 			}

@@ -25,6 +25,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.uber.org/zap"
 
@@ -71,6 +72,10 @@ const (
 	ReasonProcessorPanic  schemas.Reason = "processor_error"
 	ReasonLate            schemas.Reason = "late"
 )
+
+// DeadLetterReasons lists every reason a record can be dead-lettered for.
+var DeadLetterReasons = []schemas.Reason{schemas.ReasonTooLarge, schemas.ReasonInvalidUTF8, schemas.ReasonInvalidJSON, schemas.ReasonSchema,
+	ReasonFutureTimestamp, ReasonUnknownTopic, ReasonProcessorPanic, ReasonLate}
 
 // Dead-letter headers.
 const (
@@ -167,6 +172,7 @@ func New(o Options) (*Pipeline, error) {
 	if err := o.validate(); err != nil {
 		return nil, err
 	}
+	presetMetrics(o)
 	return &Pipeline{o: o, funnelObs: o.Metrics.Processor("funnel"), sentimentObs: o.Metrics.Processor("sentiment"), churnObs: o.Metrics.Processor("churn")}, nil
 }
 
@@ -258,7 +264,6 @@ func (p *Pipeline) Process(ctx context.Context, recs []*kgo.Record) (Result, err
 
 	var t tally
 	var emitted []*schemas.Alert
-	countReceived(p.o.Metrics, recs)
 	for _, r := range recs {
 		ev, reason, detail := p.decode(r, now)
 		if reason != "" {
@@ -360,6 +365,8 @@ func (p *Pipeline) Process(ctx context.Context, recs []*kgo.Record) (Result, err
 	if err := p.commitEffects(ctx, out, emitted, users); err != nil {
 		return res, err
 	}
+	// Counted once the batch is durable: a retried batch counts once.
+	countReceived(p.o.Metrics, recs)
 	t.record(p.o.Metrics)
 	p.o.Metrics.BatchSeconds.Observe(time.Since(start).Seconds())
 	return res, nil
@@ -496,6 +503,33 @@ func (t *tally) record(m *metrics.Metrics) {
 	}
 	for k, n := range t.transitions {
 		m.FunnelSteps.WithLabelValues(strings.Split(k, "\x00")...).Add(float64(n))
+	}
+}
+
+// presetMetrics creates the pipeline's series at 0 for every label value
+// known at start: input topics, dead-letter reasons, alert types and
+// priorities, processors, funnel steps.
+func presetMetrics(o Options) {
+	m := o.Metrics
+	inputs := []string{o.Topics.Clickstream, o.Topics.Chat}
+	for _, c := range []*prometheus.CounterVec{m.Received, m.Applied, m.ReplaySkipped, m.Duplicates} {
+		metrics.Preset(c, inputs)
+	}
+	reasons := make([]string, len(DeadLetterReasons))
+	for i, r := range DeadLetterReasons {
+		reasons[i] = string(r)
+	}
+	metrics.Preset(m.DeadLetters, inputs, reasons)
+	priorities := []string{string(schemas.PriorityLow), string(schemas.PriorityNormal), string(schemas.PriorityHigh), string(schemas.PriorityUrgent)}
+	metrics.Preset(m.Alerts, schemas.AlertTypes, priorities)
+	metrics.Preset(m.ProcessorErrors, []string{"funnel", "sentiment", "churn"})
+	for _, d := range o.Funnel.Definitions() {
+		steps := make([]string, len(d.Steps))
+		for i, s := range d.Steps {
+			steps[i] = s.Name
+		}
+		kinds := []string{string(funnel.Entered), string(funnel.Advanced), string(funnel.Converted), string(funnel.Abandoned)}
+		metrics.Preset(m.FunnelSteps, []string{d.Name}, steps, kinds)
 	}
 }
 
