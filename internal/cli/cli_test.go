@@ -86,6 +86,11 @@ func TestUserShowsStateAndForgetErasesIt(t *testing.T) {
 	if _, err := run("user", "u-1"); err == nil || !strings.Contains(err.Error(), "no state") {
 		t.Fatalf("user after forget: %v", err)
 	}
+	// Erasing a user with nothing stored says so instead of a silent count.
+	out, err = run("forget", "never-seen", "--no-tombstone")
+	if err != nil || !strings.Contains(out, `no state, timers or queue entries stored for user "never-seen"`) {
+		t.Fatalf("forget of a never-seen user: %v %s", err, out)
+	}
 }
 
 func TestQualityReportCountsDeadLettersPerTopicAndReason(t *testing.T) {

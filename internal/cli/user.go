@@ -127,14 +127,20 @@ Give the original id: with pseudonymisation on it is turned into the stored pseu
 			if err != nil {
 				return fmt.Errorf("redis at %v: %w", us.cfg.Redis.Addrs, err)
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "deleted %d keys and timers and %d queue entries of user %q\n", n, q, args[0])
+			if n == 0 && q == 0 {
+				// Nothing stored (never seen, already erased, or expired
+				// after redis.state_ttl); subscribers may still hold alerts.
+				fmt.Fprintf(cmd.OutOrStdout(), "no state, timers or queue entries stored for user %q (never seen, already erased, or expired)\n", args[0])
+			} else {
+				fmt.Fprintf(cmd.OutOrStdout(), "deleted %d keys and timers and %d queue entries of user %q\n", n, q, args[0])
+			}
 			if noTombstone {
 				return nil
 			}
 			if err := publishTombstone(cmd.Context(), us, id); err != nil {
 				return fmt.Errorf("state erased, but the tombstone was not published (run again to retry): %w", err)
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "tombstone published to %s\n", us.cfg.Topics.Alerts)
+			fmt.Fprintf(cmd.OutOrStdout(), "tombstone published to %s, so subscribers drop what they hold of the user\n", us.cfg.Topics.Alerts)
 			return nil
 		},
 	}
@@ -149,6 +155,9 @@ func publishTombstone(ctx context.Context, us *userStore, id string) error {
 		return err
 	}
 	defer cl.Close()
+	if err := requireTopics(ctx, cl, cfg, cfg.Topics.Alerts); err != nil {
+		return err
+	}
 	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
 	rec := &kgo.Record{Topic: cfg.Topics.Alerts, Key: []byte(id), Value: nil, Headers: []kgo.RecordHeader{{Key: "cx-erasure", Value: []byte("true")}}}

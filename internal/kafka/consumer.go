@@ -1,7 +1,7 @@
-// Package kafka is cxstream's Kafka I/O: the client options built from
-// config, a group consumer that runs one worker per assigned partition and
-// commits only what the pipeline made durable, and the publisher that
-// produces alerts and dead letters.
+// Package kafka is cxstream's Kafka I/O: a group consumer that runs one
+// worker per assigned partition and commits only what the pipeline made
+// durable, and the publisher that produces alerts and dead letters. The
+// client options come from the runner (runner.KafkaOpts).
 package kafka
 
 import (

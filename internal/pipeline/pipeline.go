@@ -69,13 +69,13 @@ type AlertQueue interface {
 const (
 	ReasonFutureTimestamp schemas.Reason = "future_timestamp"
 	ReasonUnknownTopic    schemas.Reason = "unknown_topic"
-	ReasonProcessorPanic  schemas.Reason = "processor_error"
+	ReasonProcessorError  schemas.Reason = "processor_error" // a processor panicked or failed on the event
 	ReasonLate            schemas.Reason = "late"
 )
 
 // DeadLetterReasons lists every reason a record can be dead-lettered for.
 var DeadLetterReasons = []schemas.Reason{schemas.ReasonTooLarge, schemas.ReasonInvalidUTF8, schemas.ReasonInvalidJSON, schemas.ReasonSchema,
-	ReasonFutureTimestamp, ReasonUnknownTopic, ReasonProcessorPanic, ReasonLate}
+	ReasonFutureTimestamp, ReasonUnknownTopic, ReasonProcessorError, ReasonLate}
 
 // Dead-letter headers.
 const (
@@ -91,8 +91,9 @@ const (
 	HeaderPriority        = "cx-priority"
 )
 
-// Options build a Pipeline. Every field but Logger, Now and MaxClockSkew
-// is required.
+// Options build a Pipeline. Topics (all but Transitions), Validator, the
+// three processors, Store, Publisher and Metrics are required; every other
+// field is optional, with the default its comment gives.
 type Options struct {
 	Topics    Topics
 	Validator *schemas.Validator
@@ -335,8 +336,8 @@ func (p *Pipeline) Process(ctx context.Context, recs []*kgo.Record) (Result, err
 			// the event goes to the dead letters, the state keeps what
 			// was applied before it.
 			p.o.Logger.Error("processor failed on an event", zap.String("topic", ev.rec.Topic), zap.Int32("partition", ev.rec.Partition), zap.Int64("offset", ev.rec.Offset), zap.Error(perr))
-			out = append(out, p.deadLetter(ev.rec, ReasonProcessorPanic, perr.Error(), now))
-			t.add(&t.deadLetters, ev.rec.Topic+"\x00"+string(ReasonProcessorPanic))
+			out = append(out, p.deadLetter(ev.rec, ReasonProcessorError, perr.Error(), now))
+			t.add(&t.deadLetters, ev.rec.Topic+"\x00"+string(ReasonProcessorError))
 		}
 		fence[fk] = ev.rec.Offset
 		markDirty(u, ev)
