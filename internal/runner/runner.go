@@ -70,7 +70,7 @@ func New(cfg config.Config, log *zap.Logger, opts Options) (*Processor, error) {
 	}
 	scorer := opts.Scorer
 	if scorer == nil {
-		if scorer, err = sentiment.NewDefaultScorer(); err != nil {
+		if scorer, err = sentiment.NewScorer(cfg.Sentiment.Models); err != nil {
 			return nil, fmt.Errorf("load sentiment model: %w", err)
 		}
 	}
