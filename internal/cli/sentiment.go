@@ -39,7 +39,7 @@ confidence is the calibrated probability that the label is right (negative vs no
 					if lang == "" {
 						lang = "unknown"
 					}
-					fmt.Fprintf(out, "%.4f\t%s\t%.3f\t%s\t%.3f\t%s\t%s\n", sc.Value, sc.Label, sc.Confidence, lang, sc.Probability, strings.Join(sc.Reasons, "; "), in.Text())
+					fmt.Fprintf(out, "%.4f\t%s\t%.3f\t%s\t%.3f\t%s\t%s\n", sc.Value, sc.Label, sc.Confidence, lang, sc.Probability, strings.Join(s.Reasons(in.Text()), "; "), in.Text())
 					continue
 				}
 				fmt.Fprintf(out, "%.4f\t%s\t%.3f\t%s\n", sc.Value, sc.Label, sc.Confidence, in.Text())

@@ -59,10 +59,19 @@ func hashRunes(h uint32, rs []rune) uint32 {
 	return h
 }
 
-func (f *features) add(h uint32, name func() string) {
+// add records hashed feature h; name is kept only when explaining (the
+// caller passes the runes or string it hashed).
+func (f *features) addRunes(h uint32, g []rune) {
 	f.hashed = append(f.hashed, h)
 	if f.explain {
-		f.names = append(f.names, name())
+		f.names = append(f.names, string(g))
+	}
+}
+
+func (f *features) addString(h uint32, name string) {
+	f.hashed = append(f.hashed, h)
+	if f.explain {
+		f.names = append(f.names, name)
 	}
 }
 
@@ -115,10 +124,12 @@ func englishTokens(dst []string, lower string) []string {
 func (f *features) englishNgrams(tokens []string, runes []rune) []rune {
 	prev := "<s>"
 	for _, t := range tokens {
-		t := t
-		f.add(hashString(nsHash(nsWord), t), func() string { return t })
-		p := prev
-		f.add(hashString(hashString(hashString(nsHash(nsBigram), p), " "), t), func() string { return p + " " + t })
+		f.addString(hashString(nsHash(nsWord), t), t)
+		h := hashString(hashString(hashString(nsHash(nsBigram), prev), " "), t)
+		f.hashed = append(f.hashed, h)
+		if f.explain {
+			f.names = append(f.names, prev+" "+t)
+		}
 		prev = t
 		if len(t) < 2 || len(t) > 24 || t == "!" || t == "?" {
 			continue
@@ -134,7 +145,7 @@ func (f *features) englishNgrams(tokens []string, runes []rune) []rune {
 		for n := 3; n <= 5; n++ {
 			for i := 0; i+n <= len(runes); i++ {
 				g := runes[i : i+n]
-				f.add(hashRunes(nsHash(nsChar), g), func() string { return string(g) })
+				f.addRunes(hashRunes(nsHash(nsChar), g), g)
 			}
 		}
 	}
@@ -174,7 +185,7 @@ func (f *features) chineseNgrams(norm string, runes []rune) []rune {
 		for n := 1; n <= 3; n++ {
 			for i := 0; i+n <= len(runes); i++ {
 				g := runes[i : i+n]
-				f.add(hashRunes(nsHash(nsChar), g), func() string { return string(g) })
+				f.addRunes(hashRunes(nsHash(nsChar), g), g)
 			}
 		}
 		runes = runes[:0]
@@ -185,9 +196,11 @@ func (f *features) chineseNgrams(norm string, runes []rune) []rune {
 			continue
 		}
 		flush()
-		if r == '!' || r == '?' {
-			s := string(r)
-			f.add(hashString(nsHash(nsWord), s), func() string { return s })
+		switch r {
+		case '!':
+			f.addString(hashString(nsHash(nsWord), "!"), "!")
+		case '?':
+			f.addString(hashString(nsHash(nsWord), "?"), "?")
 		}
 	}
 	flush()
@@ -214,7 +227,10 @@ func (f *features) chineseNgrams(norm string, runes []rune) []rune {
 		}
 		for j := 0; j+2 <= len(scope); j++ {
 			g := scope[j : j+2]
-			f.add(hashRunes(nsHash(nsNeg), g), func() string { return "¬" + string(g) })
+			f.hashed = append(f.hashed, hashRunes(nsHash(nsNeg), g))
+			if f.explain {
+				f.names = append(f.names, "¬"+string(g))
+			}
 		}
 		runes = scope[:0]
 	}

@@ -136,10 +136,24 @@ func (s *DefaultScorer) Score(text string) Score {
 	m.ext.put(f)
 	sc := s.fromProbability(p, m.Threshold, positive)
 	sc.Language = lang
-	if sc.Label == Negative {
-		sc.Reasons = m.reasons(text, 3)
-	}
 	return sc
+}
+
+// Explainer is a Scorer that can say why it found a text negative. It is
+// asked only when an alert goes out (explaining costs several times a
+// score).
+type Explainer interface {
+	Reasons(text string) []string
+}
+
+// Reasons are the (at most three) n-grams and complaint patterns that
+// pushed text most towards negative; nil for a language no model covers.
+func (s *DefaultScorer) Reasons(text string) []string {
+	m := s.models[DetectLanguage(text)]
+	if m == nil {
+		return nil
+	}
+	return m.reasons(text, 3)
 }
 
 // fromProbability maps p onto Value: [threshold, 1] linearly onto

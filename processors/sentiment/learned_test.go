@@ -39,7 +39,7 @@ func TestChineseLabels(t *testing.T) {
 	}
 	for _, text := range negatives {
 		sc := s.Score(text)
-		if sc.Label != Negative || sc.Language != Chinese || sc.Value > s.NegativeThreshold || len(sc.Reasons) == 0 {
+		if sc.Label != Negative || sc.Language != Chinese || sc.Value > s.NegativeThreshold || len(s.Reasons(text)) == 0 {
 			t.Errorf("%q: %+v, want negative with reasons", text, sc)
 		}
 	}

@@ -193,9 +193,6 @@ func (p *Processor) decide(st *State, conv *Conversation, m schemas.ChatMessage,
 	if rolling {
 		reasons = append(reasons, fmt.Sprintf("conversation sentiment fell to %.2f over %d messages", conv.Rolling.Mean, conv.Rolling.Count))
 	}
-	if len(score.Reasons) > 0 {
-		reasons = append(reasons, "because of: "+strings.Join(score.Reasons, ", "))
-	}
 	if conv.Negatives >= 3 {
 		rank++
 		reasons = append(reasons, fmt.Sprintf("%d negative messages in this conversation", conv.Negatives))
@@ -219,6 +216,11 @@ func (p *Processor) decide(st *State, conv *Conversation, m schemas.ChatMessage,
 	if cust.FunnelStage == schemas.ClickCheckoutStart || cust.FunnelStage == schemas.ClickAddToCart {
 		rank++
 		reasons = append(reasons, "in the middle of a purchase ("+cust.FunnelStage+")")
+	}
+	if ex, ok := p.scorer.(Explainer); ok && score.Label == Negative {
+		if why := ex.Reasons(m.Text); len(why) > 0 {
+			reasons = append(reasons, "because of: "+strings.Join(why, ", "))
+		}
 	}
 	rank = min(rank, schemas.PriorityUrgent.Rank())
 	conv.AlertRank, conv.AlertAt = chatRank, m.EventTime

@@ -38,9 +38,6 @@ type Score struct {
 	Probability float64
 	// Language the message was scored in; Unknown if no model covers it.
 	Language Language
-	// Reasons are the features that pushed a negative message most towards
-	// negative (n-grams and complaint patterns); nil otherwise.
-	Reasons []string
 }
 
 // Scorer scores one message. Implementations are safe for concurrent use.
