@@ -204,7 +204,7 @@ func (m *Model) reasons(text string, limit int) []string {
 	base := 1 << m.Bits
 	for i, d := range f.dense {
 		if i > 0 && d != 0 { // 0 is the bias
-			all = append(all, contrib{"pattern: " + m.DenseNames[i], m.Weights[base+i] * d})
+			all = append(all, contrib{m.DenseNames[i], m.Weights[base+i] * d})
 		}
 	}
 	sort.Slice(all, func(i, j int) bool {
