@@ -78,7 +78,7 @@ func New(cfg config.Config, log *zap.Logger, opts Options) (_ *Processor, err er
 	}
 	scorer := opts.Scorer
 	if scorer == nil {
-		if scorer, err = sentiment.NewDefaultScorer(); err != nil {
+		if scorer, err = sentiment.NewScorer(cfg.Sentiment.Models); err != nil {
 			return nil, fmt.Errorf("load sentiment model: %w", err)
 		}
 	}
