@@ -41,7 +41,7 @@ func (g *globals) userStore(cmd *cobra.Command) (*userStore, error) {
 		cfg:   cfg,
 		log:   log,
 		store: state.New(rdb, state.Options{Prefix: cfg.Redis.KeyPrefix}),
-		queue: alertsink.NewQueue(rdb, cfg.Redis.KeyPrefix),
+		queue: alertsink.New(rdb, alertsink.Options{Prefix: cfg.Redis.KeyPrefix, SLA: alertsink.SLA(cfg.Queue.SLA)}),
 		close: func() { _ = rdb.Close() },
 	}, nil
 }

@@ -35,6 +35,7 @@ type Config struct {
 	Privacy    Privacy             `yaml:"privacy"`
 	HTTP       HTTP                `yaml:"http"`
 	Log        Log                 `yaml:"log"`
+	Queue      Queue               `yaml:"queue"`
 }
 
 // Kafka is the Kafka client configuration.
@@ -129,6 +130,7 @@ func Default() Config {
 		Privacy:   Privacy{DedupWindow: 64},
 		HTTP:      HTTP{Addr: ":9108"},
 		Log:       Log{Level: "info", Format: "json"},
+		Queue:     DefaultQueue(),
 	}
 }
 
@@ -256,6 +258,9 @@ func (c Config) Validate() error {
 	}
 	if err := c.Churn.Validate(); err != nil {
 		return bad("churn", "%v", err)
+	}
+	if err := c.Queue.Validate(); err != nil {
+		return err
 	}
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":
