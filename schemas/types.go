@@ -64,6 +64,9 @@ type ChatMessage struct {
 const (
 	AlertNegativeChat = "negative_chat"
 	AlertChurnRisk    = "churn_risk"
+	// AlertSLABreach: a support-queue conversation waited past its
+	// first-response target (raised once per conversation).
+	AlertSLABreach = "sla_breach"
 )
 
 // Priority of an alert in the support queue, lowest first.

@@ -37,6 +37,8 @@ type Metrics struct {
 	LagSeconds       *prometheus.GaugeVec // topic, partition
 	Ready            prometheus.Gauge
 	Partitions       prometheus.Gauge
+	QueueDepth       *prometheus.GaugeVec // state: waiting, claimed
+	QueueOldestAge   prometheus.Gauge
 }
 
 // New creates the metrics on a fresh registry, with Go and process
@@ -45,7 +47,7 @@ func New() *Metrics {
 	r := prometheus.NewRegistry()
 	r.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	f := factory{r}
-	return &Metrics{
+	m := &Metrics{
 		Registry:         r,
 		Received:         f.counter("cx_events_received_total", "Input records received, by topic.", "topic"),
 		Applied:          f.counter("cx_events_applied_total", "Valid events applied to state, by topic.", "topic"),
@@ -67,7 +69,13 @@ func New() *Metrics {
 		Commits:          f.counter("cx_offset_commits_total", "Offset commits, by result.", "result"),
 		Ready:            f.gauge("cx_ready", "1 when the processor is in its group, Redis answers and no partition is stalled."),
 		Partitions:       f.gauge("cx_assigned_partitions", "Input partitions assigned to this instance."),
+		QueueDepth:       f.gaugeVec("cx_queue_depth", "Support-queue conversations, by state (waiting, claimed); every process that watches the queue reports the same figure, so aggregate with max.", "state"),
+		QueueOldestAge:   f.gauge("cx_queue_oldest_age_seconds", "How long the oldest waiting support-queue conversation has waited (wall clock)."),
 	}
+	for _, s := range []string{"waiting", "claimed"} {
+		m.QueueDepth.WithLabelValues(s)
+	}
+	return m
 }
 
 // ProcessorObserver records one processor's calls; the pipeline records
