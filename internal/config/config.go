@@ -36,6 +36,7 @@ type Config struct {
 	HTTP       HTTP                `yaml:"http"`
 	Log        Log                 `yaml:"log"`
 	Queue      Queue               `yaml:"queue"`
+	API        API                 `yaml:"api"`
 }
 
 // Kafka is the Kafka client configuration.
@@ -131,6 +132,7 @@ func Default() Config {
 		HTTP:      HTTP{Addr: ":9108"},
 		Log:       Log{Level: "info", Format: "json"},
 		Queue:     DefaultQueue(),
+		API:       DefaultAPI(),
 	}
 }
 
@@ -260,6 +262,9 @@ func (c Config) Validate() error {
 		return bad("churn", "%v", err)
 	}
 	if err := c.Queue.Validate(); err != nil {
+		return err
+	}
+	if err := c.API.Validate(); err != nil {
 		return err
 	}
 	switch c.Log.Level {
