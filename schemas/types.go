@@ -68,10 +68,13 @@ type ChatMessage struct {
 const (
 	AlertNegativeChat = "negative_chat"
 	AlertChurnRisk    = "churn_risk"
+	// AlertSLABreach: a support-queue conversation waited past its
+	// first-response target (raised once per conversation).
+	AlertSLABreach = "sla_breach"
 )
 
 // AlertTypes are the alert types a subscriber may filter on.
-var AlertTypes = []string{AlertNegativeChat, AlertChurnRisk}
+var AlertTypes = []string{AlertNegativeChat, AlertChurnRisk, AlertSLABreach}
 
 // Priority of an alert in the support queue, lowest first.
 type Priority string

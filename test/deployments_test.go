@@ -245,7 +245,7 @@ func TestAlertRulesQueryExistingMetrics(t *testing.T) {
 			alerts = append(alerts, name)
 		}
 	}
-	for _, want := range []string{"CxstreamConsumerLagHigh", "CxstreamDeadLetterRateHigh", "CxstreamNotReady"} {
+	for _, want := range []string{"CxstreamConsumerLagHigh", "CxstreamDeadLetterRateHigh", "CxstreamNotReady", "CxstreamQueueWaitingLong"} {
 		if !slices.Contains(alerts, want) {
 			t.Errorf("no %s rule; have %v", want, alerts)
 		}

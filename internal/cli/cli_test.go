@@ -63,9 +63,15 @@ func TestUserShowsStateAndForgetErasesIt(t *testing.T) {
 		err := root.Execute()
 		return out.String(), err
 	}
-	out, err := run("user", "u-1")
+	out, err := run("user", "u-1", "--raw")
 	if err != nil || !strings.Contains(out, `"cx.chat.v1/0": 7`) || !strings.Contains(out, `"click_version": 1`) {
 		t.Fatalf("user: %v\n%s", err, out)
+	}
+	if out, err = run("user", "u-1"); err != nil || !strings.Contains(out, "User u-1") || !strings.Contains(out, "Support queue") {
+		t.Fatalf("user summary: %v\n%s", err, out)
+	}
+	if out, err = run("user", "u-1", "--json"); err != nil || !strings.Contains(out, `"schema": "user-view.v1"`) {
+		t.Fatalf("user --json: %v\n%s", err, out)
 	}
 	out, err = run("forget", "u-1", "--no-tombstone")
 	if err != nil || !strings.Contains(out, "deleted 3 keys and timers and 1 queue entries") {

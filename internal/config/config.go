@@ -35,6 +35,8 @@ type Config struct {
 	Privacy    Privacy             `yaml:"privacy"`
 	HTTP       HTTP                `yaml:"http"`
 	Log        Log                 `yaml:"log"`
+	Queue      Queue               `yaml:"queue"`
+	API        API                 `yaml:"api"`
 }
 
 // Kafka is the Kafka client configuration.
@@ -134,6 +136,8 @@ func Default() Config {
 		Privacy:   Privacy{DedupWindow: 64},
 		HTTP:      HTTP{Addr: ":9108"},
 		Log:       Log{Level: "info", Format: "json"},
+		Queue:     DefaultQueue(),
+		API:       DefaultAPI(),
 	}
 }
 
@@ -372,5 +376,7 @@ func (c Config) Validate() error {
 	if !slices.Contains([]string{"json", "console"}, c.Log.Format) {
 		ps.add("log.format", "must be json or console, got %q", c.Log.Format)
 	}
+	ps.addKeyed(c.Queue.Validate())
+	ps.addKeyed(c.API.Validate())
 	return ps.err()
 }

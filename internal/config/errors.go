@@ -78,6 +78,20 @@ func (ps *problems) addErr(key string, err error) {
 	}
 }
 
+// addKeyed adds an error of the form "config: key: message" (as the
+// sections' own Validate methods return them) under its key.
+func (ps *problems) addKeyed(err error) {
+	if err == nil {
+		return
+	}
+	rest := strings.TrimPrefix(err.Error(), "config: ")
+	key, msg, ok := strings.Cut(rest, ": ")
+	if !ok {
+		key, msg = "config", rest
+	}
+	ps.add(key, "%s", msg)
+}
+
 func (ps problems) err() error {
 	if len(ps) == 0 {
 		return nil

@@ -40,6 +40,8 @@ type Metrics struct {
 	Ready            prometheus.Gauge
 	Partitions       prometheus.Gauge
 	BuildInfo        *prometheus.GaugeVec // version, revision, go_version
+	QueueDepth       *prometheus.GaugeVec // state: waiting, claimed
+	QueueOldestAge   prometheus.Gauge
 }
 
 // New creates the metrics on a fresh registry, with Go and process
@@ -71,10 +73,15 @@ func New() *Metrics {
 		Ready:            f.gauge("cx_ready", "1 when the processor is in its group, Redis answers and no partition is stalled."),
 		Partitions:       f.gauge("cx_assigned_partitions", "Input partitions assigned to this instance."),
 		BuildInfo:        f.gaugeVec("cx_build_info", "Always 1; the labels tell which build runs.", "version", "revision", "go_version"),
+		QueueDepth:       f.gaugeVec("cx_queue_depth", "Support-queue conversations, by state (waiting, claimed); every process that watches the queue reports the same figure, so aggregate with max.", "state"),
+		QueueOldestAge:   f.gauge("cx_queue_oldest_age_seconds", "How long the oldest waiting support-queue conversation has waited (wall clock)."),
 	}
 	m.BuildInfo.WithLabelValues(version.Parts()).Set(1)
 	m.Commits.WithLabelValues("ok")
 	m.Commits.WithLabelValues("error")
+	for _, s := range []string{"waiting", "claimed"} {
+		m.QueueDepth.WithLabelValues(s)
+	}
 	return m
 }
 

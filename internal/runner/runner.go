@@ -42,6 +42,7 @@ type Processor struct {
 	client   *kgo.Client
 	consumer *kafka.Consumer
 	server   *metrics.Server
+	watcher  *alertsink.Watcher
 }
 
 // Options that the config file does not carry.
@@ -128,6 +129,14 @@ func New(cfg config.Config, log *zap.Logger, opts Options) (_ *Processor, err er
 	if p.client, err = kgo.NewClient(kopts...); err != nil {
 		return nil, fmt.Errorf("kafka client: %w", err)
 	}
+	queue := alertsink.New(p.rdb, alertsink.Options{Prefix: cfg.Redis.KeyPrefix, SLA: alertsink.SLA(cfg.Queue.SLA)})
+	// The queue's wall-clock work (SLA breaches, gauges) runs beside the
+	// consumer; any number of processes may run it (see alertsink.Watcher).
+	p.watcher, err = alertsink.NewWatcher(alertsink.WatcherOptions{Queue: queue, Publisher: kafka.NewPublisher(p.client),
+		Topic: cfg.Topics.Alerts, Interval: cfg.Queue.SLAInterval, Metrics: p.Metrics, Logger: log.Named("queue")})
+	if err != nil {
+		return nil, err
+	}
 	p.Pipeline, err = pipeline.New(pipeline.Options{
 		Topics:          cfg.Topics,
 		Validator:       validator,
@@ -136,7 +145,7 @@ func New(cfg config.Config, log *zap.Logger, opts Options) (_ *Processor, err er
 		Churn:           cp,
 		Store:           p.Store,
 		Publisher:       kafka.NewPublisher(p.client),
-		Queue:           alertsink.NewQueue(p.rdb, cfg.Redis.KeyPrefix),
+		Queue:           queue,
 		Metrics:         p.Metrics,
 		Logger:          log.Named("pipeline"),
 		MaxClockSkew:    cfg.Processing.MaxClockSkew,
@@ -216,6 +225,7 @@ func (p *Processor) Run(ctx context.Context) error {
 		return p.consumer.Run(gctx, p.client)
 	})
 	g.Go(func() error { return p.watchReady(readyCtx) })
+	g.Go(func() error { return p.watcher.Run(gctx) })
 	if p.server != nil {
 		g.Go(func() error { return p.server.Run(gctx) })
 	}
