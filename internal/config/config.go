@@ -30,6 +30,7 @@ type Config struct {
 	Topics     pipeline.Topics     `yaml:"topics"`
 	Processing Processing          `yaml:"processing"`
 	Funnels    []funnel.Definition `yaml:"funnels"`
+	Events     Events              `yaml:"events"`
 	Sentiment  sentiment.Config    `yaml:"sentiment"`
 	Churn      churn.Config        `yaml:"churn"`
 	Privacy    Privacy             `yaml:"privacy"`
@@ -124,6 +125,7 @@ func Default() Config {
 			CommitInterval:     200 * time.Millisecond,
 		},
 		Funnels:   funnel.DefaultDefinitions(),
+		Events:    DefaultEvents(),
 		Sentiment: sentiment.DefaultConfig(),
 		Churn:     churn.DefaultConfig(),
 		Privacy:   Privacy{DedupWindow: 64},
@@ -250,6 +252,9 @@ func (c Config) Validate() error {
 	}
 	if _, err := funnel.New(c.Funnels, c.Processing.AllowedLateness); err != nil {
 		return bad("funnels", "%v", err)
+	}
+	if err := c.validateInputs(); err != nil {
+		return err
 	}
 	if err := c.Sentiment.Validate(); err != nil {
 		return bad("sentiment", "%v", err)

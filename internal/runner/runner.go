@@ -19,6 +19,7 @@ import (
 
 	"github.com/cxstream/cxstream/internal/alertsink"
 	"github.com/cxstream/cxstream/internal/config"
+	"github.com/cxstream/cxstream/internal/ingest"
 	"github.com/cxstream/cxstream/internal/kafka"
 	"github.com/cxstream/cxstream/internal/metrics"
 	"github.com/cxstream/cxstream/internal/pipeline"
@@ -117,9 +118,20 @@ func New(cfg config.Config, log *zap.Logger, opts Options) (*Processor, error) {
 	if p.client, err = kgo.NewClient(kopts...); err != nil {
 		return nil, fmt.Errorf("kafka client: %w", err)
 	}
+	clickIn, err := ingest.NewDecoder(ingest.Click, cfg.Topics.Input.Clickstream, validator)
+	if err != nil {
+		return nil, err
+	}
+	chatIn, err := ingest.NewDecoder(ingest.Chat, cfg.Topics.Input.Chat, validator)
+	if err != nil {
+		return nil, err
+	}
 	p.Pipeline, err = pipeline.New(pipeline.Options{
 		Topics:          cfg.Topics,
 		Validator:       validator,
+		ClickInput:      clickIn,
+		ChatInput:       chatIn,
+		Vocabulary:      cfg.Events.Vocabulary(),
 		Funnel:          fp,
 		Sentiment:       sp,
 		Churn:           cp,
