@@ -31,6 +31,7 @@ type Config struct {
 	Processing Processing          `yaml:"processing"`
 	Funnels    []funnel.Definition `yaml:"funnels"`
 	Events     Events              `yaml:"events"`
+	Collect    Collect             `yaml:"collect"`
 	Sentiment  sentiment.Config    `yaml:"sentiment"`
 	Churn      churn.Config        `yaml:"churn"`
 	Privacy    Privacy             `yaml:"privacy"`
@@ -126,6 +127,7 @@ func Default() Config {
 		},
 		Funnels:   funnel.DefaultDefinitions(),
 		Events:    DefaultEvents(),
+		Collect:   DefaultCollect(),
 		Sentiment: sentiment.DefaultConfig(),
 		Churn:     churn.DefaultConfig(),
 		Privacy:   Privacy{DedupWindow: 64},

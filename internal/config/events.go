@@ -126,5 +126,8 @@ func (c Config) validateInputs() error {
 	if err := c.Topics.Input.Validate(); err != nil {
 		return fmt.Errorf("config: %w", err)
 	}
+	if err := c.Collect.Validate(); err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
 	return nil
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"unicode/utf8"
 
 	"github.com/cxstream/cxstream/schemas"
@@ -135,8 +136,11 @@ func parseObject(raw []byte) (JSONRecord, error) {
 	var m map[string]any
 	if err := dec.Decode(&m); err != nil {
 		var se *json.SyntaxError
-		if errors.As(err, &se) {
+		switch {
+		case errors.As(err, &se):
 			return nil, fmt.Errorf("syntax error at byte %d", se.Offset)
+		case errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF):
+			return nil, errors.New("unexpected end of JSON input")
 		}
 		return nil, errors.New("not a JSON object")
 	}

@@ -77,6 +77,9 @@ func (in Inputs) Validate() error {
 	return nil
 }
 
+// Validate reports an input that cannot work for records of kind.
+func (in Input) Validate(kind Kind) error { return in.validate(kind) }
+
 func (in Input) validate(kind Kind) error {
 	switch in.Format {
 	case "", FormatCxstream:
