@@ -328,7 +328,9 @@ func TestIdentityLinksKeyLaterEventsByUser(t *testing.T) {
 	r := testenv.StartRedis(t)
 	links := NewLinks(r.Client, "cx", time.Hour, privacy.NewPseudonymizer(""))
 	f := newFixture(t, fixtureOpts{links: links})
-	ts := func(s int) string { return time.Now().Add(time.Duration(s-60) * time.Second).UTC().Format(time.RFC3339Nano) }
+	ts := func(s int) string {
+		return time.Now().Add(time.Duration(s-60) * time.Second).UTC().Format(time.RFC3339Nano)
+	}
 	send := func(body string) {
 		t.Helper()
 		if code, out := post(t, f.srv.URL+"/v1/batch", writeKey, []byte(body), false); code != 200 {

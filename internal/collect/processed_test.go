@@ -20,7 +20,9 @@ import (
 func TestRetriedCallsCountOnce(t *testing.T) {
 	f := newFixture(t, fixtureOpts{})
 	rd := testenv.StartRedis(t)
-	ts := func(s int) string { return time.Now().Add(time.Duration(s-60) * time.Second).UTC().Format(time.RFC3339Nano) }
+	ts := func(s int) string {
+		return time.Now().Add(time.Duration(s-60) * time.Second).UTC().Format(time.RFC3339Nano)
+	}
 	batch := []byte(`{"batch":[
 		{"type":"track","event":"Product Viewed","messageId":"d-1","userId":"u-d","timestamp":"` + ts(0) + `"},
 		{"type":"track","event":"Product Added","messageId":"d-2","userId":"u-d","timestamp":"` + ts(1) + `"},
