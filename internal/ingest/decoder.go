@@ -2,11 +2,14 @@ package ingest
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"unicode/utf8"
+
+	// goccy/go-json: the collector parses and re-encodes every call;
+	// encoding/json's reflection was half its CPU.
+	json "github.com/goccy/go-json"
 
 	"github.com/cxstream/cxstream/schemas"
 )
