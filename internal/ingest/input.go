@@ -144,6 +144,9 @@ var (
 	chatFields  = []string{"event_id", "conversation_id", "user_id", "sender", "channel", "text", "language", "event_time"}
 )
 
+// IsField reports whether a mapping may fill field for records of kind.
+func IsField(kind Kind, field string) bool { return targetAllowed(kind, field) }
+
 func targetAllowed(kind Kind, field string) bool {
 	if kind == Click && strings.HasPrefix(field, "properties.") && len(field) > len("properties.") {
 		return true
