@@ -1,7 +1,9 @@
 // Package collect is cxstream's HTTP collector: Segment's HTTP Tracking
-// API (POST /v1/track, /v1/page, /v1/screen, /v1/identify, /v1/batch,
-// write key by HTTP Basic auth, gzip bodies) plus POST /v1/chat for chat
-// messages. Calls are converted to cxstream's messages, validated, keyed
+// API (POST /v1/track, /v1/page, /v1/screen, /v1/identify, /v1/alias,
+// /v1/group, /v1/batch, write key by HTTP Basic auth, gzip bodies) plus
+// POST /v1/chat for chat messages. alias calls link ids like identify;
+// group calls are accepted and not read (counted), so a library's batch
+// holding one is not refused. Calls are converted to cxstream's messages, validated, keyed
 // by user (anonymous ids linked to a user id are keyed by the user id)
 // and produced to the input topics; the answer is 200 only once Kafka
 // acknowledged every record of the request.
@@ -135,7 +137,7 @@ func New(o Options) (*Collector, error) {
 		return nil, err
 	}
 	c.mux = http.NewServeMux()
-	for _, call := range []string{"track", "page", "screen", "identify"} {
+	for _, call := range []string{"track", "page", "screen", "identify", "alias", "group"} {
 		c.mux.Handle("POST /v1/"+call, c.endpoint(call, c.single(call)))
 	}
 	c.mux.Handle("POST /v1/batch", c.endpoint("batch", c.batch))
@@ -352,6 +354,23 @@ func (c *Collector) produceCalls(ctx context.Context, calls []call, where string
 	if err != nil {
 		return 0, err
 	}
+	// alias calls only link ids; group calls are not read (counted in
+	// cx_collect_ignored_total, answered in "ignored").
+	events := calls[:0:0]
+	ignored := 0
+	for i, cl := range calls {
+		switch t, _ := cl.rec["type"].(string); t {
+		case "alias":
+			if ids := ingest.IDs(cl.rec); ids.UserID == "" || previousID(cl.rec) == "" {
+				return 0, fail(http.StatusBadRequest, rejectInvalid, "%salias: userId and previousId are required", at(i))
+			}
+		case "group":
+			ignored++
+		default:
+			events = append(events, cl)
+		}
+	}
+	calls = events
 	recs := make([]*kgo.Record, 0, len(calls))
 	received := time.Now().UTC().Format(time.RFC3339Nano)
 	for i, cl := range calls {
@@ -374,12 +393,26 @@ func (c *Collector) produceCalls(ctx context.Context, calls []call, where string
 	if err := c.o.Links.linkAll(ctx, links); err != nil {
 		return 0, fail(http.StatusServiceUnavailable, rejectIdentity, "identity store unavailable; retry")
 	}
-	if err := c.produce(ctx, recs); err != nil {
-		return 0, err
+	if len(recs) > 0 {
+		if err := c.produce(ctx, recs); err != nil {
+			return 0, err
+		}
 	}
 	c.m.events.WithLabelValues(string(ingest.Click)).Add(float64(len(recs)))
 	c.m.links.Add(float64(len(links)))
+	c.m.ignored.Add(float64(ignored))
 	return len(recs), nil
+}
+
+// previousID is an alias call's previous id (string or number).
+func previousID(rec ingest.JSONRecord) string {
+	switch v := rec["previousId"].(type) {
+	case string:
+		return strings.TrimSpace(v)
+	case json.Number:
+		return v.String()
+	}
+	return ""
 }
 
 // identities rewrites calls sent under an anonymous id linked to a user
@@ -403,6 +436,9 @@ func (c *Collector) identities(ctx context.Context, calls []call) (map[string]st
 	made := map[string]string{}
 	for _, cl := range calls {
 		ids := ingest.IDs(cl.rec)
+		if t, _ := cl.rec["type"].(string); t == "alias" {
+			ids.AnonymousID = previousID(cl.rec)
+		}
 		switch {
 		case ids.UserID != "" && ids.AnonymousID != "" && ids.AnonymousID != ids.UserID && c.links(cl.rec):
 			known[ids.AnonymousID] = ids.UserID
@@ -419,7 +455,7 @@ func (c *Collector) identities(ctx context.Context, calls []call) (map[string]st
 // links says whether a call links its anonymous id to its user id.
 func (c *Collector) links(rec ingest.JSONRecord) bool {
 	switch t, _ := rec["type"].(string); t {
-	case "identify":
+	case "identify", "alias":
 		return true
 	case "track", "":
 		name, _ := rec["event"].(string)

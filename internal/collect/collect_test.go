@@ -344,9 +344,18 @@ func TestIdentityLinksKeyLaterEventsByUser(t *testing.T) {
 		{"type":"track","event":"Signed In","messageId":"i-5","anonymousId":"anon-2","userId":"user-2","timestamp":"` + ts(4) + `"},
 		{"type":"track","event":"Product Viewed","messageId":"i-6","anonymousId":"anon-2","timestamp":"` + ts(5) + `"},
 		{"type":"track","event":"Product Viewed","messageId":"i-7","anonymousId":"anon-3","userId":"user-3","timestamp":"` + ts(6) + `"},
-		{"type":"track","event":"Product Viewed","messageId":"i-8","anonymousId":"anon-3","timestamp":"` + ts(7) + `"}]}`)
-	evs := decodeAll(t, readAll(t, f.kafka.Brokers, clickTopic, 8))
-	want := map[string]string{"i-1": "anon-1", "i-2": "user-1", "i-3": "user-1", "i-4": "user-1", "i-5": "user-2", "i-6": "user-2", "i-7": "user-3", "i-8": "anon-3"}
+		{"type":"track","event":"Product Viewed","messageId":"i-8","anonymousId":"anon-3","timestamp":"` + ts(7) + `"},
+		{"type":"group","groupId":"g-1","userId":"user-2","timestamp":"` + ts(7) + `"},
+		{"type":"alias","previousId":"anon-4","userId":"user-4","timestamp":"` + ts(7) + `"},
+		{"type":"track","event":"Product Viewed","messageId":"i-10","anonymousId":"anon-4","timestamp":"` + ts(7) + `"}]}`)
+	evs := decodeAll(t, readAll(t, f.kafka.Brokers, clickTopic, 9))
+	want := map[string]string{"i-1": "anon-1", "i-2": "user-1", "i-3": "user-1", "i-4": "user-1", "i-5": "user-2", "i-6": "user-2", "i-7": "user-3", "i-8": "anon-3", "i-10": "user-4"}
+	if len(evs) != 9 {
+		t.Errorf("want 9 records (alias and group produce none), got %d", len(evs))
+	}
+	if got := testutil.ToFloat64(f.c.m.ignored); got != 1 {
+		t.Errorf("cx_collect_ignored_total = %v, want the group call", got)
+	}
 	for id, user := range want {
 		if evs[id].UserID != user {
 			t.Errorf("%s keyed by %q, want %q (history before a link stays under the anonymous id; only identify and login/signup link)", id, evs[id].UserID, user)
@@ -362,7 +371,7 @@ func TestIdentityLinksKeyLaterEventsByUser(t *testing.T) {
 		t.Errorf("forget deleted %d keys, want the link and the reverse set", n)
 	}
 	send(`{"batch":[{"type":"track","event":"Product Viewed","messageId":"i-9","anonymousId":"anon-1","timestamp":"` + ts(8) + `"}]}`)
-	evs = decodeAll(t, readAll(t, f.kafka.Brokers, clickTopic, 9))
+	evs = decodeAll(t, readAll(t, f.kafka.Brokers, clickTopic, 10))
 	if evs["i-9"].UserID != "anon-1" {
 		t.Errorf("after forget, the anonymous id is still linked: %+v", evs["i-9"])
 	}

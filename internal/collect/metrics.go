@@ -12,10 +12,11 @@ type collectorMetrics struct {
 	events   *prometheus.CounterVec // stream
 	seconds  *prometheus.HistogramVec
 	links    prometheus.Counter
+	ignored  prometheus.Counter
 }
 
 var (
-	endpoints = []string{"track", "page", "screen", "identify", "batch", "chat"}
+	endpoints = []string{"track", "page", "screen", "identify", "alias", "group", "batch", "chat"}
 	codes     = []int{200, 400, 401, 413, 429, 500, 503}
 )
 
@@ -28,9 +29,10 @@ func newMetrics(r prometheus.Registerer) (collectorMetrics, error) {
 		events:   prometheus.NewCounterVec(prometheus.CounterOpts{Name: "cx_collect_events_total", Help: "Events the collector produced and Kafka acknowledged, by stream."}, []string{"stream"}),
 		seconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "cx_collect_request_seconds", Help: "Time to answer a collector request, by endpoint.",
 			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16)}, []string{"endpoint"}),
-		links: prometheus.NewCounter(prometheus.CounterOpts{Name: "cx_collect_identity_links_total", Help: "Anonymous ids linked to a user id by identify calls and login or signup events."}),
+		links:   prometheus.NewCounter(prometheus.CounterOpts{Name: "cx_collect_identity_links_total", Help: "Anonymous ids linked to a user id by identify and alias calls and login or signup events."}),
+		ignored: prometheus.NewCounter(prometheus.CounterOpts{Name: "cx_collect_ignored_total", Help: "Segment group calls accepted and not read."}),
 	}
-	for _, c := range []prometheus.Collector{m.requests, m.rejected, m.events, m.seconds, m.links} {
+	for _, c := range []prometheus.Collector{m.requests, m.rejected, m.events, m.seconds, m.links, m.ignored} {
 		if err := r.Register(c); err != nil {
 			return m, err
 		}

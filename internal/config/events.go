@@ -20,6 +20,10 @@ type Events struct {
 	CartAdd        []string       `yaml:"cart_add"`
 	Checkout       []string       `yaml:"checkout"`
 	CartRemoval    []string       `yaml:"cart_removal"`
+	// Other declares names your sources send that need no role, so that
+	// funnel validation knows them (a name nothing declares is still
+	// stored as activity).
+	Other []string `yaml:"other"`
 }
 
 // PurchaseEvents names the purchase events and where their amount and
@@ -32,8 +36,9 @@ type PurchaseEvents struct {
 	DefaultCurrency string `yaml:"default_currency"`
 }
 
-// DefaultEvents declares the Segment Spec's e-commerce and B2B SaaS names,
-// so a Segment source works without configuration.
+// DefaultEvents declares the Segment Spec's e-commerce names (and the
+// names the segment format gives screen and identify calls), so a Segment
+// source works without configuration.
 func DefaultEvents() Events {
 	return Events{
 		Purchase:       PurchaseEvents{Names: []string{"Order Completed"}, Amount: "properties.revenue", Currency: "properties.currency"},
@@ -43,6 +48,12 @@ func DefaultEvents() Events {
 		CartAdd:        []string{"Product Added"},
 		Checkout:       []string{"Checkout Started"},
 		CartRemoval:    []string{"Product Removed"},
+		Other: []string{"Products Searched", "Product List Viewed", "Product List Filtered", "Promotion Viewed", "Promotion Clicked",
+			"Product Clicked", "Product Viewed", "Cart Viewed", "Checkout Step Viewed", "Checkout Step Completed", "Payment Info Entered",
+			"Order Updated", "Order Refunded", "Order Cancelled", "Coupon Entered", "Coupon Applied", "Coupon Denied", "Coupon Removed",
+			"Product Added to Wishlist", "Product Removed from Wishlist", "Wishlist Product Added to Cart", "Product Shared", "Cart Shared",
+			"Product Reviewed", "Signed Out", "Account Created", "Account Deleted",
+			ingest.SegmentScreenName, ingest.SegmentIdentifyName},
 	}
 }
 
@@ -89,6 +100,11 @@ func (e Events) Validate() error {
 			owner[n] = role
 		}
 	}
+	for _, n := range e.Other {
+		if !schemas.ValidEventName(n) {
+			return fmt.Errorf("events.other: %q is not an event name (1 to %d characters, no control characters)", n, schemas.MaxEventNameLength)
+		}
+	}
 	for key, path := range map[string]string{"events.purchase.amount": e.Purchase.Amount, "events.purchase.currency": e.Purchase.Currency} {
 		if path != "" && !strings.HasPrefix(path, "properties.") {
 			return fmt.Errorf("%s: want a path properties.<name>, got %q", key, path)
@@ -101,14 +117,16 @@ func (e Events) Validate() error {
 }
 
 // DeclaredEventNames lists, sorted and once each, the event names the
-// configuration declares: the built-in names, the names given a role under
-// events:, and the names the input mappings produce (their value maps of
-// the type field). Funnel validation uses it to catch a misspelt name.
+// configuration declares: the built-in names, the names under events:
+// (with a role, or in events.other), and the names the clickstream input
+// mapping produces (its value map and constant of type). Funnel
+// validation uses it to catch a misspelt name.
 func (c Config) DeclaredEventNames() []string {
 	names := slices.Clone(schemas.BuiltinClickNames)
 	for _, list := range c.Events.byRole() {
 		names = append(names, list...)
 	}
+	names = append(names, c.Events.Other...)
 	for _, in := range []ingest.Input{c.Topics.Input.Clickstream} {
 		if m, err := in.Resolve(); err == nil && m != nil {
 			names = append(names, m.EventNames()...)

@@ -35,7 +35,7 @@ topics:
 		t.Fatalf("purchase not completed from the configured path: %+v", ev)
 	}
 	names := cfg.DeclaredEventNames()
-	for _, n := range []string{"Order Completed", "Abo gebucht", "Ticket Opened", "Viewed Item", "Carted", "page_view", "support_contact"} {
+	for _, n := range []string{"Order Completed", "Abo gebucht", "Ticket Opened", "Viewed Item", "Carted", "page_view", "support_contact", "Product Viewed", "screen_view"} {
 		if !slices.Contains(names, n) {
 			t.Errorf("DeclaredEventNames lacks %q: %v", n, names)
 		}
@@ -49,6 +49,7 @@ func TestEventsSectionRejections(t *testing.T) {
 	for body, want := range map[string]string{
 		"events:\n  login: [\"a\\u0007b\"]\n":                              "events.login",
 		"events:\n  login: [X]\n  signup: [X]\n":                           `already declared under events.login`,
+		"events:\n  other: [\"a\\u0007b\"]\n":                              "events.other",
 		"events:\n  cart_add: [purchase]\n":                                "built-in name",
 		"events:\n  purchase: {amount: revenue}\n":                         "events.purchase.amount",
 		"events:\n  purchase: {default_currency: euro}\n":                  "events.purchase.default_currency",
