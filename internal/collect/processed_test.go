@@ -3,10 +3,13 @@ package collect
 import (
 	"context"
 	"encoding/json"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"go.uber.org/zap"
+	analytics "gopkg.in/segmentio/analytics-go.v3"
 
 	"github.com/cxstream/cxstream/internal/config"
 	"github.com/cxstream/cxstream/internal/runner"
@@ -14,26 +17,54 @@ import (
 	"github.com/cxstream/cxstream/processors/funnel"
 )
 
-// A Segment client's retry puts the same calls on the topic twice (the
-// first answer was lost); the processor counts each message once, by its
-// messageId, and the funnel over the source's names converts once.
+// The real Segment library against the collector while the broker is
+// stopped: 503s, the library retries, and once the broker is back its
+// calls land. The same calls then arrive again (a retry whose first 200 was
+// lost). The processor, reading the topic with real Redis, counts each
+// message once, by its messageId: one conversion of the funnel over the
+// source's names, one purchase with its revenue, three events of activity.
 func TestRetriedCallsCountOnce(t *testing.T) {
-	f := newFixture(t, fixtureOpts{})
+	f := newFixture(t, fixtureOpts{produceTimeout: 500 * time.Millisecond})
 	rd := testenv.StartRedis(t)
-	ts := func(s int) string {
-		return time.Now().Add(time.Duration(s-60) * time.Second).UTC().Format(time.RFC3339Nano)
+	var down atomic.Bool
+	brokerDown(f.kafka, &down)
+	down.Store(true)
+	at := time.Now().Add(-time.Minute)
+	calls := []analytics.Message{
+		analytics.Track{MessageId: "d-1", UserId: "u-d", Event: "Product Viewed", Timestamp: at},
+		analytics.Track{MessageId: "d-2", UserId: "u-d", Event: "Product Added", Timestamp: at.Add(time.Second)},
+		analytics.Track{MessageId: "d-3", UserId: "u-d", Event: "Order Completed", Timestamp: at.Add(2 * time.Second),
+			Properties: analytics.NewProperties().SetRevenue(25).SetCurrency("EUR")},
 	}
-	batch := []byte(`{"batch":[
-		{"type":"track","event":"Product Viewed","messageId":"d-1","userId":"u-d","timestamp":"` + ts(0) + `"},
-		{"type":"track","event":"Product Added","messageId":"d-2","userId":"u-d","timestamp":"` + ts(1) + `"},
-		{"type":"track","event":"Order Completed","messageId":"d-3","userId":"u-d","timestamp":"` + ts(2) + `","properties":{"revenue":25,"currency":"EUR"}}]}`)
-	for range 2 {
-		if code, out := post(t, f.srv.URL+"/v1/batch", writeKey, batch, false); code != 200 {
-			t.Fatalf("%d %s", code, out)
+	cb := &callbacks{}
+	cl := f.segmentClient(t, cb)
+	for _, m := range calls {
+		testenv.Must(t, cl.Enqueue(m), "enqueue")
+	}
+	testenv.Eventually(t, 20*time.Second, "a 503 while the broker is down", func() bool {
+		return testutil.ToFloat64(f.c.m.requests.WithLabelValues("batch", "503")) >= 1
+	})
+	down.Store(false)
+	testenv.Eventually(t, 20*time.Second, "the client's retries to succeed", func() bool { ok, failed := cb.counts(); return ok == 3 || failed > 0 })
+	for _, m := range calls { // the same calls again, as a retry after a lost answer sends them
+		testenv.Must(t, cl.Enqueue(m), "enqueue again")
+	}
+	testenv.Eventually(t, 20*time.Second, "the resent calls to succeed", func() bool { ok, failed := cb.counts(); return ok == 6 || failed > 0 })
+	testenv.Must(t, cl.Close(), "close")
+	if ok, failed := cb.counts(); ok != 6 || failed != 0 {
+		t.Fatalf("client reports %d sent, %d failed", ok, failed)
+	}
+	recs := readAll(t, f.kafka.Brokers, clickTopic, 6)
+	ids := map[string]int{}
+	for _, r := range recs {
+		var ev struct {
+			EventID string `json:"event_id"`
 		}
+		testenv.Must(t, json.Unmarshal(r.Value, &ev), "record")
+		ids[ev.EventID]++
 	}
-	if n := len(readAll(t, f.kafka.Brokers, clickTopic, 6)); n != 6 {
-		t.Fatalf("want the 3 calls twice on the topic, got %d records", n)
+	if len(ids) != 3 || len(recs) < 6 {
+		t.Fatalf("want each of the 3 message ids at least twice on the topic, got %v", ids)
 	}
 
 	cfg := config.Default()
@@ -57,11 +88,11 @@ func TestRetriedCallsCountOnce(t *testing.T) {
 			t.Fatal("processor did not stop")
 		}
 	}()
-	testenv.Eventually(t, 30*time.Second, "6 records handled", func() bool {
-		return p.Metrics.Sum("cx_events_applied_total", nil)+p.Metrics.Sum("cx_events_duplicate_total", nil) >= 6
+	testenv.Eventually(t, 30*time.Second, "every record handled", func() bool {
+		return p.Metrics.Sum("cx_events_applied_total", nil)+p.Metrics.Sum("cx_events_duplicate_total", nil) >= float64(len(recs))
 	})
-	if dup := p.Metrics.Sum("cx_events_duplicate_total", nil); dup != 3 {
-		t.Errorf("duplicates dropped: %v, want 3", dup)
+	if dup := p.Metrics.Sum("cx_events_duplicate_total", nil); dup != float64(len(recs)-3) {
+		t.Errorf("duplicates dropped: %v, want %d", dup, len(recs)-3)
 	}
 	docs, err := p.Store.Load(context.Background(), []string{"u-d"})
 	testenv.Must(t, err, "state")
