@@ -30,6 +30,8 @@ type Config struct {
 	Topics     pipeline.Topics     `yaml:"topics"`
 	Processing Processing          `yaml:"processing"`
 	Funnels    []funnel.Definition `yaml:"funnels"`
+	Events     Events              `yaml:"events"`
+	Collect    Collect             `yaml:"collect"`
 	Sentiment  sentiment.Config    `yaml:"sentiment"`
 	Churn      churn.Config        `yaml:"churn"`
 	Privacy    Privacy             `yaml:"privacy"`
@@ -131,6 +133,8 @@ func Default() Config {
 			CommitInterval:     200 * time.Millisecond,
 		},
 		Funnels:   funnel.DefaultDefinitions(),
+		Events:    DefaultEvents(),
+		Collect:   DefaultCollect(),
 		Sentiment: sentiment.DefaultConfig(),
 		Churn:     churn.DefaultConfig(),
 		Privacy:   Privacy{DedupWindow: 64},
@@ -376,6 +380,7 @@ func (c Config) Validate() error {
 	if !slices.Contains([]string{"json", "console"}, c.Log.Format) {
 		ps.add("log.format", "must be json or console, got %q", c.Log.Format)
 	}
+	ps.addKeyed(c.validateInputs())
 	ps.addKeyed(c.Queue.Validate())
 	ps.addKeyed(c.API.Validate())
 	return ps.err()

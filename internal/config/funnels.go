@@ -7,14 +7,7 @@ import (
 
 	"github.com/cxstream/cxstream/internal/pipeline"
 	"github.com/cxstream/cxstream/processors/funnel"
-	"github.com/cxstream/cxstream/schemas"
 )
-
-// EventNames are the click event names a funnel may refer to: the
-// built-in clickstream types.
-func (c Config) EventNames() []string {
-	return slices.Clone(schemas.ClickTypes)
-}
 
 // matchFields are the event fields a funnel's where and hold_constant may
 // name, besides properties.<name>.
@@ -27,7 +20,7 @@ func (c Config) validateFunnels(ps *problems) {
 		ps.add("funnels", "no funnel is defined; define at least one, or leave the key out to keep the default %q funnel", funnel.DefaultDefinitions()[0].Name)
 		return
 	}
-	events := c.EventNames()
+	events := c.DeclaredEventNames()
 	names := map[string]bool{}
 	for i, d := range c.Funnels {
 		key := fmt.Sprintf("funnels[%d]", i)

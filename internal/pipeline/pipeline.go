@@ -29,6 +29,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.uber.org/zap"
 
+	"github.com/cxstream/cxstream/internal/ingest"
 	"github.com/cxstream/cxstream/internal/metrics"
 	"github.com/cxstream/cxstream/internal/privacy"
 	"github.com/cxstream/cxstream/internal/state"
@@ -46,6 +47,9 @@ type Topics struct {
 	DeadLetter  string `yaml:"deadletter"`
 	// Transitions, when set, receives every funnel transition.
 	Transitions string `yaml:"transitions"`
+	// Input says how the input topics' records are written (default:
+	// cxstream's own messages).
+	Input ingest.Inputs `yaml:"input"`
 }
 
 // DefaultTopics are the topic names cxstream uses unless configured.
@@ -75,7 +79,7 @@ const (
 
 // DeadLetterReasons lists every reason a record can be dead-lettered for.
 var DeadLetterReasons = []schemas.Reason{schemas.ReasonTooLarge, schemas.ReasonInvalidUTF8, schemas.ReasonInvalidJSON, schemas.ReasonSchema,
-	ReasonFutureTimestamp, ReasonUnknownTopic, ReasonProcessorError, ReasonLate}
+	ingest.ReasonFormat, ReasonFutureTimestamp, ReasonUnknownTopic, ReasonProcessorError, ReasonLate}
 
 // Dead-letter headers.
 const (
@@ -97,11 +101,17 @@ const (
 type Options struct {
 	Topics    Topics
 	Validator *schemas.Validator
-	Funnel    *funnel.Processor
-	Sentiment *sentiment.Processor
-	Churn     *churn.Processor
-	Store     *state.Store
-	Publisher Publisher
+	// ClickInput and ChatInput read the input topics in their configured
+	// formats (nil: cxstream's own messages, through Validator).
+	ClickInput, ChatInput *ingest.Decoder
+	// Vocabulary gives the source's event names their roles (purchase,
+	// support contact, ...); the zero value knows the built-in names.
+	Vocabulary schemas.Vocabulary
+	Funnel     *funnel.Processor
+	Sentiment  *sentiment.Processor
+	Churn      *churn.Processor
+	Store      *state.Store
+	Publisher  Publisher
 	// Queue, when set, receives negative-chat alerts after Kafka has them.
 	Queue   AlertQueue
 	Metrics *metrics.Metrics
@@ -600,11 +610,20 @@ func (p *Pipeline) decode(r *kgo.Record, now time.Time) (event, schemas.Reason, 
 	switch r.Topic {
 	case p.o.Topics.Clickstream:
 		var c schemas.ClickEvent
-		c, err = p.o.Validator.DecodeClick(r.Value)
+		if p.o.ClickInput != nil {
+			c, err = p.o.ClickInput.Click(r.Value)
+		} else {
+			c, err = p.o.Validator.DecodeClick(r.Value)
+		}
+		p.o.Vocabulary.Complete(&c)
 		ev.click, at = &c, c.EventTime
 	case p.o.Topics.Chat:
 		var m schemas.ChatMessage
-		m, err = p.o.Validator.DecodeChat(r.Value)
+		if p.o.ChatInput != nil {
+			m, err = p.o.ChatInput.Chat(r.Value)
+		} else {
+			m, err = p.o.Validator.DecodeChat(r.Value)
+		}
 		ev.chat, at = &m, m.EventTime
 	default:
 		return ev, ReasonUnknownTopic, "no processor reads topic " + r.Topic
@@ -642,7 +661,7 @@ func (p *Pipeline) apply(u *user, ev event) (alerts []*schemas.Alert, transition
 	if ev.chat != nil {
 		name = "sentiment"
 		start := time.Now()
-		cust := sentiment.Customer{Purchases: u.click.Churn.Purchases, Spend: u.click.Churn.Spend, FunnelStage: p.o.Funnel.Stage(u.click.Funnel)}
+		cust := sentiment.Customer{Purchases: u.click.Churn.Purchases, Spend: u.click.Churn.Spend, FunnelStage: p.stage(u)}
 		outcome := p.o.Sentiment.Apply(&u.chat.Sentiment, *ev.chat, cust)
 		p.sentimentObs.Since(start)
 		if outcome.Alert != nil {
@@ -657,7 +676,7 @@ func (p *Pipeline) apply(u *user, ev event) (alerts []*schemas.Alert, transition
 
 	name = "churn"
 	start = time.Now()
-	churn.Observe(&u.click.Churn, *c)
+	churn.ObserveAs(&u.click.Churn, *c, p.o.Vocabulary.RoleOf(c.Type))
 	if a := p.o.Churn.Evaluate(&u.click.Churn, c.UserID, p.churnSignals(u), c.EventTime, c.EventID); a != nil {
 		alerts = append(alerts, a)
 	}
@@ -665,11 +684,18 @@ func (p *Pipeline) apply(u *user, ev event) (alerts []*schemas.Alert, transition
 	return alerts, transitions, nil
 }
 
+// stage is the user's funnel stage in the built-in vocabulary: a step
+// named "Product Added" declared cart_add reads as add_to_cart, so the
+// processors that weigh the stage understand the source's names.
+func (p *Pipeline) stage(u *user) string {
+	return p.o.Vocabulary.Canonical(p.o.Funnel.Stage(u.click.Funnel))
+}
+
 func (p *Pipeline) churnSignals(u *user) churn.Signals {
 	sig := churn.Signals{
 		NegativeAt:  u.chat.Sentiment.NegativeAt,
 		ContactAt:   u.chat.Sentiment.ContactAt,
-		FunnelStage: p.o.Funnel.Stage(u.click.Funnel),
+		FunnelStage: p.stage(u),
 		Sentiment:   u.chat.Sentiment.User.Mean,
 	}
 	sig.AbandonedAt = p.o.Funnel.AbandonedAt(u.click.Funnel)

@@ -19,6 +19,7 @@ import (
 
 	"github.com/cxstream/cxstream/internal/alertsink"
 	"github.com/cxstream/cxstream/internal/config"
+	"github.com/cxstream/cxstream/internal/ingest"
 	"github.com/cxstream/cxstream/internal/kafka"
 	"github.com/cxstream/cxstream/internal/metrics"
 	"github.com/cxstream/cxstream/internal/pipeline"
@@ -129,6 +130,14 @@ func New(cfg config.Config, log *zap.Logger, opts Options) (_ *Processor, err er
 	if p.client, err = kgo.NewClient(kopts...); err != nil {
 		return nil, fmt.Errorf("kafka client: %w", err)
 	}
+	clickIn, err := ingest.NewDecoder(ingest.Click, cfg.Topics.Input.Clickstream, validator)
+	if err != nil {
+		return nil, err
+	}
+	chatIn, err := ingest.NewDecoder(ingest.Chat, cfg.Topics.Input.Chat, validator)
+	if err != nil {
+		return nil, err
+	}
 	queue := alertsink.New(p.rdb, alertsink.Options{Prefix: cfg.Redis.KeyPrefix, SLA: alertsink.SLA(cfg.Queue.SLA)})
 	// The queue's wall-clock work (SLA breaches, gauges) runs beside the
 	// consumer; any number of processes may run it (see alertsink.Watcher).
@@ -140,6 +149,9 @@ func New(cfg config.Config, log *zap.Logger, opts Options) (_ *Processor, err er
 	p.Pipeline, err = pipeline.New(pipeline.Options{
 		Topics:          cfg.Topics,
 		Validator:       validator,
+		ClickInput:      clickIn,
+		ChatInput:       chatIn,
+		Vocabulary:      cfg.Events.Vocabulary(),
 		Funnel:          fp,
 		Sentiment:       sp,
 		Churn:           cp,

@@ -220,7 +220,7 @@ func TestPoisonInput(t *testing.T) {
 		{"clickstream", `{"event_id":"p-1","user_id":"u1","type":"page_vi`, "invalid_json"},
 		{"clickstream", `not json at all`, "invalid_json"},
 		{"clickstream", `[]`, "schema_violation"},
-		{"clickstream", `{"event_id":"p-2","user_id":"u1","type":"teleport","event_time":` + strconv.FormatInt(now, 10) + `}`, "schema_violation"},
+		{"clickstream", `{"event_id":"p-2","user_id":"u1","type":"tele\u0007port","event_time":` + strconv.FormatInt(now, 10) + `}`, "schema_violation"},
 		{"clickstream", `{"event_id":"p-3","user_id":"u1","type":"page_view","event_time":"yesterday"}`, "schema_violation"},
 		{"clickstream", `{"event_id":"p-4","type":"page_view","event_time":` + strconv.FormatInt(now, 10) + `}`, "schema_violation"},
 		{"clickstream", `{"event_id":"p-5","user_id":"u1","type":"purchase","amount":"lots","currency":"EUR","event_time":` + strconv.FormatInt(now, 10) + `}`, "schema_violation"},

@@ -1,0 +1,151 @@
+package config
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/cxstream/cxstream/internal/ingest"
+	"github.com/cxstream/cxstream/schemas"
+)
+
+// Events gives meaning to the source's own event names (the `events:`
+// section). The 12 built-in names keep theirs whatever is set here; a
+// name that nothing declares is still stored as activity.
+type Events struct {
+	Purchase       PurchaseEvents `yaml:"purchase"`
+	SupportContact []string       `yaml:"support_contact"`
+	Login          []string       `yaml:"login"`
+	Signup         []string       `yaml:"signup"`
+	CartAdd        []string       `yaml:"cart_add"`
+	Checkout       []string       `yaml:"checkout"`
+	CartRemoval    []string       `yaml:"cart_removal"`
+	// Other declares names your sources send that need no role, so that
+	// funnel validation knows them (a name nothing declares is still
+	// stored as activity).
+	Other []string `yaml:"other"`
+}
+
+// PurchaseEvents names the purchase events and where their amount and
+// currency are when the events do not carry them in amount and currency.
+type PurchaseEvents struct {
+	Names []string `yaml:"names"`
+	// Amount and Currency are paths in the event: properties.X.
+	Amount          string `yaml:"amount"`
+	Currency        string `yaml:"currency"`
+	DefaultCurrency string `yaml:"default_currency"`
+}
+
+// DefaultEvents declares the Segment Spec's e-commerce names (and the
+// names the segment format gives screen and identify calls), so a Segment
+// source works without configuration.
+func DefaultEvents() Events {
+	return Events{
+		Purchase:       PurchaseEvents{Names: []string{"Order Completed"}, Amount: "properties.revenue", Currency: "properties.currency"},
+		SupportContact: nil,
+		Login:          []string{"Signed In"},
+		Signup:         []string{"Signed Up"},
+		CartAdd:        []string{"Product Added"},
+		Checkout:       []string{"Checkout Started"},
+		CartRemoval:    []string{"Product Removed"},
+		Other: []string{"Products Searched", "Product List Viewed", "Product List Filtered", "Promotion Viewed", "Promotion Clicked",
+			"Product Clicked", "Product Viewed", "Cart Viewed", "Checkout Step Viewed", "Checkout Step Completed", "Payment Info Entered",
+			"Order Updated", "Order Refunded", "Order Cancelled", "Coupon Entered", "Coupon Applied", "Coupon Denied", "Coupon Removed",
+			"Product Added to Wishlist", "Product Removed from Wishlist", "Wishlist Product Added to Cart", "Product Shared", "Cart Shared",
+			"Product Reviewed", "Signed Out", "Account Created", "Account Deleted",
+			ingest.SegmentScreenName, ingest.SegmentIdentifyName},
+	}
+}
+
+func (e Events) byRole() map[schemas.Role][]string {
+	return map[schemas.Role][]string{
+		schemas.RolePurchase:       e.Purchase.Names,
+		schemas.RoleSupportContact: e.SupportContact,
+		schemas.RoleLogin:          e.Login,
+		schemas.RoleSignup:         e.Signup,
+		schemas.RoleCartAdd:        e.CartAdd,
+		schemas.RoleCheckout:       e.Checkout,
+		schemas.RoleCartRemoval:    e.CartRemoval,
+	}
+}
+
+// Vocabulary is the name -> role lookup the processors use.
+func (e Events) Vocabulary() schemas.Vocabulary {
+	return schemas.NewVocabulary(e.byRole(), schemas.PurchaseFields{
+		AmountPath: e.Purchase.Amount, CurrencyPath: e.Purchase.Currency, DefaultCurrency: e.Purchase.DefaultCurrency,
+	})
+}
+
+// Validate names the first key of the events section that cannot work: a
+// name that is not a valid event name, a name given two roles, a built-in
+// name given another role, a path that is not properties.X, a currency
+// that is not three capital letters.
+func (e Events) Validate() error {
+	owner := map[string]schemas.Role{}
+	for _, role := range schemas.AllRoles {
+		key := "events." + string(role)
+		if role == schemas.RolePurchase {
+			key += ".names"
+		}
+		for _, n := range e.byRole()[role] {
+			if !schemas.ValidEventName(n) {
+				return fmt.Errorf("%s: %q is not an event name (1 to %d characters, no control characters)", key, n, schemas.MaxEventNameLength)
+			}
+			if b := (schemas.Vocabulary{}).RoleOf(n); slices.Contains(schemas.BuiltinClickNames, n) && b != role {
+				return fmt.Errorf("%s: %q is a built-in name with its own meaning", key, n)
+			}
+			if prev, ok := owner[n]; ok && prev != role {
+				return fmt.Errorf("%s: %q is already declared under events.%s", key, n, prev)
+			}
+			owner[n] = role
+		}
+	}
+	for _, n := range e.Other {
+		if !schemas.ValidEventName(n) {
+			return fmt.Errorf("events.other: %q is not an event name (1 to %d characters, no control characters)", n, schemas.MaxEventNameLength)
+		}
+	}
+	for key, path := range map[string]string{"events.purchase.amount": e.Purchase.Amount, "events.purchase.currency": e.Purchase.Currency} {
+		if path != "" && !strings.HasPrefix(path, "properties.") {
+			return fmt.Errorf("%s: want a path properties.<name>, got %q", key, path)
+		}
+	}
+	if c := e.Purchase.DefaultCurrency; c != "" && (len(c) != 3 || strings.ToUpper(c) != c || strings.Trim(c, "ABCDEFGHIJKLMNOPQRSTUVWXYZ") != "") {
+		return fmt.Errorf("events.purchase.default_currency: want an ISO 4217 code such as EUR, got %q", c)
+	}
+	return nil
+}
+
+// DeclaredEventNames lists, sorted and once each, the event names the
+// configuration declares: the built-in names, the names under events:
+// (with a role, or in events.other), and the names the clickstream input
+// mapping produces (its value map and constant of type). Funnel
+// validation uses it to catch a misspelt name.
+func (c Config) DeclaredEventNames() []string {
+	names := slices.Clone(schemas.BuiltinClickNames)
+	for _, list := range c.Events.byRole() {
+		names = append(names, list...)
+	}
+	names = append(names, c.Events.Other...)
+	for _, in := range []ingest.Input{c.Topics.Input.Clickstream} {
+		if m, err := in.Resolve(); err == nil && m != nil {
+			names = append(names, m.EventNames()...)
+		}
+	}
+	slices.Sort(names)
+	return slices.Compact(names)
+}
+
+// validateInputs checks the events section and the input formats.
+func (c Config) validateInputs() error {
+	if err := c.Events.Validate(); err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
+	if err := c.Topics.Input.Validate(); err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
+	if err := c.Collect.Validate(); err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
+	return nil
+}
