@@ -94,7 +94,7 @@ func TestUserShowsStateAndForgetErasesIt(t *testing.T) {
 	}
 	// Erasing a user with nothing stored says so instead of a silent count.
 	out, err = run("forget", "never-seen", "--no-tombstone")
-	if err != nil || !strings.Contains(out, `no state, timers or queue entries stored for user "never-seen"`) {
+	if err != nil || !strings.Contains(out, `no state, timers, queue entries or identity links stored for user "never-seen"`) {
 		t.Fatalf("forget of a never-seen user: %v %s", err, out)
 	}
 }
