@@ -175,7 +175,7 @@ func trainSmall(t testing.TB, lang Language) *Model {
 // fused multiply-add, as amd64 compiles it; other platforms may round
 // differently, so there only the run-to-run check applies).
 func TestTrainingIsReproducible(t *testing.T) {
-	want := map[Language]uint32{Chinese: 0x2ddfdfb6, English: 0xf6799994}
+	want := map[Language]uint32{Chinese: 0x5d7b8833, English: 0xc325dcac}
 	for _, lang := range Languages {
 		a, b := trainSmall(t, lang), trainSmall(t, lang)
 		if a.WeightsHash() != b.WeightsHash() {
