@@ -83,8 +83,7 @@ const (
 	maxEventTime = 9007199254740991
 )
 
-var clickTypes = []string{ClickPageView, ClickProductView, ClickCourseView, ClickSearch, ClickAddToCart, ClickRemoveFromCart,
-	ClickCheckoutStart, ClickPurchase, ClickSignup, ClickLogin, ClickLogout, ClickSupportContact}
+var clickTypes = ClickTypes
 
 func fastClick(raw []byte, ev *ClickEvent) bool {
 	m, ok := fields(raw)

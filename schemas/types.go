@@ -25,6 +25,10 @@ const (
 	ClickSupportContact = "support_contact"
 )
 
+// ClickTypes are the built-in click event types, in the schema's order.
+var ClickTypes = []string{ClickPageView, ClickProductView, ClickCourseView, ClickSearch, ClickAddToCart, ClickRemoveFromCart,
+	ClickCheckoutStart, ClickPurchase, ClickSignup, ClickLogin, ClickLogout, ClickSupportContact}
+
 // ClickEvent is a clickstream.v1 message.
 type ClickEvent struct {
 	Schema     string         `json:"schema,omitempty"`
@@ -64,7 +68,13 @@ type ChatMessage struct {
 const (
 	AlertNegativeChat = "negative_chat"
 	AlertChurnRisk    = "churn_risk"
+	// AlertSLABreach: a support-queue conversation waited past its
+	// first-response target (raised once per conversation).
+	AlertSLABreach = "sla_breach"
 )
+
+// AlertTypes are the alert types a subscriber may filter on.
+var AlertTypes = []string{AlertNegativeChat, AlertChurnRisk, AlertSLABreach}
 
 // Priority of an alert in the support queue, lowest first.
 type Priority string

@@ -39,6 +39,9 @@ func newGenCmd(g *globals) *cobra.Command {
 			if err := cl.Ping(pingCtx); err != nil {
 				return fmt.Errorf("kafka at %v unreachable: %w", cfg.Kafka.Brokers, err)
 			}
+			if err := requireTopics(cmd.Context(), cl, cfg, cfg.Topics.Clickstream, cfg.Topics.Chat); err != nil {
+				return err
+			}
 			ctx := cmd.Context()
 			if duration > 0 {
 				var stop context.CancelFunc
@@ -49,7 +52,11 @@ func newGenCmd(g *globals) *cobra.Command {
 			start := time.Now()
 			err = gen.New(gen.Options{Users: users, Seed: seed, BadShare: bad, Locale: locale}).
 				Produce(ctx, cl, gen.Topics{Clickstream: cfg.Topics.Clickstream, Chat: cfg.Topics.Chat}, rate, count, &stats)
-			fmt.Fprintf(cmd.OutOrStdout(), "produced %d events (%d failed) in %s\n", stats.Produced.Load(), stats.Failed.Load(), time.Since(start).Round(time.Millisecond))
+			produced, failed := stats.Produced.Load(), stats.Failed.Load()
+			fmt.Fprintf(cmd.OutOrStdout(), "produced %d events (%d failed) in %s\n", produced, failed, time.Since(start).Round(time.Millisecond))
+			if err == nil && failed > 0 {
+				err = fmt.Errorf("%d of %d events could not be produced", failed, produced+failed)
+			}
 			return err
 		},
 	}
