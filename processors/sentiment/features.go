@@ -144,6 +144,10 @@ func appendToken(dst []string, tok string, mention bool) []string {
 	return append(dst, tok)
 }
 
+// charGramMark starts the name of an English character n-gram: a piece of
+// a word, never given as a reason.
+const charGramMark = "~"
+
 // englishNegator: words that open a negation scope ("not happy", "never
 // got a reply", "didn't work"): the next three words are also counted as
 // negated.
@@ -195,7 +199,10 @@ func (f *features) englishNgrams(tokens []string, runes []rune) []rune {
 		for n := 3; n <= 5; n++ {
 			for i := 0; i+n <= len(runes); i++ {
 				g := runes[i : i+n]
-				f.addRunes(hashRunes(nsHash(nsChar), g), g)
+				f.hashed = append(f.hashed, hashRunes(nsHash(nsChar), g))
+				if f.explain {
+					f.names = append(f.names, charGramMark+string(g))
+				}
 			}
 		}
 	}
