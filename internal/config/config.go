@@ -84,8 +84,14 @@ type Processing struct {
 	MaxPollRecords  int           `yaml:"max_poll_records"`
 	QueuedBatches   int           `yaml:"queued_batches"`
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
-	// TimerInterval: how often each partition looks for due timers.
+	// TimerInterval: how often each partition checks whether it is idle
+	// (see IdleAdvance).
 	TimerInterval time.Duration `yaml:"timer_interval"`
+	// IdleAdvance: a clickstream partition with no lag and no record for
+	// this long moves its watermark to the wall clock less the allowed
+	// lateness, so a silent user's window or inactivity check still fires
+	// in live operation; 0 moves watermarks by event time only.
+	IdleAdvance time.Duration `yaml:"idle_advance"`
 	// CommitInterval: how often offsets of durable batches are committed.
 	CommitInterval time.Duration `yaml:"commit_interval"`
 }
@@ -130,6 +136,7 @@ func Default() Config {
 			QueuedBatches:      2,
 			ShutdownTimeout:    20 * time.Second,
 			TimerInterval:      time.Second,
+			IdleAdvance:        30 * time.Second,
 			CommitInterval:     200 * time.Millisecond,
 		},
 		Funnels:   funnel.DefaultDefinitions(),
@@ -356,6 +363,9 @@ func (c Config) Validate() error {
 	}
 	if c.Processing.AllowedLateness < 0 {
 		ps.add("processing.allowed_lateness", "must not be negative")
+	}
+	if c.Processing.IdleAdvance < 0 {
+		ps.add("processing.idle_advance", "must not be negative (0 turns it off)")
 	}
 	if c.Privacy.DedupWindow < 0 {
 		ps.add("privacy.dedup_window", "must not be negative")

@@ -67,6 +67,11 @@ func Run(ctx context.Context, opts Options, out io.Writer, log *zap.Logger) erro
 	for i := range cfg.Funnels {
 		cfg.Funnels[i].Window = max(5*time.Second, opts.Duration/4)
 	}
+	// Timers fire by event time once the watermark (latest event time less
+	// the allowed lateness) passes them: a short lateness lets the windows
+	// above end within the run.
+	cfg.Processing.AllowedLateness = 2 * time.Second
+	cfg.Processing.IdleAdvance = 2 * time.Second
 	proc, err := runner.New(cfg, log, runner.Options{})
 	if err != nil {
 		return err

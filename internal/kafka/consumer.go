@@ -20,9 +20,15 @@ import (
 	"github.com/cxstream/cxstream/internal/metrics"
 )
 
-// TimerFunc handles a partition's due timers; it runs in the partition's
-// worker, between batches, so it never races the partition's processing.
-type TimerFunc func(ctx context.Context, topic string, partition int32, now time.Time) error
+// TimerFunc is called every TimerInterval in the partition's worker,
+// between batches, so it never races the partition's processing. idleFor
+// is how long the partition has had no record while it has no lag (0
+// while it has lag).
+type TimerFunc func(ctx context.Context, topic string, partition int32, now time.Time, idleFor time.Duration) error
+
+// ReleaseFunc is called when this instance stops working a partition
+// (revoked or lost), after its worker stopped.
+type ReleaseFunc func(topic string, partition int32)
 
 // BatchFunc makes one partition's batch durable; the consumer commits the
 // batch's offsets only after it returns nil, and retries it otherwise.
@@ -85,6 +91,7 @@ type topicPartition struct {
 type Consumer struct {
 	process BatchFunc
 	timers  TimerFunc
+	release ReleaseFunc
 	opts    ConsumerOptions
 	log     *zap.Logger
 	m       *metrics.Metrics
@@ -122,6 +129,10 @@ func (c *Consumer) SetBatchFunc(f BatchFunc) { c.process = f }
 
 // SetTimerFunc sets the function that fires due timers; call it before Run.
 func (c *Consumer) SetTimerFunc(f TimerFunc) { c.timers = f }
+
+// SetReleaseFunc sets the function told of partitions this instance no
+// longer works; call it before Run.
+func (c *Consumer) SetReleaseFunc(f ReleaseFunc) { c.release = f }
 
 // GroupOpts are the client options the consumer needs: committing only
 // marked (durable) offsets, and the assign/revoke/lost callbacks.
@@ -298,6 +309,9 @@ func (c *Consumer) stopWorkers(parts map[string][]int32) {
 	c.mu.Unlock()
 	for _, w := range stopping {
 		<-w.done
+		if c.release != nil {
+			c.release(w.tp.topic, w.tp.partition)
+		}
 	}
 }
 
@@ -329,6 +343,8 @@ func (w *worker) run() {
 	}
 	tick := time.NewTicker(w.c.opts.TimerInterval)
 	defer tick.Stop()
+	lastRecord := time.Now() // no lag and nothing received since then: idle
+	lastOffset := int64(-1)
 	for {
 		// Quit wins over queued batches: they were not committed, so the
 		// next owner of the partition reads them again.
@@ -345,6 +361,7 @@ func (w *worker) run() {
 				return
 			}
 			last := recs[len(recs)-1]
+			lastRecord, lastOffset = time.Now(), last.Offset
 			// Durable: the offset may now be committed (in the background,
 			// every CommitInterval).
 			w.cl.MarkCommitRecords(last)
@@ -355,7 +372,11 @@ func (w *worker) run() {
 			if w.c.timers == nil {
 				continue
 			}
-			if err := w.c.timers(w.c.workCtx, w.tp.topic, w.tp.partition, now); err != nil && w.c.workCtx.Err() == nil {
+			var idleFor time.Duration
+			if len(w.batches) == 0 && w.highWatermark.Load() <= lastOffset+1 {
+				idleFor = now.Sub(lastRecord)
+			}
+			if err := w.c.timers(w.c.workCtx, w.tp.topic, w.tp.partition, now, idleFor); err != nil && w.c.workCtx.Err() == nil {
 				// The next tick tries again; the timers stay in Redis.
 				w.c.log.Warn("timers failed", zap.String("topic", w.tp.topic), zap.Int32("partition", w.tp.partition), zap.Error(err))
 			}

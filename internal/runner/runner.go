@@ -162,6 +162,7 @@ func New(cfg config.Config, log *zap.Logger, opts Options) (_ *Processor, err er
 		Logger:          log.Named("pipeline"),
 		MaxClockSkew:    cfg.Processing.MaxClockSkew,
 		AllowedLateness: cfg.Processing.AllowedLateness,
+		IdleAdvance:     cfg.Processing.IdleAdvance,
 		// Dead letters keep the original bytes up to this size.
 		MaxDeadLetterBytes: cfg.Processing.MaxDeadLetterBytes,
 		Pseudonymizer:      pseudonymizer,
@@ -176,10 +177,11 @@ func New(cfg config.Config, log *zap.Logger, opts Options) (_ *Processor, err er
 		_, err := p.Pipeline.Process(ctx, recs)
 		return err
 	})
-	p.consumer.SetTimerFunc(func(ctx context.Context, topic string, partition int32, now time.Time) error {
-		_, err := p.Pipeline.FireTimers(ctx, topic, partition, now)
+	p.consumer.SetTimerFunc(func(ctx context.Context, topic string, partition int32, now time.Time, idleFor time.Duration) error {
+		_, err := p.Pipeline.FireTimers(ctx, topic, partition, now, idleFor)
 		return err
 	})
+	p.consumer.SetReleaseFunc(p.Pipeline.Release)
 	if cfg.HTTP.Addr != "" {
 		p.server, err = metrics.Listen(cfg.HTTP.Addr, p.Metrics, map[string]metrics.Check{
 			"kafka": p.consumer.Ready,

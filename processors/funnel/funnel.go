@@ -528,7 +528,9 @@ func (p *Processor) NextDeadline(st State) int64 {
 		}
 		due := a.EnteredAt + d.Window.Milliseconds()
 		if n := len(pr.Recent); n > 0 {
-			due = max(due, pr.Recent[n-1].At+p.lateness)
+			// Expire acts once the newest buffered event is more than
+			// the lateness old.
+			due = max(due, pr.Recent[n-1].At+p.lateness+1)
 		}
 		if next == 0 || due < next {
 			next = due
