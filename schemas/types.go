@@ -32,8 +32,8 @@ const (
 	ClickSupportContact = "support_contact"
 )
 
-// BuiltinClickNames are the 12 built-in event names.
-var BuiltinClickNames = []string{ClickPageView, ClickProductView, ClickCourseView, ClickSearch, ClickAddToCart, ClickRemoveFromCart,
+// ClickTypes are the 12 built-in event names, in the schema's order.
+var ClickTypes = []string{ClickPageView, ClickProductView, ClickCourseView, ClickSearch, ClickAddToCart, ClickRemoveFromCart,
 	ClickCheckoutStart, ClickPurchase, ClickSignup, ClickLogin, ClickLogout, ClickSupportContact}
 
 // MaxEventNameLength bounds an event name, in characters.
@@ -95,7 +95,13 @@ type ChatMessage struct {
 const (
 	AlertNegativeChat = "negative_chat"
 	AlertChurnRisk    = "churn_risk"
+	// AlertSLABreach: a support-queue conversation waited past its
+	// first-response target (raised once per conversation).
+	AlertSLABreach = "sla_breach"
 )
+
+// AlertTypes are the alert types a subscriber may filter on.
+var AlertTypes = []string{AlertNegativeChat, AlertChurnRisk, AlertSLABreach}
 
 // Priority of an alert in the support queue, lowest first.
 type Priority string

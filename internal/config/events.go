@@ -91,7 +91,7 @@ func (e Events) Validate() error {
 			if !schemas.ValidEventName(n) {
 				return fmt.Errorf("%s: %q is not an event name (1 to %d characters, no control characters)", key, n, schemas.MaxEventNameLength)
 			}
-			if b := (schemas.Vocabulary{}).RoleOf(n); slices.Contains(schemas.BuiltinClickNames, n) && b != role {
+			if b := (schemas.Vocabulary{}).RoleOf(n); slices.Contains(schemas.ClickTypes, n) && b != role {
 				return fmt.Errorf("%s: %q is a built-in name with its own meaning", key, n)
 			}
 			if prev, ok := owner[n]; ok && prev != role {
@@ -122,7 +122,7 @@ func (e Events) Validate() error {
 // mapping produces (its value map and constant of type). Funnel
 // validation uses it to catch a misspelt name.
 func (c Config) DeclaredEventNames() []string {
-	names := slices.Clone(schemas.BuiltinClickNames)
+	names := slices.Clone(schemas.ClickTypes)
 	for _, list := range c.Events.byRole() {
 		names = append(names, list...)
 	}
@@ -136,16 +136,12 @@ func (c Config) DeclaredEventNames() []string {
 	return slices.Compact(names)
 }
 
-// validateInputs checks the events section and the input formats.
-func (c Config) validateInputs() error {
-	if err := c.Events.Validate(); err != nil {
-		return fmt.Errorf("config: %w", err)
+// validateInputs checks the events section, the input formats and the
+// collector; each error starts with its key.
+func (c Config) validateInputs(ps *problems) {
+	for _, err := range []error{c.Events.Validate(), c.Topics.Input.Validate(), c.Collect.Validate()} {
+		if err != nil {
+			ps.addKeyed(fmt.Errorf("config: %w", err))
+		}
 	}
-	if err := c.Topics.Input.Validate(); err != nil {
-		return fmt.Errorf("config: %w", err)
-	}
-	if err := c.Collect.Validate(); err != nil {
-		return fmt.Errorf("config: %w", err)
-	}
-	return nil
 }

@@ -38,6 +38,8 @@ type Options struct {
 	HTTPAddr string
 	// Quiet prints only the summary, not every alert.
 	Quiet bool
+	// Locale of the generated chats: zh, en or mixed ("" is mixed).
+	Locale string
 }
 
 // Run runs the demo until opts.Duration passes or ctx is done, printing
@@ -113,7 +115,7 @@ func Run(ctx context.Context, opts Options, out io.Writer, log *zap.Logger) erro
 		return err
 	}
 	defer producer.Close()
-	g := gen.New(gen.Options{Users: opts.Users, Seed: opts.Seed, BadShare: 0.001})
+	g := gen.New(gen.Options{Users: opts.Users, Seed: opts.Seed, BadShare: 0.001, Locale: opts.Locale})
 	var stats gen.Stats
 	genCtx, stopGen := context.WithTimeout(ctx, opts.Duration)
 	start := time.Now()

@@ -30,6 +30,11 @@ func TestDemoProcessesEverythingAndAlerts(t *testing.T) {
 	if !regexp.MustCompile(`negative_chat\s+[1-9]\d*`).MatchString(s) || !regexp.MustCompile(`(?m)^\S+ \w+\s+negative_chat user-`).MatchString(s) {
 		t.Fatalf("no negative-chat alerts shown:\n%s", s)
 	}
+	// The default locale is mixed: Chinese negative chats alert too, with
+	// their (redacted) Chinese excerpt.
+	if !regexp.MustCompile(`(?m)^\S+ \w+\s+negative_chat user-.*\p{Han}`).MatchString(s) {
+		t.Fatalf("no Chinese negative-chat alert shown:\n%s", s)
+	}
 	if !regexp.MustCompile(`4\. purchase\s+[1-9]`).MatchString(s) {
 		t.Fatalf("no conversions in the funnel summary:\n%s", s)
 	}

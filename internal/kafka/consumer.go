@@ -1,7 +1,7 @@
-// Package kafka is cxstream's Kafka I/O: the client options built from
-// config, a group consumer that runs one worker per assigned partition and
-// commits only what the pipeline made durable, and the publisher that
-// produces alerts and dead letters.
+// Package kafka is cxstream's Kafka I/O: a group consumer that runs one
+// worker per assigned partition and commits only what the pipeline made
+// durable, and the publisher that produces alerts and dead letters. The
+// client options come from the runner (runner.KafkaOpts).
 package kafka
 
 import (
@@ -94,10 +94,11 @@ type Consumer struct {
 	workCtx    context.Context
 	cancelWork context.CancelFunc
 
-	mu      sync.Mutex
-	workers map[topicPartition]*worker
-	stalled atomic.Int32
-	joined  atomic.Bool
+	mu       sync.Mutex
+	workers  map[topicPartition]*worker
+	stalled  atomic.Int32
+	joined   atomic.Bool
+	failures failureLog
 }
 
 // NewConsumer returns a consumer. Its client must be built with the
@@ -105,7 +106,8 @@ type Consumer struct {
 func NewConsumer(process BatchFunc, opts ConsumerOptions, log *zap.Logger, m *metrics.Metrics) *Consumer {
 	opts.defaults()
 	workCtx, cancel := context.WithCancel(context.Background())
-	return &Consumer{process: process, opts: opts, log: log, m: m, workCtx: workCtx, cancelWork: cancel, workers: map[topicPartition]*worker{}}
+	return &Consumer{process: process, opts: opts, log: log, m: m, workCtx: workCtx, cancelWork: cancel, workers: map[topicPartition]*worker{},
+		failures: failureLog{log: log, every: 30 * time.Second}}
 }
 
 // SetBatchFunc sets the function that processes batches; call it before
@@ -136,7 +138,7 @@ func (c *Consumer) GroupOpts() []kgo.Opt {
 		kgo.Balancers(kgo.CooperativeStickyBalancer()),
 		kgo.OnPartitionsAssigned(c.assigned),
 		kgo.OnPartitionsRevoked(c.revoked),
-		kgo.OnPartitionsLost(c.revoked),
+		kgo.OnPartitionsLost(c.lost),
 	}
 }
 
@@ -238,6 +240,15 @@ func (c *Consumer) revoked(_ context.Context, cl *kgo.Client, revoked map[string
 	// move, so the next owner does not replay it.
 	c.commitMarked(cl)
 	c.log.Info("partitions revoked", zap.Any("partitions", revoked))
+}
+
+// lost stops the workers of partitions this instance no longer owns (its
+// session expired, or it was fenced). Unlike a revoke nothing is
+// committed: another member may already own them and have committed
+// further; what the stopped workers made durable is fenced in the state.
+func (c *Consumer) lost(_ context.Context, _ *kgo.Client, lost map[string][]int32) {
+	c.stopWorkers(lost)
+	c.log.Warn("partitions lost", zap.Any("partitions", lost))
 }
 
 // commitMarked synchronously commits every marked offset.
@@ -342,12 +353,15 @@ func (w *worker) run() {
 
 // processWithRetry retries a failed batch with backoff until it succeeds,
 // the partition is revoked, or the shutdown deadline passes.
-func (w *worker) processWithRetry(recs []*kgo.Record) bool {
+func (w *worker) processWithRetry(recs []*kgo.Record) (ok bool) {
 	backoff := w.c.opts.RetryBackoff
-	stalled := false
+	stalled, failing := false, false
 	defer func() {
 		if stalled {
 			w.c.stalled.Add(-1)
+		}
+		if failing {
+			w.c.failures.done(ok)
 		}
 	}()
 	for attempt := 1; ; attempt++ {
@@ -363,7 +377,13 @@ func (w *worker) processWithRetry(recs []*kgo.Record) bool {
 			stalled = true
 			w.c.stalled.Add(1)
 		}
-		w.c.log.Warn("batch failed, retrying", zap.String("topic", w.tp.topic), zap.Int32("partition", w.tp.partition),
+		if !failing {
+			failing = true
+			w.c.failures.failing(err)
+		} else {
+			w.c.failures.retry(err)
+		}
+		w.c.log.Debug("batch failed, retrying", zap.String("topic", w.tp.topic), zap.Int32("partition", w.tp.partition),
 			zap.Int64("first_offset", recs[0].Offset), zap.Int("attempt", attempt), zap.Duration("backoff", backoff), zap.Error(err))
 		select {
 		case <-time.After(backoff):

@@ -25,6 +25,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.uber.org/zap"
 
@@ -72,9 +73,13 @@ type AlertQueue interface {
 const (
 	ReasonFutureTimestamp schemas.Reason = "future_timestamp"
 	ReasonUnknownTopic    schemas.Reason = "unknown_topic"
-	ReasonProcessorPanic  schemas.Reason = "processor_error"
+	ReasonProcessorError  schemas.Reason = "processor_error" // a processor panicked or failed on the event
 	ReasonLate            schemas.Reason = "late"
 )
+
+// DeadLetterReasons lists every reason a record can be dead-lettered for.
+var DeadLetterReasons = []schemas.Reason{schemas.ReasonTooLarge, schemas.ReasonInvalidUTF8, schemas.ReasonInvalidJSON, schemas.ReasonSchema,
+	ReasonFutureTimestamp, ReasonUnknownTopic, ReasonProcessorError, ReasonLate, ingest.ReasonFormat}
 
 // Dead-letter headers.
 const (
@@ -90,8 +95,9 @@ const (
 	HeaderPriority        = "cx-priority"
 )
 
-// Options build a Pipeline. Every field but Logger, Now and MaxClockSkew
-// is required.
+// Options build a Pipeline. Topics (all but Transitions), Validator, the
+// three processors, Store, Publisher and Metrics are required; every other
+// field is optional, with the default its comment gives.
 type Options struct {
 	Topics    Topics
 	Validator *schemas.Validator
@@ -177,11 +183,7 @@ func New(o Options) (*Pipeline, error) {
 	if err := o.validate(); err != nil {
 		return nil, err
 	}
-	// Records that do not fit their topic's format: the series exists from
-	// the start, at 0.
-	for _, topic := range []string{o.Topics.Clickstream, o.Topics.Chat} {
-		o.Metrics.DeadLetters.WithLabelValues(topic, string(ingest.ReasonFormat))
-	}
+	presetMetrics(o)
 	return &Pipeline{o: o, funnelObs: o.Metrics.Processor("funnel"), sentimentObs: o.Metrics.Processor("sentiment"), churnObs: o.Metrics.Processor("churn")}, nil
 }
 
@@ -273,7 +275,6 @@ func (p *Pipeline) Process(ctx context.Context, recs []*kgo.Record) (Result, err
 
 	var t tally
 	var emitted []*schemas.Alert
-	countReceived(p.o.Metrics, recs)
 	for _, r := range recs {
 		ev, reason, detail := p.decode(r, now)
 		if reason != "" {
@@ -345,8 +346,8 @@ func (p *Pipeline) Process(ctx context.Context, recs []*kgo.Record) (Result, err
 			// the event goes to the dead letters, the state keeps what
 			// was applied before it.
 			p.o.Logger.Error("processor failed on an event", zap.String("topic", ev.rec.Topic), zap.Int32("partition", ev.rec.Partition), zap.Int64("offset", ev.rec.Offset), zap.Error(perr))
-			out = append(out, p.deadLetter(ev.rec, ReasonProcessorPanic, perr.Error(), now))
-			t.add(&t.deadLetters, ev.rec.Topic+"\x00"+string(ReasonProcessorPanic))
+			out = append(out, p.deadLetter(ev.rec, ReasonProcessorError, perr.Error(), now))
+			t.add(&t.deadLetters, ev.rec.Topic+"\x00"+string(ReasonProcessorError))
 		}
 		fence[fk] = ev.rec.Offset
 		markDirty(u, ev)
@@ -375,6 +376,8 @@ func (p *Pipeline) Process(ctx context.Context, recs []*kgo.Record) (Result, err
 	if err := p.commitEffects(ctx, out, emitted, users); err != nil {
 		return res, err
 	}
+	// Counted once the batch is durable: a retried batch counts once.
+	countReceived(p.o.Metrics, recs)
 	t.record(p.o.Metrics)
 	p.o.Metrics.BatchSeconds.Observe(time.Since(start).Seconds())
 	return res, nil
@@ -511,6 +514,33 @@ func (t *tally) record(m *metrics.Metrics) {
 	}
 	for k, n := range t.transitions {
 		m.FunnelSteps.WithLabelValues(strings.Split(k, "\x00")...).Add(float64(n))
+	}
+}
+
+// presetMetrics creates the pipeline's series at 0 for every label value
+// known at start: input topics, dead-letter reasons, alert types and
+// priorities, processors, funnel steps.
+func presetMetrics(o Options) {
+	m := o.Metrics
+	inputs := []string{o.Topics.Clickstream, o.Topics.Chat}
+	for _, c := range []*prometheus.CounterVec{m.Received, m.Applied, m.ReplaySkipped, m.Duplicates} {
+		metrics.Preset(c, inputs)
+	}
+	reasons := make([]string, len(DeadLetterReasons))
+	for i, r := range DeadLetterReasons {
+		reasons[i] = string(r)
+	}
+	metrics.Preset(m.DeadLetters, inputs, reasons)
+	priorities := []string{string(schemas.PriorityLow), string(schemas.PriorityNormal), string(schemas.PriorityHigh), string(schemas.PriorityUrgent)}
+	metrics.Preset(m.Alerts, schemas.AlertTypes, priorities)
+	metrics.Preset(m.ProcessorErrors, []string{"funnel", "sentiment", "churn"})
+	for _, d := range o.Funnel.Definitions() {
+		steps := make([]string, len(d.Steps))
+		for i, s := range d.Steps {
+			steps[i] = s.Name
+		}
+		kinds := []string{string(funnel.Entered), string(funnel.Advanced), string(funnel.Converted), string(funnel.Abandoned)}
+		metrics.Preset(m.FunnelSteps, []string{d.Name}, steps, kinds)
 	}
 }
 

@@ -245,7 +245,7 @@ func TestEventsBecomeStateAlertsAndDeadLetters(t *testing.T) {
 
 	queued, err := alertsink.NewQueue(e.redis.Client, "cx").List(context.Background(), 10)
 	testenv.Must(t, err, "queue")
-	if len(queued) != 1 || queued[0].AlertID != a.AlertID {
+	if len(queued) != 1 || queued[0].Alert.AlertID != a.AlertID {
 		t.Errorf("support queue holds %+v, want bob's alert", queued)
 	}
 

@@ -346,20 +346,7 @@ func (p *Processor) Evaluate(st *State, userID string, sig Signals, now int64, s
 	}
 	_, contributions := p.Score(features)
 	st.LastAlertAt = now
-	var reasons []string
-	for _, c := range contributions {
-		if c.Logit <= 0 || len(reasons) == 3 {
-			break
-		}
-		v := c.Value
-		if c.Feature == FeatActivityDrop {
-			v *= 100
-		}
-		reasons = append(reasons, fmt.Sprintf(featureText[c.Feature]+" (+%.2f)", v, c.Logit))
-	}
-	if len(reasons) == 0 {
-		reasons = []string{"baseline risk"}
-	}
+	reasons := Explain(contributions)
 	if lc := Lifecycle(st, now); lc != "" {
 		reasons = append(reasons, "lifecycle: "+lc)
 	}
@@ -380,6 +367,26 @@ func (p *Processor) Evaluate(st *State, userID string, sig Signals, now int64, s
 		EventTime:        now,
 		RuleVersion:      RuleVersion,
 	}
+}
+
+// Explain words the top three contributions that raise the score
+// (largest first), or "baseline risk" when none does.
+func Explain(contributions []Contribution) []string {
+	var reasons []string
+	for _, c := range contributions {
+		if c.Logit <= 0 || len(reasons) == 3 {
+			break
+		}
+		v := c.Value
+		if c.Feature == FeatActivityDrop {
+			v *= 100
+		}
+		reasons = append(reasons, fmt.Sprintf(featureText[c.Feature]+" (+%.2f)", v, c.Logit))
+	}
+	if len(reasons) == 0 {
+		reasons = []string{"baseline risk"}
+	}
+	return reasons
 }
 
 var featureText = map[string]string{
