@@ -32,8 +32,8 @@ const (
 	ClickSupportContact = "support_contact"
 )
 
-// ClickTypes are the 12 built-in event names, in the schema's order.
-var ClickTypes = []string{ClickPageView, ClickProductView, ClickCourseView, ClickSearch, ClickAddToCart, ClickRemoveFromCart,
+// BuiltinClickNames are the 12 built-in event names.
+var BuiltinClickNames = []string{ClickPageView, ClickProductView, ClickCourseView, ClickSearch, ClickAddToCart, ClickRemoveFromCart,
 	ClickCheckoutStart, ClickPurchase, ClickSignup, ClickLogin, ClickLogout, ClickSupportContact}
 
 // MaxEventNameLength bounds an event name, in characters.

@@ -74,7 +74,7 @@ func TestUserShowsStateAndForgetErasesIt(t *testing.T) {
 		t.Fatalf("user --json: %v\n%s", err, out)
 	}
 	out, err = run("forget", "u-1", "--no-tombstone")
-	if err != nil || !strings.Contains(out, "deleted 3 keys and timers and 1 queue entries") {
+	if err != nil || !strings.Contains(out, "deleted 3 keys and timers, 1 queue entries and 0 identity link keys") {
 		t.Fatalf("forget: %v %s", err, out)
 	}
 	if keys := r.Client.Keys(ctx, "*u-1*").Val(); len(keys) != 0 {
@@ -94,7 +94,7 @@ func TestUserShowsStateAndForgetErasesIt(t *testing.T) {
 	}
 	// Erasing a user with nothing stored says so instead of a silent count.
 	out, err = run("forget", "never-seen", "--no-tombstone")
-	if err != nil || !strings.Contains(out, `no state, timers or queue entries stored for user "never-seen"`) {
+	if err != nil || !strings.Contains(out, `no state, timers, queue entries or identity links stored for user "never-seen"`) {
 		t.Fatalf("forget of a never-seen user: %v %s", err, out)
 	}
 }

@@ -88,7 +88,7 @@ func TestCollectCommandAndForgetErasesLinks(t *testing.T) {
 	root := NewRoot(&out, &out)
 	root.SetArgs([]string{"forget", "user-9", "--no-tombstone", "--redis", r.Addr})
 	testenv.Must(t, root.Execute(), "forget")
-	if !strings.Contains(out.String(), "deleted 2 identity link keys") {
+	if !strings.Contains(out.String(), "and 2 identity link keys") {
 		t.Errorf("forget said %q", out.String())
 	}
 	if left := r.Client.Keys(context.Background(), "cx:idlink*").Val(); len(left) != 0 {

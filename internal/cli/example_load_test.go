@@ -34,7 +34,7 @@ func TestEcommerceExampleFunnelFigures(t *testing.T) {
 	go func() { done <- p.Run(ctx) }()
 	defer func() { cancel(); <-done }()
 
-	out, err := replayCLI(t, "replay", ex+"ecommerce-2019-sample.csv", "--mapping", ex+"ecommerce-2019.mapping.yaml",
+	out, err := runArgs(t, "replay", ex+"ecommerce-2019-sample.csv", "--mapping", ex+"ecommerce-2019.mapping.yaml",
 		"--config", ex+"ecommerce-2019.cxstream.yaml", "--brokers", strings.Join(k.Brokers, ","), "-q")
 	if err != nil || !strings.Contains(out, "replayed 8 events (0 failed)") {
 		t.Fatalf("replay: %v\n%s", err, out)

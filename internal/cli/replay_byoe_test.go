@@ -18,11 +18,13 @@ import (
 	"github.com/cxstream/cxstream/schemas"
 )
 
-// replayCLI runs a command and returns its output and error output.
-func replayCLI(t *testing.T, args ...string) (string, error) {
+func runArgs(t *testing.T, args ...string) (string, error) {
 	t.Helper()
-	out, errOut, err := runCLI(t, "", args...)
-	return out + errOut, err
+	var out, errOut bytes.Buffer
+	root := NewRoot(&out, &errOut)
+	root.SetArgs(args)
+	err := root.ExecuteContext(context.Background())
+	return out.String() + errOut.String(), err
 }
 
 // Every example in deployments/examples loads with the command its files
@@ -37,7 +39,7 @@ func TestExamplesLoadWithDryRun(t *testing.T) {
 		{[]string{"replay", ex + "segment-export-sample.jsonl", "--format", "segment", "--config", ex + "segment.cxstream.yaml"}, "dry run: 8 records valid, 0 skipped"},
 		{[]string{"replay", ex + "support-chat-sample.jsonl", "--kind", "chat", "--mapping", ex + "support-chat.mapping.yaml"}, "dry run: 3 records valid, 0 skipped"},
 	} {
-		out, err := replayCLI(t, append(c.args, "--dry-run", "-q")...)
+		out, err := runArgs(t, append(c.args, "--dry-run", "-q")...)
 		if err != nil || !strings.Contains(out, c.want) {
 			t.Errorf("%v: %v\n%s", c.args, err, out)
 		}
@@ -61,7 +63,7 @@ func TestReplaySkipsBadRecordsAndSendsTheRest(t *testing.T) {
 	brokers := "--brokers=" + strings.Join(k.Brokers, ",")
 	mapping := "--mapping=../../deployments/examples/ecommerce-2019.mapping.yaml"
 
-	out, err := replayCLI(t, "replay", csvPath, mapping, brokers, "--dry-run", "-q")
+	out, err := runArgs(t, "replay", csvPath, mapping, brokers, "--dry-run", "-q")
 	if err != nil || !strings.Contains(out, "2 records valid, 3 skipped") {
 		t.Fatalf("dry run: %v\n%s", err, out)
 	}
@@ -70,7 +72,7 @@ func TestReplaySkipsBadRecordsAndSendsTheRest(t *testing.T) {
 			t.Errorf("summary lacks %q:\n%s", want, out)
 		}
 	}
-	out, err = replayCLI(t, "replay", csvPath, mapping, brokers, "-q")
+	out, err = runArgs(t, "replay", csvPath, mapping, brokers, "-q")
 	if err != nil || !strings.Contains(out, "replayed 2 events (0 failed)") || !strings.Contains(out, "skipped 3 records") {
 		t.Fatalf("replay: %v\n%s", err, out)
 	}
@@ -84,7 +86,7 @@ func TestReplaySkipsBadRecordsAndSendsTheRest(t *testing.T) {
 	_ = zw.Close()
 	segPath := filepath.Join(dir, "export.json.gz")
 	testenv.Must(t, os.WriteFile(segPath, gz.Bytes(), 0o600), "gz")
-	out, err = replayCLI(t, "replay", segPath, "--format", "segment", brokers, "-q")
+	out, err = runArgs(t, "replay", segPath, "--format", "segment", brokers, "-q")
 	if err != nil || !strings.Contains(out, "replayed 1 events") || !strings.Contains(out, "format_violation: type: want track, page, screen or identify  (lines 2)") {
 		t.Fatalf("segment export: %v\n%s", err, out)
 	}

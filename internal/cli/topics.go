@@ -91,11 +91,18 @@ writes. Both input topics must have the same partition count; create checks it a
 					fmt.Fprintf(out, "created %s (%s, %d partitions, replication %d)\n", s.name, s.purpose, resp.NumPartitions, resp.ReplicationFactor)
 				}
 			}
-			report := preflight.Kafka(ctx, cl, runner.Needs(cfg))
-			if err := report.Err(); err != nil {
-				return err
+			// A new topic takes a moment to show in every broker's
+			// metadata; check until it does.
+			for {
+				err := preflight.Kafka(ctx, cl, runner.Needs(cfg)).Err()
+				if err == nil || ctx.Err() != nil {
+					return err
+				}
+				select {
+				case <-ctx.Done():
+				case <-time.After(200 * time.Millisecond):
+				}
 			}
-			return nil
 		},
 	}
 	create.Flags().Int32Var(&partitions, "partitions", 6, "partitions per topic (the most instances that can share the work)")

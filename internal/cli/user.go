@@ -46,7 +46,6 @@ func (g *globals) userStore(cmd *cobra.Command) (*userStore, error) {
 	}
 	pseudonymKey, err := secure.Secret(cfg.Privacy.PseudonymKey)
 	if err != nil {
-		_ = rdb.Close()
 		return nil, err
 	}
 	return &userStore{
@@ -189,15 +188,12 @@ Give the original id: with pseudonymisation on it is turned into the stored pseu
 			if err != nil {
 				return fmt.Errorf("redis at %v: %w", us.cfg.Redis.Addrs, err)
 			}
-			if n == 0 && q == 0 {
+			if n == 0 && q == 0 && l == 0 {
 				// Nothing stored (never seen, already erased, or expired
 				// after redis.state_ttl); subscribers may still hold alerts.
-				fmt.Fprintf(cmd.OutOrStdout(), "no state, timers or queue entries stored for user %q (never seen, already erased, or expired)\n", args[0])
+				fmt.Fprintf(cmd.OutOrStdout(), "no state, timers, queue entries or identity links stored for user %q (never seen, already erased, or expired)\n", args[0])
 			} else {
-				fmt.Fprintf(cmd.OutOrStdout(), "deleted %d keys and timers and %d queue entries of user %q\n", n, q, args[0])
-			}
-			if l > 0 {
-				fmt.Fprintf(cmd.OutOrStdout(), "deleted %d identity link keys of user %q\n", l, args[0])
+				fmt.Fprintf(cmd.OutOrStdout(), "deleted %d keys and timers, %d queue entries and %d identity link keys of user %q\n", n, q, l, args[0])
 			}
 			if noTombstone {
 				return nil

@@ -380,8 +380,8 @@ func (c Config) Validate() error {
 	if !slices.Contains([]string{"json", "console"}, c.Log.Format) {
 		ps.add("log.format", "must be json or console, got %q", c.Log.Format)
 	}
+	c.validateInputs(&ps)
 	ps.addKeyed(c.Queue.Validate())
 	ps.addKeyed(c.API.Validate())
-	c.validateInputs(&ps)
 	return ps.err()
 }

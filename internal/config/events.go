@@ -127,7 +127,7 @@ func (e Events) Validate() error {
 			if !schemas.ValidEventName(n) {
 				return fmt.Errorf("%s: %q is not an event name (1 to %d characters, no control characters)", key, n, schemas.MaxEventNameLength)
 			}
-			if b := (schemas.Vocabulary{}).RoleOf(n); slices.Contains(schemas.ClickTypes, n) && b != role {
+			if b := (schemas.Vocabulary{}).RoleOf(n); slices.Contains(schemas.BuiltinClickNames, n) && b != role {
 				return fmt.Errorf("%s: %q is a built-in name with its own meaning", key, n)
 			}
 			if prev, ok := owner[n]; ok && prev != role {
@@ -158,7 +158,7 @@ func (e Events) Validate() error {
 // mapping produces (its value map and constant of type). Funnel
 // validation uses it to catch a misspelt name.
 func (c Config) DeclaredEventNames() []string {
-	names := slices.Clone(schemas.ClickTypes)
+	names := slices.Clone(schemas.BuiltinClickNames)
 	for _, list := range c.Events.byRole() {
 		names = append(names, list...)
 	}

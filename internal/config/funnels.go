@@ -9,11 +9,6 @@ import (
 	"github.com/cxstream/cxstream/processors/funnel"
 )
 
-// EventNames are the click event names a funnel may refer to: the
-// built-in clickstream types and the names the configuration declares
-// (events:, the clickstream input mapping).
-func (c Config) EventNames() []string { return c.DeclaredEventNames() }
-
 // matchFields are the event fields a funnel's where and hold_constant may
 // name, besides properties.<name>.
 var matchFields = []string{"page", "item_id", "session_id", "currency"}
@@ -25,7 +20,7 @@ func (c Config) validateFunnels(ps *problems) {
 		ps.add("funnels", "no funnel is defined; define at least one, or leave the key out to keep the default %q funnel", funnel.DefaultDefinitions()[0].Name)
 		return
 	}
-	events := c.EventNames()
+	events := c.DeclaredEventNames()
 	names := map[string]bool{}
 	for i, d := range c.Funnels {
 		key := fmt.Sprintf("funnels[%d]", i)

@@ -94,6 +94,12 @@ type Consumer struct {
 	workCtx    context.Context
 	cancelWork context.CancelFunc
 
+	// started is closed when Run starts. A group client joins as soon as
+	// it is created, so partitions may be assigned before the batch and
+	// timer functions are set; their workers wait for it.
+	started   chan struct{}
+	startOnce sync.Once
+
 	mu       sync.Mutex
 	workers  map[topicPartition]*worker
 	stalled  atomic.Int32
@@ -106,7 +112,7 @@ type Consumer struct {
 func NewConsumer(process BatchFunc, opts ConsumerOptions, log *zap.Logger, m *metrics.Metrics) *Consumer {
 	opts.defaults()
 	workCtx, cancel := context.WithCancel(context.Background())
-	return &Consumer{process: process, opts: opts, log: log, m: m, workCtx: workCtx, cancelWork: cancel, workers: map[topicPartition]*worker{},
+	return &Consumer{process: process, opts: opts, log: log, m: m, workCtx: workCtx, cancelWork: cancel, workers: map[topicPartition]*worker{}, started: make(chan struct{}),
 		failures: failureLog{log: log, every: 30 * time.Second}}
 }
 
@@ -159,6 +165,7 @@ func (c *Consumer) Ready(context.Context) error {
 // group. The client is closed on return.
 func (c *Consumer) Run(ctx context.Context, cl *kgo.Client) error {
 	defer c.cancelWork()
+	c.startOnce.Do(func() { close(c.started) })
 	for {
 		fetches := cl.PollRecords(ctx, c.opts.MaxPollRecords)
 		if fetches.IsClientClosed() || ctx.Err() != nil {
@@ -315,6 +322,11 @@ func (w *worker) run() {
 		w.c.m.LagSeconds.DeleteLabelValues(w.tp.topic, part)
 		w.c.m.TimersPending.DeleteLabelValues(w.tp.topic, part)
 	}()
+	select {
+	case <-w.c.started:
+	case <-w.quit:
+		return
+	}
 	tick := time.NewTicker(w.c.opts.TimerInterval)
 	defer tick.Stop()
 	for {

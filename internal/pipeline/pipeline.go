@@ -79,7 +79,7 @@ const (
 
 // DeadLetterReasons lists every reason a record can be dead-lettered for.
 var DeadLetterReasons = []schemas.Reason{schemas.ReasonTooLarge, schemas.ReasonInvalidUTF8, schemas.ReasonInvalidJSON, schemas.ReasonSchema,
-	ReasonFutureTimestamp, ReasonUnknownTopic, ReasonProcessorError, ReasonLate, ingest.ReasonFormat}
+	ingest.ReasonFormat, ReasonFutureTimestamp, ReasonUnknownTopic, ReasonProcessorError, ReasonLate}
 
 // Dead-letter headers.
 const (

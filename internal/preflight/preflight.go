@@ -35,9 +35,17 @@ type Report []Check
 func (r Report) Err() error {
 	var errs []error
 	for _, c := range r {
-		if c.Err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", c.Name, c.Err))
+		if c.Err == nil {
+			continue
 		}
+		// One line per problem, each naming its check.
+		if joined, ok := c.Err.(interface{ Unwrap() []error }); ok {
+			for _, e := range joined.Unwrap() {
+				errs = append(errs, fmt.Errorf("%s: %w", c.Name, e))
+			}
+			continue
+		}
+		errs = append(errs, fmt.Errorf("%s: %w", c.Name, c.Err))
 	}
 	return errors.Join(errs...)
 }

@@ -130,19 +130,19 @@ func New(cfg config.Config, log *zap.Logger, opts Options) (_ *Processor, err er
 	if p.client, err = kgo.NewClient(kopts...); err != nil {
 		return nil, fmt.Errorf("kafka client: %w", err)
 	}
-	queue := alertsink.New(p.rdb, alertsink.Options{Prefix: cfg.Redis.KeyPrefix, SLA: alertsink.SLA(cfg.Queue.SLA)})
-	// The queue's wall-clock work (SLA breaches, gauges) runs beside the
-	// consumer; any number of processes may run it (see alertsink.Watcher).
-	p.watcher, err = alertsink.NewWatcher(alertsink.WatcherOptions{Queue: queue, Publisher: kafka.NewPublisher(p.client),
-		Topic: cfg.Topics.Alerts, Interval: cfg.Queue.SLAInterval, Metrics: p.Metrics, Logger: log.Named("queue")})
-	if err != nil {
-		return nil, err
-	}
 	clickIn, err := ingest.NewDecoder(ingest.Click, cfg.Topics.Input.Clickstream, validator)
 	if err != nil {
 		return nil, err
 	}
 	chatIn, err := ingest.NewDecoder(ingest.Chat, cfg.Topics.Input.Chat, validator)
+	if err != nil {
+		return nil, err
+	}
+	queue := alertsink.New(p.rdb, alertsink.Options{Prefix: cfg.Redis.KeyPrefix, SLA: alertsink.SLA(cfg.Queue.SLA)})
+	// The queue's wall-clock work (SLA breaches, gauges) runs beside the
+	// consumer; any number of processes may run it (see alertsink.Watcher).
+	p.watcher, err = alertsink.NewWatcher(alertsink.WatcherOptions{Queue: queue, Publisher: kafka.NewPublisher(p.client),
+		Topic: cfg.Topics.Alerts, Interval: cfg.Queue.SLAInterval, Metrics: p.Metrics, Logger: log.Named("queue")})
 	if err != nil {
 		return nil, err
 	}
