@@ -169,6 +169,7 @@ func readLabelledCSV(r io.Reader) (set []labelledText, bad []badLine, err error)
 	cr := csv.NewReader(r)
 	cr.FieldsPerRecord = -1
 	cr.ReuseRecord = true
+	cr.LazyQuotes = true // a stray quote in a review is text, not a broken file
 	head, err := cr.Read()
 	if err != nil {
 		return nil, nil, fmt.Errorf("csv header: %w", err)
@@ -187,7 +188,6 @@ func readLabelledCSV(r io.Reader) (set []labelledText, bad []badLine, err error)
 	}
 	for {
 		rec, err := cr.Read()
-		line, _ := cr.FieldPos(0)
 		if err == io.EOF {
 			break
 		}
@@ -199,6 +199,7 @@ func readLabelledCSV(r io.Reader) (set []labelledText, bad []badLine, err error)
 		if err != nil {
 			return set, bad, err
 		}
+		line, _ := cr.FieldPos(0)
 		if len(rec) <= max(textCol, negCol) {
 			bad = append(bad, badLine{line, "too few columns"})
 			continue

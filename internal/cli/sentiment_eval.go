@@ -16,6 +16,7 @@ func newSentimentEvalCmd() *cobra.Command {
 		models      map[string]string
 		calibration bool
 		keepNeutral bool
+		lexicon     bool
 	)
 	cmd := &cobra.Command{
 		Use:   "sentiment-eval FILE...",
@@ -45,9 +46,16 @@ messages labelled neutral that are flagged negative, other%: share of all not-ne
 			if err != nil {
 				return err
 			}
+			var scorer sentiment.Scorer = s
 			out := cmd.OutOrStdout()
+			if lexicon {
+				if scorer, err = sentiment.NewLexiconScorer(); err != nil {
+					return err
+				}
+				fmt.Fprintln(out, "lexicon scorer (the previous default, English only): AUC of -score; calibration is of (1-score)/2")
+			}
 			for _, l := range sentiment.Languages {
-				if m := s.Model(l); m != nil && (want == sentiment.Unknown || want == l) {
+				if m := s.Model(l); m != nil && !lexicon && (want == sentiment.Unknown || want == l) {
 					fmt.Fprintf(out, "%s model: negative when P(negative) >= %.3f (score <= %.2f)\n", l, m.Threshold, s.NegativeThreshold)
 				}
 			}
@@ -58,7 +66,7 @@ messages labelled neutral that are flagged negative, other%: share of all not-ne
 					return err
 				}
 				reportBad(cmd.ErrOrStderr(), path, bad)
-				evaluateFile(out, s, filepath.Base(path), set, want, calibration)
+				evaluateFile(out, scorer, filepath.Base(path), set, want, calibration)
 			}
 			return nil
 		},
@@ -68,10 +76,11 @@ messages labelled neutral that are flagged negative, other%: share of all not-ne
 	f.StringToStringVar(&models, "model", nil, "language=model file to evaluate instead of the embedded model")
 	f.BoolVar(&calibration, "calibration", true, "print the calibration table of each set")
 	f.BoolVar(&keepNeutral, "keep-neutral", true, "keep neutral SemEval tweets and GoEmotions comments (as not negative)")
+	f.BoolVar(&lexicon, "lexicon", false, "evaluate the previous lexicon scorer (VADER + patterns + Naive Bayes) instead, as a baseline")
 	return cmd
 }
 
-func evaluateFile(out io.Writer, s *sentiment.DefaultScorer, name string, set []labelledText, want sentiment.Language, calibration bool) {
+func evaluateFile(out io.Writer, s sentiment.Scorer, name string, set []labelledText, want sentiment.Language, calibration bool) {
 	type group struct {
 		p                  []float64
 		y                  []bool
@@ -82,6 +91,10 @@ func evaluateFile(out io.Writer, s *sentiment.DefaultScorer, name string, set []
 	groups := map[sentiment.Language]*group{}
 	for _, ex := range set {
 		sc := s.Score(ex.Text)
+		if _, lexical := s.(*sentiment.LexiconScorer); lexical {
+			// No probability: rank by the score, and say what the text is.
+			sc.Probability, sc.Language = (1-sc.Value)/2, sentiment.DetectLanguage(ex.Text)
+		}
 		if want != sentiment.Unknown && sc.Language != want {
 			continue
 		}

@@ -73,3 +73,36 @@ func TestTrainEvaluateAndUseOwnModel(t *testing.T) {
 		t.Fatalf("scoring with own model: %v %q", err, out)
 	}
 }
+
+func TestMalformedLabelledLinesAreSkippedWithTheirNumber(t *testing.T) {
+	dir := t.TempDir()
+	csvPath := filepath.Join(dir, "reviews.csv")
+	csvBody := "text,neg,orig_label\n" +
+		"\"很好,下次还来\",0,1\n" +
+		"太差了,1,0\n" +
+		"no label column\n" +
+		"\"服务\"一般\",maybe,0\n" +
+		"退款一直不到账,1,0\n"
+	if err := os.WriteFile(csvPath, []byte(csvBody), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	set, bad, err := readLabelledFile(csvPath, readOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(set) != 3 || len(bad) != 2 || bad[0].Line != 4 || bad[1].Line != 5 {
+		t.Fatalf("set %+v, bad %+v", set, bad)
+	}
+	tsvPath := filepath.Join(dir, "chats.tsv")
+	if err := os.WriteFile(tsvPath, []byte("# comment\nnegative\t扣了两次钱\nangry\ttext\tmore\nno tab here\npositive\t谢谢\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	set, bad, err = readLabelledFile(tsvPath, readOptions{})
+	if err != nil || len(set) != 2 || len(bad) != 2 || bad[0].Line != 3 || bad[1].Line != 4 {
+		t.Fatalf("set %+v, bad %+v, err %v", set, bad, err)
+	}
+	out, errOut, err := runCLI(t, "", "sentiment-eval", "--calibration=false", csvPath, tsvPath)
+	if err != nil || !strings.Contains(errOut, "reviews.csv:4: skipped") || !strings.Contains(errOut, "chats.tsv:3: skipped") || !strings.Contains(out, "reviews.csv") {
+		t.Fatalf("err %v\nstdout %s\nstderr %s", err, out, errOut)
+	}
+}

@@ -173,6 +173,7 @@ var licences = map[string]string{
 	"crosswoz_user_utts":           "Apache-2.0",
 	"support_chats":                "cxstream's own (project licence)",
 	"support_chats_zh":             "cxstream's own (project licence)",
+	"support_chats_en_extra":       "cxstream's own (project licence)",
 	"amazon_cells_labelled":        "sentiment-dev (Kotzias et al., KDD 2015; cite the paper)",
 	"yelp_labelled":                "sentiment-dev (Kotzias et al., KDD 2015; cite the paper)",
 	"SemEval2017-task4-test":       "none stated; tweet text under the platform's terms",
@@ -218,7 +219,18 @@ func (c Card) WriteMarkdown(w io.Writer, modelFile string, size int) {
 	fmt.Fprintf(w, "\n## Validation (precision, recall and flagged share re-weighted to %.0f%% negatives)\n\n", c.NegativeShare*100)
 	fmt.Fprintf(w, "| set | n | negative | ROC AUC | precision | recall | not-negative flagged |\n|---|---|---|---|---|---|---|\n")
 	row := func(name string, f FigureSet) {
-		fmt.Fprintf(w, "| %s | %d | %d | %.3f | %.3f | %.3f | %.3f |\n", name, f.N, f.Negatives, f.AUC, f.Precision, f.Recall, f.NotNegativeFlagged)
+		if f.N == 0 {
+			return // trained on, not validated on
+		}
+		num := func(v float64, ok bool) string {
+			if !ok {
+				return "-"
+			}
+			return fmt.Sprintf("%.3f", v)
+		}
+		both := f.Negatives > 0 && f.Negatives < f.N
+		fmt.Fprintf(w, "| %s | %d | %d | %s | %s | %s | %s |\n", name, f.N, f.Negatives, num(f.AUC, both), num(f.Precision, f.Negatives > 0),
+			num(f.Recall, f.Negatives > 0), num(f.NotNegativeFlagged, f.Negatives < f.N))
 	}
 	row("all", c.Validation)
 	for _, s := range c.PerSource {

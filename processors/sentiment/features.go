@@ -94,36 +94,90 @@ const (
 func nsHash(ns byte) uint32 { return (fnvOffset ^ uint32(ns)) * fnvPrime }
 
 // englishTokens splits lower-cased text into words (letters, digits and
-// apostrophes) and "!"/"?" marks, appending to dst.
+// apostrophes) and "!"/"?" marks, appending to dst. A @mention becomes
+// "@user" and a link "<url>": who or where is not how the writer feels,
+// and names would otherwise carry the sentiment of the training tweets.
 func englishTokens(dst []string, lower string) []string {
 	start := -1
-	for i, r := range lower {
-		word := unicode.IsLetter(r) || unicode.IsDigit(r) || r == '\''
+	mention := false
+	for i := 0; i < len(lower); {
+		r, size := utf8.DecodeRuneInString(lower[i:])
+		if start < 0 && (strings.HasPrefix(lower[i:], "http://") || strings.HasPrefix(lower[i:], "https://") || strings.HasPrefix(lower[i:], "www.")) {
+			end := strings.IndexAny(lower[i:], " \t\n")
+			if end < 0 {
+				end = len(lower) - i
+			}
+			dst = append(dst, "<url>")
+			i += end
+			continue
+		}
+		word := unicode.IsLetter(r) || unicode.IsDigit(r) || r == '\'' || (r == '_' && start >= 0)
 		if word {
 			if start < 0 {
 				start = i
 			}
+			i += size
 			continue
 		}
 		if start >= 0 {
-			dst = append(dst, lower[start:i])
-			start = -1
+			dst = appendToken(dst, lower[start:i], mention)
+			start, mention = -1, false
 		}
-		if r == '!' || r == '?' {
+		switch r {
+		case '!', '?':
 			dst = append(dst, lower[i:i+1])
+		case '@':
+			mention = true
 		}
+		i += size
 	}
 	if start >= 0 {
-		dst = append(dst, lower[start:])
+		dst = appendToken(dst, lower[start:], mention)
 	}
 	return dst
+}
+
+func appendToken(dst []string, tok string, mention bool) []string {
+	if mention {
+		return append(dst, "@user")
+	}
+	return append(dst, tok)
+}
+
+// charGramMark starts the name of an English character n-gram: a piece of
+// a word, never given as a reason.
+const charGramMark = "~"
+
+// englishNegator: words that open a negation scope ("not happy", "never
+// got a reply", "didn't work"): the next three words are also counted as
+// negated.
+func englishNegator(t string) bool {
+	switch t {
+	case "not", "no", "never", "nobody", "nothing", "cannot", "without", "neither", "nor":
+		return true
+	}
+	return strings.HasSuffix(t, "n't")
 }
 
 // englishNgrams adds word 1-2-grams and character 3-5-grams within each
 // word (with < > marking the word's edges).
 func (f *features) englishNgrams(tokens []string, runes []rune) []rune {
 	prev := "<s>"
+	negated := 0 // words left in a negation scope
 	for _, t := range tokens {
+		if negated > 0 && t != "!" && t != "?" {
+			f.hashed = append(f.hashed, hashString(nsHash(nsNeg), t))
+			if f.explain {
+				f.names = append(f.names, "not "+t)
+			}
+			negated--
+		}
+		switch {
+		case t == "!" || t == "?":
+			negated = 0
+		case englishNegator(t):
+			negated = 3
+		}
 		f.addString(hashString(nsHash(nsWord), t), t)
 		h := hashString(hashString(hashString(nsHash(nsBigram), prev), " "), t)
 		f.hashed = append(f.hashed, h)
@@ -131,7 +185,7 @@ func (f *features) englishNgrams(tokens []string, runes []rune) []rune {
 			f.names = append(f.names, prev+" "+t)
 		}
 		prev = t
-		if len(t) < 2 || len(t) > 24 || t == "!" || t == "?" {
+		if len(t) < 2 || len(t) > 24 || t == "!" || t == "?" || t == "@user" || t == "<url>" {
 			continue
 		}
 		runes = append(runes[:0], '<')
@@ -145,7 +199,10 @@ func (f *features) englishNgrams(tokens []string, runes []rune) []rune {
 		for n := 3; n <= 5; n++ {
 			for i := 0; i+n <= len(runes); i++ {
 				g := runes[i : i+n]
-				f.addRunes(hashRunes(nsHash(nsChar), g), g)
+				f.hashed = append(f.hashed, hashRunes(nsHash(nsChar), g))
+				if f.explain {
+					f.names = append(f.names, charGramMark+string(g))
+				}
 			}
 		}
 	}

@@ -218,8 +218,10 @@ func (m *Model) reasons(text string, limit int) []string {
 		if len(out) == limit || c.v <= 0.05 {
 			break
 		}
-		if strings.ContainsAny(c.name, "0123456789") || utf8.RuneCountInString(strings.Trim(c.name, "<>")) < 2 {
-			continue // digits could be part of an order or card number; one character explains nothing
+		if strings.ContainsAny(c.name, "0123456789") || utf8.RuneCountInString(c.name) < 2 || strings.HasPrefix(c.name, charGramMark) || strings.HasPrefix(c.name, "<s> ") {
+			// Digits could be part of an order or card number; one
+			// character, or a piece of an English word, explains nothing.
+			continue
 		}
 		out = append(out, c.name)
 	}

@@ -247,9 +247,24 @@ func shareWeights(labels []bool, share float64) []float64 {
 	return w
 }
 
-// plattFit fits P = sigmoid(a*z+b) to weighted labels by Newton's method.
+// plattFit fits P = sigmoid(a*z+b) to weighted labels by Newton's method
+// with step halving, so every step lowers the weighted log loss.
 func plattFit(z []float64, y []bool, w []float64) (a, b float64) {
+	loss := func(a, b float64) float64 {
+		var l float64
+		for i := range z {
+			m := a*z[i] + b
+			// log(1+exp(-m)) for a negative text, log(1+exp(m)) otherwise,
+			// computed without overflow.
+			if !y[i] {
+				m = -m
+			}
+			l += w[i] * (math.Max(-m, 0) + math.Log1p(math.Exp(-math.Abs(m))))
+		}
+		return l
+	}
 	a, b = 1, 0
+	cur := loss(a, b)
 	for range 100 {
 		var ga, gb, haa, hab, hbb float64
 		for i := range z {
@@ -266,16 +281,24 @@ func plattFit(z []float64, y []bool, w []float64) (a, b float64) {
 			hab += h * z[i]
 			hbb += h
 		}
-		haa += 1e-9
-		hbb += 1e-9
+		haa += 1e-12
+		hbb += 1e-12
 		det := haa*hbb - hab*hab
 		if det <= 0 {
 			break
 		}
 		da := (hbb*ga - hab*gb) / det
 		db := (haa*gb - hab*ga) / det
-		a, b = a-da, b-db
-		if math.Abs(da) < 1e-10 && math.Abs(db) < 1e-10 {
+		step, improved := 1.0, false
+		for range 30 {
+			na, nb := a-step*da, b-step*db
+			if l := loss(na, nb); l <= cur {
+				a, b, cur, improved = na, nb, l, true
+				break
+			}
+			step /= 2
+		}
+		if !improved || (math.Abs(step*da) < 1e-10 && math.Abs(step*db) < 1e-10) {
 			break
 		}
 	}
