@@ -20,6 +20,7 @@ fuzz:
 	go test -run='^$$' -fuzz=FuzzDecodeClick -fuzztime=$(FUZZTIME) ./schemas
 	go test -run='^$$' -fuzz=FuzzDecodeChat -fuzztime=$(FUZZTIME) ./schemas
 	go test -run='^$$' -fuzz=FuzzFastPathAgreesWithSchema -fuzztime=$(FUZZTIME) ./schemas
+	go test -run='^$$' -fuzz=FuzzReaders -fuzztime=$(FUZZTIME) ./internal/ingest
 
 # Tests start their own redis-server and Kafka broker on free ports; this
 # only makes sure the programs are installed (Debian/Ubuntu): redis-server,

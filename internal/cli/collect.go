@@ -29,7 +29,8 @@ func newCollectCmd(g *globals) *cobra.Command {
 		Use:   "collect",
 		Short: "HTTP collector: Segment's HTTP Tracking API and POST /v1/chat, into the input topics",
 		Long: `collect serves Segment's HTTP Tracking API (POST /v1/track, /v1/page, /v1/screen,
-/v1/identify, /v1/batch; the write key as the HTTP Basic-auth user; gzip bodies) and
+/v1/identify, /v1/alias, /v1/group, /v1/batch; the write key as the HTTP Basic-auth user;
+gzip bodies; alias links ids, group calls are accepted and not read) and
 POST /v1/chat (a chat.v1 message, a support tool's payload read through collect.chat's
 mapping, or {"batch": [...]} of them). Calls become clickstream.v2 / chat.v1 records keyed
 by user, produced with the idempotent producer; the answer is 200 only once Kafka has them.

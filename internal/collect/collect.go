@@ -355,7 +355,7 @@ func (c *Collector) produceCalls(ctx context.Context, calls []call, where string
 		return 0, err
 	}
 	// alias calls only link ids; group calls are not read (counted in
-	// cx_collect_ignored_total, answered in "ignored").
+	// cx_collect_ignored_total).
 	events := calls[:0:0]
 	ignored := 0
 	for i, cl := range calls {
@@ -390,6 +390,8 @@ func (c *Collector) produceCalls(ctx context.Context, calls []call, where string
 		}
 		recs = append(recs, &kgo.Record{Topic: c.o.ClickTopic, Key: []byte(user), Value: canon})
 	}
+	// Links go first: if Kafka then fails, the client's retry makes the
+	// same links again, so nothing is lost or doubled.
 	if err := c.o.Links.linkAll(ctx, links); err != nil {
 		return 0, fail(http.StatusServiceUnavailable, rejectIdentity, "identity store unavailable; retry")
 	}

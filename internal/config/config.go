@@ -390,7 +390,7 @@ func (c Config) Validate() error {
 	if !slices.Contains([]string{"json", "console"}, c.Log.Format) {
 		ps.add("log.format", "must be json or console, got %q", c.Log.Format)
 	}
-	ps.addKeyed(c.validateInputs())
+	c.validateInputs(&ps)
 	ps.addKeyed(c.Queue.Validate())
 	ps.addKeyed(c.API.Validate())
 	return ps.err()

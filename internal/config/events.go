@@ -11,7 +11,8 @@ import (
 
 // Events gives meaning to the source's own event names (the `events:`
 // section). The 12 built-in names keep theirs whatever is set here; a
-// name that nothing declares is still stored as activity.
+// name that nothing declares is still stored as activity. The lists add to
+// the Segment E-commerce Spec names while SegmentSpec is on.
 type Events struct {
 	Purchase       PurchaseEvents `yaml:"purchase"`
 	SupportContact []string       `yaml:"support_contact"`
@@ -24,6 +25,10 @@ type Events struct {
 	// funnel validation knows them (a name nothing declares is still
 	// stored as activity).
 	Other []string `yaml:"other"`
+	// SegmentSpec declares the Segment E-commerce Spec names with their
+	// roles (segmentSpecRoles, segmentSpecOther), so a Segment source
+	// works without configuration. A name listed above wins.
+	SegmentSpec bool `yaml:"segment_spec"`
 }
 
 // PurchaseEvents names the purchase events and where their amount and
@@ -36,28 +41,33 @@ type PurchaseEvents struct {
 	DefaultCurrency string `yaml:"default_currency"`
 }
 
-// DefaultEvents declares the Segment Spec's e-commerce names (and the
-// names the segment format gives screen and identify calls), so a Segment
-// source works without configuration.
-func DefaultEvents() Events {
-	return Events{
-		Purchase:       PurchaseEvents{Names: []string{"Order Completed"}, Amount: "properties.revenue", Currency: "properties.currency"},
-		SupportContact: nil,
-		Login:          []string{"Signed In"},
-		Signup:         []string{"Signed Up"},
-		CartAdd:        []string{"Product Added"},
-		Checkout:       []string{"Checkout Started"},
-		CartRemoval:    []string{"Product Removed"},
-		Other: []string{"Products Searched", "Product List Viewed", "Product List Filtered", "Promotion Viewed", "Promotion Clicked",
-			"Product Clicked", "Product Viewed", "Cart Viewed", "Checkout Step Viewed", "Checkout Step Completed", "Payment Info Entered",
-			"Order Updated", "Order Refunded", "Order Cancelled", "Coupon Entered", "Coupon Applied", "Coupon Denied", "Coupon Removed",
-			"Product Added to Wishlist", "Product Removed from Wishlist", "Wishlist Product Added to Cart", "Product Shared", "Cart Shared",
-			"Product Reviewed", "Signed Out", "Account Created", "Account Deleted",
-			ingest.SegmentScreenName, ingest.SegmentIdentifyName},
-	}
+// segmentSpecRoles are the Segment E-commerce (and B2B SaaS) Spec names
+// with a role.
+var segmentSpecRoles = map[schemas.Role][]string{
+	schemas.RolePurchase:    {"Order Completed"},
+	schemas.RoleLogin:       {"Signed In"},
+	schemas.RoleSignup:      {"Signed Up"},
+	schemas.RoleCartAdd:     {"Product Added"},
+	schemas.RoleCheckout:    {"Checkout Started"},
+	schemas.RoleCartRemoval: {"Product Removed"},
 }
 
-func (e Events) byRole() map[schemas.Role][]string {
+// segmentSpecOther are the other Spec names, and the names the segment
+// format gives screen and identify calls.
+var segmentSpecOther = []string{"Products Searched", "Product List Viewed", "Product List Filtered", "Promotion Viewed", "Promotion Clicked",
+	"Product Clicked", "Product Viewed", "Cart Viewed", "Checkout Step Viewed", "Checkout Step Completed", "Payment Info Entered",
+	"Order Updated", "Order Refunded", "Order Cancelled", "Coupon Entered", "Coupon Applied", "Coupon Denied", "Coupon Removed",
+	"Product Added to Wishlist", "Product Removed from Wishlist", "Wishlist Product Added to Cart", "Product Shared", "Cart Shared",
+	"Product Reviewed", "Signed Out", "Account Created", "Account Deleted", ingest.SegmentScreenName, ingest.SegmentIdentifyName}
+
+// DefaultEvents: the Segment Spec names on, purchases' amount and
+// currency where the Spec keeps them.
+func DefaultEvents() Events {
+	return Events{Purchase: PurchaseEvents{Amount: "properties.revenue", Currency: "properties.currency"}, SegmentSpec: true}
+}
+
+// declared is the user's own lists by role.
+func (e Events) declared() map[schemas.Role][]string {
 	return map[schemas.Role][]string{
 		schemas.RolePurchase:       e.Purchase.Names,
 		schemas.RoleSupportContact: e.SupportContact,
@@ -67,6 +77,32 @@ func (e Events) byRole() map[schemas.Role][]string {
 		schemas.RoleCheckout:       e.Checkout,
 		schemas.RoleCartRemoval:    e.CartRemoval,
 	}
+}
+
+// byRole is the user's lists plus, with SegmentSpec, the Spec names the
+// user did not declare otherwise.
+func (e Events) byRole() map[schemas.Role][]string {
+	out := e.declared()
+	if !e.SegmentSpec {
+		return out
+	}
+	mine := map[string]bool{}
+	for _, list := range out {
+		for _, n := range list {
+			mine[n] = true
+		}
+	}
+	for _, n := range e.Other {
+		mine[n] = true
+	}
+	for role, names := range segmentSpecRoles {
+		for _, n := range names {
+			if !mine[n] {
+				out[role] = append(slices.Clone(out[role]), n)
+			}
+		}
+	}
+	return out
 }
 
 // Vocabulary is the name -> role lookup the processors use.
@@ -87,7 +123,7 @@ func (e Events) Validate() error {
 		if role == schemas.RolePurchase {
 			key += ".names"
 		}
-		for _, n := range e.byRole()[role] {
+		for _, n := range e.declared()[role] {
 			if !schemas.ValidEventName(n) {
 				return fmt.Errorf("%s: %q is not an event name (1 to %d characters, no control characters)", key, n, schemas.MaxEventNameLength)
 			}
@@ -127,6 +163,9 @@ func (c Config) DeclaredEventNames() []string {
 		names = append(names, list...)
 	}
 	names = append(names, c.Events.Other...)
+	if c.Events.SegmentSpec {
+		names = append(names, segmentSpecOther...)
+	}
 	for _, in := range []ingest.Input{c.Topics.Input.Clickstream} {
 		if m, err := in.Resolve(); err == nil && m != nil {
 			names = append(names, m.EventNames()...)
@@ -136,16 +175,12 @@ func (c Config) DeclaredEventNames() []string {
 	return slices.Compact(names)
 }
 
-// validateInputs checks the events section and the input formats.
-func (c Config) validateInputs() error {
-	if err := c.Events.Validate(); err != nil {
-		return fmt.Errorf("config: %w", err)
+// validateInputs checks the events section, the input formats and the
+// collector; each error starts with its key.
+func (c Config) validateInputs(ps *problems) {
+	for _, err := range []error{c.Events.Validate(), c.Topics.Input.Validate(), c.Collect.Validate()} {
+		if err != nil {
+			ps.addKeyed(fmt.Errorf("config: %w", err))
+		}
 	}
-	if err := c.Topics.Input.Validate(); err != nil {
-		return fmt.Errorf("config: %w", err)
-	}
-	if err := c.Collect.Validate(); err != nil {
-		return fmt.Errorf("config: %w", err)
-	}
-	return nil
 }

@@ -63,3 +63,25 @@ func TestEventsSectionRejections(t *testing.T) {
 		}
 	}
 }
+
+// Funnels may name what the configuration declares; a misspelt name is
+// still caught, with the declared name suggested.
+func TestFunnelsAcceptDeclaredNames(t *testing.T) {
+	funnels := `
+funnels:
+  - name: shop
+    window: 1h
+    steps:
+      - {name: viewed, events: ["%s"]}
+      - {name: ordered, events: ["Order Completed", "Abo gebucht"]}
+events:
+  purchase: {names: ["Abo gebucht"]}
+`
+	if _, err := Load(write(t, strings.ReplaceAll(funnels, "%s", "Product Viewed"))); err != nil {
+		t.Fatalf("declared names refused: %v", err)
+	}
+	_, err := Load(write(t, strings.ReplaceAll(funnels, "%s", "Prodcut Viewed")))
+	if err == nil || !strings.Contains(err.Error(), `"Prodcut Viewed"`) || !strings.Contains(err.Error(), `did you mean "Product Viewed"`) {
+		t.Fatalf("misspelt name: %v", err)
+	}
+}
