@@ -149,6 +149,24 @@ func newStage(t *testing.T, o stageOptions) *stage {
 		}
 		testenv.Must(t, err, "create topic "+topic)
 	}
+	// A new topic takes a moment to show in the broker's metadata, and
+	// cxstream refuses to start on a missing one.
+	testenv.Eventually(t, 30*time.Second, "topics visible", func() bool {
+		var names []string
+		for _, topic := range s.topics {
+			names = append(names, topic)
+		}
+		details, err := s.adm.ListTopics(ctx, names...)
+		if err != nil {
+			return false
+		}
+		for _, name := range names {
+			if d, ok := details[name]; !ok || d.Err != nil {
+				return false
+			}
+		}
+		return true
+	})
 	if o.sessionTimeout == "" {
 		o.sessionTimeout = "6s"
 	}
