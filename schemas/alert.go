@@ -53,6 +53,7 @@ const (
 	CodeEscalated             = "escalated"               // (none)
 	CodeHighValue             = "high_value"              // purchases, spend
 	CodeOpenCart              = "open_cart"               // funnel_stage
+	CodeNegativeCues          = "negative_cues"           // cues: the n-grams and complaint patterns that weighed most
 )
 
 // Reason codes of churn_risk alerts besides the model's feature names
@@ -64,7 +65,8 @@ const (
 
 // Reason codes of sla_breach alerts.
 const (
-	CodeFirstResponseOverdue = "first_response_overdue" // target_seconds, waited_seconds, queued_priority
+	CodeFirstResponseOverdue = "first_response_overdue" // target_seconds, queued_priority
+	CodePromoted             = "promoted"               // from, to: the item's priority was raised on the breach
 )
 
 // CodeV1Text marks a reason read from an alert.v1 message, which had

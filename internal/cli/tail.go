@@ -3,6 +3,7 @@ package cli
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -34,6 +35,14 @@ filters; a message that is not a valid alert shows as a line on stderr.`,
 			if minPriority != "" && min.Rank() < 0 {
 				return fmt.Errorf("--min-priority must be LOW, NORMAL, HIGH or URGENT, got %q", minPriority)
 			}
+			for _, typ := range types {
+				if !slices.Contains(schemas.AlertTypes, typ) {
+					return fmt.Errorf("--type %q is not an alert type; accepted: %s", typ, strings.Join(schemas.AlertTypes, ", "))
+				}
+			}
+			if count < 0 {
+				return fmt.Errorf("--count must not be negative, got %d", count)
+			}
 			start := kgo.NewOffset().AtEnd()
 			if fromStart {
 				start = kgo.NewOffset().AtStart()
@@ -54,6 +63,9 @@ filters; a message that is not a valid alert shows as a line on stderr.`,
 				return err
 			}
 			defer cl.Close()
+			if err := requireTopics(cmd.Context(), cl, cfg, topic); err != nil {
+				return err
+			}
 			out, errOut := cmd.OutOrStdout(), cmd.ErrOrStderr()
 			shown := 0
 			for count <= 0 || shown < count {
@@ -83,7 +95,7 @@ filters; a message that is not a valid alert shows as a line on stderr.`,
 						fmt.Fprintf(errOut, "skipped record %s/%d@%d: %v\n", r.Topic, r.Partition, r.Offset, err)
 						continue
 					}
-					if (len(types) > 0 && !contains(types, a.Type)) || a.Priority.Rank() < min.Rank() {
+					if (len(types) > 0 && !slices.Contains(types, a.Type)) || a.Priority.Rank() < min.Rank() {
 						continue
 					}
 					if asJSON {
@@ -107,15 +119,6 @@ filters; a message that is not a valid alert shows as a line on stderr.`,
 	f.StringVar(&minPriority, "min-priority", "", "only alerts of at least this priority")
 	f.IntVarP(&count, "count", "n", 0, "exit after this many alerts (0: follow until Ctrl-C)")
 	return cmd
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 func isErasure(r *kgo.Record) bool {

@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
@@ -11,11 +12,15 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/cxstream/cxstream/internal/alertsink"
+	"github.com/cxstream/cxstream/internal/collect"
 	"github.com/cxstream/cxstream/internal/config"
 	"github.com/cxstream/cxstream/internal/privacy"
 	"github.com/cxstream/cxstream/internal/runner"
 	"github.com/cxstream/cxstream/internal/secure"
 	"github.com/cxstream/cxstream/internal/state"
+	"github.com/cxstream/cxstream/internal/userview"
+	"github.com/cxstream/cxstream/processors/churn"
+	"github.com/cxstream/cxstream/processors/funnel"
 )
 
 // userStore is what the per-user commands need: the store, the queue, and
@@ -25,6 +30,8 @@ type userStore struct {
 	log   *zap.Logger
 	store *state.Store
 	queue *alertsink.Queue
+	// links are the collector's anonymous id -> user id links.
+	links *collect.Links
 	close func()
 }
 
@@ -37,11 +44,16 @@ func (g *globals) userStore(cmd *cobra.Command) (*userStore, error) {
 	if err != nil {
 		return nil, err
 	}
+	pseudonymKey, err := secure.Secret(cfg.Privacy.PseudonymKey)
+	if err != nil {
+		return nil, err
+	}
 	return &userStore{
 		cfg:   cfg,
 		log:   log,
 		store: state.New(rdb, state.Options{Prefix: cfg.Redis.KeyPrefix}),
-		queue: alertsink.NewQueue(rdb, cfg.Redis.KeyPrefix),
+		queue: alertsink.New(rdb, alertsink.Options{Prefix: cfg.Redis.KeyPrefix, SLA: alertsink.SLA(cfg.Queue.SLA)}),
+		links: collect.NewLinks(rdb, cfg.Redis.KeyPrefix, 0, privacy.NewPseudonymizer(pseudonymKey)),
 		close: func() { _ = rdb.Close() },
 	}, nil
 }
@@ -69,38 +81,82 @@ func (u *userStore) storedID(id string) (string, error) {
 	return privacy.NewPseudonymizer(key).ID(id), nil
 }
 
+// viewBuilder assembles the user-view builder for a loaded config.
+func (u *userStore) viewBuilder() (*userview.Builder, error) {
+	fp, err := funnel.New(u.cfg.Funnels, u.cfg.Processing.AllowedLateness)
+	if err != nil {
+		return nil, err
+	}
+	cp, err := churn.New(u.cfg.Churn)
+	if err != nil {
+		return nil, err
+	}
+	return &userview.Builder{Store: u.store, Queue: u.queue, Funnel: fp, Churn: cp, ChurnCfg: u.cfg.Churn, Currency: u.cfg.API.Currency}, nil
+}
+
 func newUserCmd(g *globals) *cobra.Command {
-	return &cobra.Command{
+	var asJSON, raw bool
+	cmd := &cobra.Command{
 		Use:   "user <id>",
-		Short: "Show a user's state from Redis: funnel, sentiment, churn features",
-		Long:  "user prints both of a user's state documents. Give the original id: with pseudonymisation on, it is turned into the stored pseudonym with the configured key.",
-		Args:  cobra.ExactArgs(1),
+		Short: "Show what we know of a customer: funnels, purchases, churn risk, sentiment, support queue",
+		Long: `user prints a summary an agent can read: funnel stage and since when, purchases and spend,
+churn score with its reasons, rolling sentiment per conversation, recent negative messages
+and the user's support-queue conversations with their position and claimant.
+--json prints the same as user-view.v1 (schemas/user-view.v1.json); --raw the storage documents.
+Give the original id: with pseudonymisation on, it is turned into the stored pseudonym.`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			us, id, err := g.forUser(cmd, args[0])
 			if err != nil {
 				return err
 			}
 			defer us.close()
-			docs, err := us.store.Load(cmd.Context(), []string{id})
+			if raw {
+				return printRaw(cmd, us, id, args[0])
+			}
+			b, err := us.viewBuilder()
+			if err != nil {
+				return err
+			}
+			v, err := b.Build(cmd.Context(), id)
+			if errors.Is(err, userview.ErrNoUser) {
+				return fmt.Errorf("no state for user %q", args[0])
+			}
 			if err != nil {
 				return fmt.Errorf("redis at %v: %w", us.cfg.Redis.Addrs, err)
 			}
-			d := docs[id]
-			if d.Click.Version == 0 && d.Chat.Version == 0 {
-				return fmt.Errorf("no state for user %q", args[0])
+			if asJSON {
+				enc := json.NewEncoder(cmd.OutOrStdout())
+				enc.SetIndent("", "  ")
+				return enc.Encode(v)
 			}
-			view := map[string]any{"user_id": id}
-			for side, doc := range map[state.Side]state.Doc{state.Click: d.Click, state.Chat: d.Chat} {
-				if len(doc.Data) > 0 {
-					view[string(side)] = json.RawMessage(doc.Data)
-					view[string(side)+"_version"] = doc.Version
-				}
-			}
-			enc := json.NewEncoder(cmd.OutOrStdout())
-			enc.SetIndent("", "  ")
-			return enc.Encode(view)
+			return userview.WriteText(cmd.OutOrStdout(), v, args[0])
 		},
 	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print user-view.v1 JSON (schemas/user-view.v1.json)")
+	cmd.Flags().BoolVar(&raw, "raw", false, "print the storage documents as they are in Redis (for debugging)")
+	return cmd
+}
+
+func printRaw(cmd *cobra.Command, us *userStore, id, shown string) error {
+	docs, err := us.store.Load(cmd.Context(), []string{id})
+	if err != nil {
+		return fmt.Errorf("redis at %v: %w", us.cfg.Redis.Addrs, err)
+	}
+	d := docs[id]
+	if d.Click.Version == 0 && d.Chat.Version == 0 {
+		return fmt.Errorf("no state for user %q", shown)
+	}
+	view := map[string]any{"user_id": id}
+	for side, doc := range map[state.Side]state.Doc{state.Click: d.Click, state.Chat: d.Chat} {
+		if len(doc.Data) > 0 {
+			view[string(side)] = json.RawMessage(doc.Data)
+			view[string(side)+"_version"] = doc.Version
+		}
+	}
+	enc := json.NewEncoder(cmd.OutOrStdout())
+	enc.SetIndent("", "  ")
+	return enc.Encode(view)
 }
 
 func newForgetCmd(g *globals) *cobra.Command {
@@ -108,7 +164,8 @@ func newForgetCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "forget <id>",
 		Short: "Erase a user: state, timers and queue entries in Redis, then a tombstone on the alert topic",
-		Long: `forget deletes every state document, timer and support-queue entry of the user, then
+		Long: `forget deletes every state document, timer, support-queue entry and identity link (from or
+to the id, kept by cxstream collect) of the user, then
 produces a tombstone (key = the user id as stored, empty value, header cx-erasure: true) to
 the alert topic, so downstream subscribers (and compaction) can drop what they hold.
 Give the original id: with pseudonymisation on it is turned into the stored pseudonym.`,
@@ -127,14 +184,24 @@ Give the original id: with pseudonymisation on it is turned into the stored pseu
 			if err != nil {
 				return fmt.Errorf("redis at %v: %w", us.cfg.Redis.Addrs, err)
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "deleted %d keys and timers and %d queue entries of user %q\n", n, q, args[0])
+			l, err := us.links.Forget(cmd.Context(), args[0])
+			if err != nil {
+				return fmt.Errorf("redis at %v: %w", us.cfg.Redis.Addrs, err)
+			}
+			if n == 0 && q == 0 && l == 0 {
+				// Nothing stored (never seen, already erased, or expired
+				// after redis.state_ttl); subscribers may still hold alerts.
+				fmt.Fprintf(cmd.OutOrStdout(), "no state, timers, queue entries or identity links stored for user %q (never seen, already erased, or expired)\n", args[0])
+			} else {
+				fmt.Fprintf(cmd.OutOrStdout(), "deleted %d keys and timers, %d queue entries and %d identity link keys of user %q\n", n, q, l, args[0])
+			}
 			if noTombstone {
 				return nil
 			}
 			if err := publishTombstone(cmd.Context(), us, id); err != nil {
 				return fmt.Errorf("state erased, but the tombstone was not published (run again to retry): %w", err)
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "tombstone published to %s\n", us.cfg.Topics.Alerts)
+			fmt.Fprintf(cmd.OutOrStdout(), "tombstone published to %s, so subscribers drop what they hold of the user\n", us.cfg.Topics.Alerts)
 			return nil
 		},
 	}
@@ -149,6 +216,9 @@ func publishTombstone(ctx context.Context, us *userStore, id string) error {
 		return err
 	}
 	defer cl.Close()
+	if err := requireTopics(ctx, cl, cfg, cfg.Topics.Alerts); err != nil {
+		return err
+	}
 	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
 	recs := []*kgo.Record{{Topic: cfg.Topics.Alerts, Key: []byte(id), Value: nil, Headers: []kgo.RecordHeader{{Key: "cx-erasure", Value: []byte("true")}}}}

@@ -119,7 +119,13 @@ type State struct {
 	CheckedUntil int64 `json:"ck,omitempty"`
 	// ResurrectedAt is when the user came back after being dormant.
 	ResurrectedAt int64 `json:"rz,omitempty"`
+	// ContactAt are times of support contacts seen in the clickstream
+	// (events whose name has the support_contact role).
+	ContactAt []int64 `json:"ct,omitempty"`
 }
+
+// maxContacts bounds ContactAt; the feature is capped at 5 anyway.
+const maxContacts = 8
 
 // Lifecycle classifies the user at now (ms).
 func Lifecycle(st *State, now int64) string {
@@ -157,8 +163,16 @@ func (p *Processor) CheckInactive(st *State, userID string, sig Signals, due int
 	return p.Evaluate(st, userID, sig, due, "inactive:"+strconv.FormatInt(due, 10))
 }
 
-// Observe records one click event.
+// Observe records one click event, with the role of its built-in name.
 func Observe(st *State, ev schemas.ClickEvent) {
+	ObserveAs(st, ev, schemas.Vocabulary{}.RoleOf(ev.Type))
+}
+
+// ObserveAs records one click event whose name has the given role (from
+// the configured vocabulary): purchases count towards the RFM features,
+// support contacts towards support_contacts_14d; every event, whatever its
+// name, is activity.
+func ObserveAs(st *State, ev schemas.ClickEvent, role schemas.Role) {
 	if st.FirstSeen == 0 || ev.EventTime < st.FirstSeen {
 		st.FirstSeen = ev.EventTime
 	}
@@ -166,10 +180,19 @@ func Observe(st *State, ev schemas.ClickEvent) {
 		st.ResurrectedAt = ev.EventTime
 	}
 	st.LastSeen = max(st.LastSeen, ev.EventTime)
-	if ev.Type == schemas.ClickPurchase {
+	switch role {
+	case schemas.RolePurchase:
 		st.Purchases++
 		st.Spend += ev.Amount
 		st.LastPurchase = max(st.LastPurchase, ev.EventTime)
+	case schemas.RoleSupportContact:
+		st.ContactAt = append(st.ContactAt, ev.EventTime)
+		// Only the last 14 days count; keep a bounded few.
+		horizon := st.LastSeen - 14*dayMs
+		st.ContactAt = slices.DeleteFunc(st.ContactAt, func(t int64) bool { return t < horizon })
+		if len(st.ContactAt) > maxContacts {
+			st.ContactAt = st.ContactAt[len(st.ContactAt)-maxContacts:]
+		}
 	}
 	day := ev.EventTime / dayMs
 	st.advance(day)
@@ -241,7 +264,7 @@ func Features(st *State, sig Signals, now int64) map[string]float64 {
 		FeatActivityDrop:   drop,
 		FeatAbandonments:   math.Min(3, float64(countSince(sig.AbandonedAt, since))),
 		FeatNegativeChats:  math.Min(3, float64(countSince(sig.NegativeAt, since))),
-		FeatSupportContact: math.Min(5, float64(countSince(sig.ContactAt, since))),
+		FeatSupportContact: math.Min(5, float64(countSince(sig.ContactAt, since)+countSince(st.ContactAt, since))),
 		FeatPurchases:      math.Min(5, float64(st.Purchases)),
 		FeatSpend:          math.Log1p(st.Spend),
 	}
@@ -323,24 +346,7 @@ func (p *Processor) Evaluate(st *State, userID string, sig Signals, now int64, s
 	}
 	_, contributions := p.Score(features)
 	st.LastAlertAt = now
-	var reasons []schemas.AlertReason
-	for _, c := range contributions {
-		if c.Logit <= 0 || len(reasons) == 3 {
-			break
-		}
-		shown := c.Value
-		if c.Feature == FeatActivityDrop {
-			shown *= 100
-		}
-		// The code is the feature name; value is the model's input (a
-		// fraction for activity_drop), contribution its share of the logit.
-		reasons = append(reasons, schemas.AlertReason{Code: c.Feature,
-			Params: map[string]any{"value": round3(c.Value), "contribution": round3(c.Logit)},
-			Text:   fmt.Sprintf(featureText[c.Feature]+" (+%.2f)", shown, c.Logit)})
-	}
-	if len(reasons) == 0 {
-		reasons = []schemas.AlertReason{{Code: schemas.CodeBaselineRisk, Text: "baseline risk"}}
-	}
+	reasons := Reasons(contributions)
 	lc := Lifecycle(st, now)
 	if lc != "" {
 		reasons = append(reasons, schemas.AlertReason{Code: schemas.CodeLifecycle,
@@ -364,6 +370,39 @@ func (p *Processor) Evaluate(st *State, userID string, sig Signals, now int64, s
 		EventTime:        now,
 		RuleVersion:      RuleVersion,
 	}
+}
+
+// Reasons are the coded reasons of a score: its top three positive
+// contributions, each coded by its feature name with the model's input
+// (value; a fraction for activity_drop) and its share of the logit
+// (contribution), or baseline_risk when none is positive.
+func Reasons(contributions []Contribution) []schemas.AlertReason {
+	var reasons []schemas.AlertReason
+	for _, c := range contributions {
+		if c.Logit <= 0 || len(reasons) == 3 {
+			break
+		}
+		shown := c.Value
+		if c.Feature == FeatActivityDrop {
+			shown *= 100
+		}
+		reasons = append(reasons, schemas.AlertReason{Code: c.Feature,
+			Params: map[string]any{"value": round3(c.Value), "contribution": round3(c.Logit)},
+			Text:   fmt.Sprintf(featureText[c.Feature]+" (+%.2f)", shown, c.Logit)})
+	}
+	if len(reasons) == 0 {
+		reasons = []schemas.AlertReason{{Code: schemas.CodeBaselineRisk, Text: "baseline risk"}}
+	}
+	return reasons
+}
+
+// Explain is the English text of Reasons.
+func Explain(contributions []Contribution) []string {
+	var texts []string
+	for _, r := range Reasons(contributions) {
+		texts = append(texts, r.Text)
+	}
+	return texts
 }
 
 var featureText = map[string]string{

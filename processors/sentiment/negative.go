@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/cxstream/cxstream/internal/redact"
@@ -40,6 +41,10 @@ type Config struct {
 	// History: how long negative messages and contacts are remembered
 	// for the churn features.
 	History time.Duration `yaml:"history"`
+	// Models: language ("zh", "en") -> model file written by `cxstream
+	// sentiment train`, used instead of the embedded model of that
+	// language (the runner loads them; see NewScorer).
+	Models map[string]string `yaml:"models"`
 }
 
 // DefaultConfig is what cxstream ships.
@@ -70,6 +75,18 @@ func (c Config) Validate() error {
 		return fmt.Errorf("min_messages must be at least 1")
 	case c.Cooldown < 0 || c.ConversationTTL <= 0 || c.History <= 0:
 		return fmt.Errorf("cooldown, conversation_ttl and history must be positive")
+	}
+	return c.validateModels()
+}
+
+func (c Config) validateModels() error {
+	for lang, path := range c.Models {
+		if _, err := ParseLanguage(lang); err != nil {
+			return fmt.Errorf("models: %w", err)
+		}
+		if path == "" {
+			return fmt.Errorf("models: %s has no file", lang)
+		}
 	}
 	return nil
 }
@@ -218,6 +235,13 @@ func (p *Processor) decide(st *State, conv *Conversation, m schemas.ChatMessage,
 		reasons = append(reasons, schemas.AlertReason{Code: schemas.CodeOpenCart,
 			Params: map[string]any{"funnel_stage": cust.FunnelStage},
 			Text:   "in the middle of a purchase (" + cust.FunnelStage + ")"})
+	}
+	if ex, ok := p.scorer.(Explainer); ok && score.Label == Negative {
+		if why := ex.Reasons(m.Text); len(why) > 0 {
+			reasons = append(reasons, schemas.AlertReason{Code: schemas.CodeNegativeCues,
+				Params: map[string]any{"cues": strings.Join(why, ", ")},
+				Text:   "because of: " + strings.Join(why, ", ")})
+		}
 	}
 	rank = min(rank, schemas.PriorityUrgent.Rank())
 	conv.AlertRank, conv.AlertAt = chatRank, m.EventTime
