@@ -29,8 +29,8 @@ async function api(method, path, body) {
 function dur(sec) {
   sec = Math.max(0, Math.round(sec));
   const d = Math.floor(sec / 86400), h = Math.floor(sec / 3600) % 24, m = Math.floor(sec / 60) % 60, s = sec % 60;
-  if (d) return d + "d" + h + "h";
-  if (h) return h + "h" + m + "m";
+  if (d) return d + "d" + (h ? h + "h" : "");
+  if (h) return h + "h" + (m ? m + "m" : "");
   if (m) return m + "m" + (s ? s + "s" : "");
   return s + "s";
 }
@@ -58,6 +58,7 @@ function renderQueue() {
   for (const it of state.items) {
     const mine = it.claim && state.me && it.claim.agent === state.me.name;
     const row = el("tr", { class: (mine ? "mine " : "") + (it.sla_breached ? "breached" : ""), "data-conversation": it.conversation_id },
+      el("td", {}, it.claim ? "" : el("button", { type: "button", class: "claim", "aria-label": "Claim " + it.conversation_id, onclick: () => claim(it.conversation_id) }, "Claim")),
       el("td", {}, it.conversation_id),
       el("td", {}, it.user_id),
       el("td", {}, el("span", { class: "prio " + it.priority }, it.priority)),
@@ -65,9 +66,8 @@ function renderQueue() {
       el("td", {}, slaText(it)),
       el("td", { class: "claimant" }, it.claim ? it.claim.agent : "-"),
       el("td", {}, it.claim ? dur(secsUntil(it.claim.lease_expires_at)) : "-"),
-      el("td", {}, (it.alert.reasons || []).join("; ")),
-      el("td", { class: "excerpt" }, it.alert.excerpt || ""),
-      el("td", {}, it.claim ? "" : el("button", { type: "button", class: "claim", onclick: () => claim(it.conversation_id) }, "Claim")));
+      el("td", { class: "why", title: (it.alert.reasons || []).join("; ") }, (it.alert.reasons || [])[0] || ""),
+      el("td", { class: "excerpt" }, it.alert.excerpt || ""));
     body.append(row);
   }
 }
@@ -127,7 +127,8 @@ function renderWork() {
     work.className = "empty";
     work.replaceChildren("Nothing claimed. Claim the next conversation with ", el("kbd", {}, "n"), ".");
     actions.hidden = true;
-    if (state.customerOf) { state.customerOf = ""; $("#customer").className = "empty"; $("#customer").replaceChildren("The customer of the conversation you hold shows here."); }
+    state.customerOf = "";
+    if ($("#customer").className !== "empty") { $("#customer").className = "empty"; $("#customer").replaceChildren("The customer of the conversation you hold shows here."); }
     return;
   }
   work.className = "";
