@@ -105,3 +105,16 @@ func TestSLABreachRaisesExactlyOneAlertAcrossWatchers(t *testing.T) {
 		t.Fatalf("alerts per conversation %v, want one each for c1 and c2", seen)
 	}
 }
+
+func TestQueueGaugesExistFromStart(t *testing.T) {
+	m := metrics.New()
+	mfs, err := m.Registry.Gather()
+	testenv.Must(t, err, "gather")
+	series := map[string]int{}
+	for _, mf := range mfs {
+		series[mf.GetName()] += len(mf.GetMetric())
+	}
+	if series["cx_queue_depth"] != 2 || series["cx_queue_oldest_age_seconds"] != 1 {
+		t.Fatalf("queue gauges at start: depth %d series, oldest age %d", series["cx_queue_depth"], series["cx_queue_oldest_age_seconds"])
+	}
+}

@@ -226,6 +226,40 @@ func TestUserViewIsAuditedAndErasureRemovesEverything(t *testing.T) {
 		t.Fatalf("audit entries %+v", audited)
 	}
 
+	// The funnel report sees the seeded journey: two attempts reached
+	// checkout, one bought within 30 minutes.
+	var rep struct {
+		Funnels []struct {
+			Name        string
+			Conversions int
+			Steps       []struct {
+				Name    string
+				Reached int
+			}
+			ConvertHistogram []struct {
+				UpToSeconds float64 `json:"up_to_seconds"`
+				Count       int
+			} `json:"convert_histogram"`
+		}
+	}
+	if status, _ := e.do("analyst", "GET", "/v1/funnels", nil, &rep); status != 200 || len(rep.Funnels) != 1 {
+		t.Fatalf("funnels: %d %+v", status, rep)
+	}
+	f := rep.Funnels[0]
+	reached := fmt.Sprint(f.Steps)
+	if f.Name != "purchase" || f.Conversions != 1 || reached != "[{view 2} {cart 2} {checkout 2} {purchase 1}]" {
+		t.Fatalf("funnel %+v", f)
+	}
+	for _, b := range f.ConvertHistogram {
+		want := 0
+		if b.UpToSeconds == 3600 {
+			want = 1 // 30 minutes from view to purchase
+		}
+		if b.Count != want {
+			t.Fatalf("time-to-convert histogram %+v", f.ConvertHistogram)
+		}
+	}
+
 	cl, err := kgo.NewClient(kgo.SeedBrokers(e.Kafka.Brokers...), kgo.ConsumeTopics("cx.alerts.v1"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
 	testenv.Must(t, err, "client")
 	defer cl.Close()
@@ -277,6 +311,8 @@ func TestAlertStreamFiltersAndShowsSLABreaches(t *testing.T) {
 			break
 		}
 	}
+	// The streams outlive the request timeout (1s in these tests).
+	time.Sleep(1500 * time.Millisecond)
 	// A HIGH conversation waits past its 15-minute target: the api's SLA
 	// watcher raises one sla_breach alert, which the stream shows.
 	e.push(negative("u-late", "c-late", schemas.PriorityHigh, 1000))

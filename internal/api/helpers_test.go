@@ -65,6 +65,7 @@ func start(t *testing.T) *env {
 	cfg.Queue.SLAInterval = 100 * time.Millisecond
 	cfg.Queue.SLA = map[schemas.Priority]time.Duration{schemas.PriorityUrgent: 5 * time.Minute, schemas.PriorityHigh: 15 * time.Minute, schemas.PriorityNormal: time.Hour, schemas.PriorityLow: 4 * time.Hour}
 	cfg.API.MaxBodyBytes = 2048
+	cfg.API.RequestTimeout = time.Second // streams must outlive it
 	for name, tk := range tokens {
 		sum := sha256.Sum256([]byte(tk.token))
 		cfg.API.Tokens = append(cfg.API.Tokens, config.APIToken{Name: name, Role: tk.role, SHA256: hex.EncodeToString(sum[:])})

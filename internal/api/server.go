@@ -156,14 +156,14 @@ func (s *Server) Routes() []Route { return append([]Route(nil), s.routes...) }
 // Handler is the server's HTTP handler.
 func (s *Server) Handler() http.Handler { return s.mux }
 
-// HTTPServer returns an http.Server for addr with header and body read
-// timeouts; writes are bounded per route (the alert stream is not).
+// HTTPServer returns an http.Server for addr with a header read
+// timeout; bodies, handlers and writes are bounded per route (the alert
+// stream is not).
 func (s *Server) HTTPServer(addr string) *http.Server {
 	return &http.Server{
 		Addr:              addr,
 		Handler:           s.mux,
 		ReadHeaderTimeout: 5 * time.Second,
-		ReadTimeout:       s.o.Config.RequestTimeout,
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    16 << 10,
 		ErrorLog:          zap.NewStdLog(s.o.Logger.Named("http")),
@@ -194,11 +194,19 @@ func (s *Server) wrap(rt Route) http.Handler {
 			who = p
 		}
 		r.Body = http.MaxBytesReader(w, r.Body, s.o.Config.MaxBodyBytes)
-		if !rt.Stream {
-			ctx, cancel := context.WithTimeout(r.Context(), s.o.Config.RequestTimeout)
+		rc := http.NewResponseController(w)
+		if rt.Stream {
+			// A stream lives as long as its client: no read deadline
+			// (a lapsed one would end it through the server's
+			// background read).
+			_ = rc.SetReadDeadline(time.Time{})
+		} else {
+			deadline := time.Now().Add(s.o.Config.RequestTimeout)
+			ctx, cancel := context.WithDeadline(r.Context(), deadline)
 			defer cancel()
 			r = r.WithContext(ctx)
-			_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(s.o.Config.RequestTimeout + time.Second))
+			_ = rc.SetReadDeadline(deadline)
+			_ = rc.SetWriteDeadline(deadline.Add(time.Second))
 		}
 		rt.handler(w, r, who)
 	})
