@@ -88,6 +88,8 @@ func TestRolesAndBadRequests(t *testing.T) {
 		{"admin", "GET", "/v1/queue", nil, 200, ""},
 		{"admin", "GET", "/v1/funnels", nil, 200, ""},
 		{"analyst", "GET", "/v1/funnels", nil, 200, ""},
+		{"analyst", "GET", "/v1/me", nil, 200, ""},
+		{"", "GET", "/v1/me", nil, 401, "unauthorized"},
 		{"ana", "GET", "/v1/queue", nil, 200, ""},
 		{"", "GET", "/", nil, 200, ""},
 		{"", "GET", "/static/console.js", nil, 200, ""},

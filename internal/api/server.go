@@ -34,6 +34,8 @@ const (
 	// rolePublic routes need no token (probes, the console's page and
 	// assets, which hold no data).
 	rolePublic Role = ""
+	// roleAny routes need a valid token of any role.
+	roleAny Role = "any"
 )
 
 // Principal is the holder of a token.
@@ -126,7 +128,7 @@ func New(o Options) (*Server, error) {
 		{Method: "GET", Pattern: "/openapi.yaml", Role: rolePublic, handler: s.openapi},
 		{Method: "GET", Pattern: "/{$}", Role: rolePublic, handler: s.console},
 		{Method: "GET", Pattern: "/static/{file}", Role: rolePublic, handler: s.static},
-		{Method: "GET", Pattern: "/v1/me", Role: RoleAgent, handler: s.me},
+		{Method: "GET", Pattern: "/v1/me", Role: roleAny, handler: s.me},
 		{Method: "GET", Pattern: "/v1/queue", Role: RoleAgent, handler: s.listQueue},
 		{Method: "POST", Pattern: "/v1/queue/claim", Role: RoleAgent, handler: s.claim},
 		{Method: "GET", Pattern: "/v1/queue/{conversation}", Role: RoleAgent, handler: s.getItem},
@@ -172,7 +174,7 @@ func (s *Server) HTTPServer(addr string) *http.Server {
 
 // allowed says whether role may use a route that needs need.
 func allowed(role, need Role) bool {
-	return need == rolePublic || role == RoleAdmin || role == need
+	return need == rolePublic || need == roleAny || role == RoleAdmin || role == need
 }
 
 func (s *Server) wrap(rt Route) http.Handler {
