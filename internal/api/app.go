@@ -179,6 +179,13 @@ func (a *App) Run(ctx context.Context) error {
 	return g.Wait()
 }
 
+// Close releases the clients of an app that will not Run (Run closes
+// them itself).
+func (a *App) Close() {
+	_ = a.ln.Close()
+	a.close()
+}
+
 func (a *App) close() {
 	a.client.Close()
 	_ = a.rdb.Close()

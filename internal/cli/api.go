@@ -38,6 +38,7 @@ log (logger "audit"). It also runs the queue's SLA watcher unless --no-sla.`,
 				return err
 			}
 			if err := app.CheckConnections(cmd.Context()); err != nil {
+				app.Close()
 				return err
 			}
 			if len(cfg.API.Tokens) == 0 {
