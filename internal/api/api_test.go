@@ -16,6 +16,8 @@ import (
 
 	"github.com/cxstream/cxstream/internal/alertsink"
 	"github.com/cxstream/cxstream/internal/api"
+	"github.com/cxstream/cxstream/internal/config"
+	"github.com/cxstream/cxstream/internal/privacy"
 	"github.com/cxstream/cxstream/internal/testenv"
 	"github.com/cxstream/cxstream/internal/userview"
 	"github.com/cxstream/cxstream/internal/userview/viewtest"
@@ -333,6 +335,27 @@ func TestAlertStreamFiltersAndShowsSLABreaches(t *testing.T) {
 		}
 		if a.Priority.Rank() < schemas.PriorityHigh.Rank() {
 			t.Fatalf("min_priority=HIGH streamed %+v", a)
+		}
+	}
+}
+
+func TestUserViewWithPseudonymsTakesTheOriginalOrTheStoredID(t *testing.T) {
+	e := start(t, func(c *config.Config) { c.Privacy.PseudonymKey = "test-key" })
+	stored := privacy.NewPseudonymizer("test-key").ID("u-42")
+	viewtest.Seed(t, e.Redis.Client, e.Queue, viewtest.Customer{UserID: stored, ConversationID: "conv-9", Messages: []string{"hello"}}, time.Now())
+	var v userview.View
+	if status, _ := e.do("ana", "GET", "/v1/users/u-42", nil, &v); status != 200 || v.UserID != stored {
+		t.Fatalf("by original id: %d %q, want the state of %s", status, v.UserID, stored)
+	}
+	if status, _ := e.do("ana", "GET", "/v1/users/"+stored+"?stored=true", nil, &v); status != 200 || v.UserID != stored {
+		t.Fatalf("by stored id: %d %q", status, v.UserID)
+	}
+	if status, _ := e.do("ana", "GET", "/v1/users/"+stored, nil, nil); status != 404 {
+		t.Fatalf("a pseudonym given as an original id must not be found (it is pseudonymised again): %d", status)
+	}
+	for _, entry := range e.Logs.FilterMessage("user data access").All() {
+		if strings.Contains(fmt.Sprint(entry.ContextMap()), "u-42") {
+			t.Fatalf("the audit log holds the original id: %v", entry.ContextMap())
 		}
 	}
 }

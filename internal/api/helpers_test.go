@@ -55,7 +55,7 @@ type env struct {
 	cfg   config.Config
 }
 
-func start(t *testing.T) *env {
+func start(t *testing.T, tweaks ...func(*config.Config)) *env {
 	t.Helper()
 	r := testenv.StartRedis(t)
 	k := testenv.StartKafka(t, 2, "cx.clickstream.v1", "cx.chat.v1", "cx.alerts.v1", "cx.deadletter.v1")
@@ -69,6 +69,9 @@ func start(t *testing.T) *env {
 	for name, tk := range tokens {
 		sum := sha256.Sum256([]byte(tk.token))
 		cfg.API.Tokens = append(cfg.API.Tokens, config.APIToken{Name: name, Role: tk.role, SHA256: hex.EncodeToString(sum[:])})
+	}
+	for _, tw := range tweaks {
+		tw(&cfg)
 	}
 	testenv.Must(t, cfg.Validate(), "config")
 	core, logs := observer.New(zapcore.DebugLevel)

@@ -231,7 +231,7 @@ async function refreshFunnels() {
     const parts = [];
     for (const f of rep.funnels) {
       const first = f.steps.length ? f.steps[0].reached : 0;
-      parts.push(el("h3", {}, f.name + " (" + f.users + " users, " + f.conversions + " conversions)"));
+      parts.push(el("h3", {}, f.name + " (users " + f.users + ", conversions " + f.conversions + ")"));
       for (const s of f.steps) parts.push(bar(s.name, s.reached, first, first ? " " + Math.round((100 * s.reached) / first) + "%" : ""));
       parts.push(el("h4", {}, "Time to convert" + (f.median_convert_seconds ? " (median " + dur(f.median_convert_seconds) + ")" : "")));
       const maxH = Math.max(0, ...f.convert_histogram.map((b) => b.count));
