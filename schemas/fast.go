@@ -83,9 +83,6 @@ const (
 	maxEventTime = 9007199254740991
 )
 
-var clickTypes = []string{ClickPageView, ClickProductView, ClickCourseView, ClickSearch, ClickAddToCart, ClickRemoveFromCart,
-	ClickCheckoutStart, ClickPurchase, ClickSignup, ClickLogin, ClickLogout, ClickSupportContact}
-
 func fastClick(raw []byte, ev *ClickEvent) bool {
 	m, ok := fields(raw)
 	if !ok {
@@ -95,7 +92,7 @@ func fastClick(raw []byte, ev *ClickEvent) bool {
 		switch k {
 		case "schema":
 			ev.Schema, ok = str(v, 0, 64)
-			ok = ok && ev.Schema == ClickstreamV1
+			ok = ok && (ev.Schema == ClickstreamV1 || ev.Schema == ClickstreamV2)
 		case "event_id":
 			ev.EventID, ok = str(v, 1, 128)
 		case "user_id":
@@ -103,8 +100,8 @@ func fastClick(raw []byte, ev *ClickEvent) bool {
 		case "session_id":
 			ev.SessionID, ok = str(v, 0, 128)
 		case "type":
-			ev.Type, ok = str(v, 1, 64)
-			ok = ok && oneOf(ev.Type, clickTypes...)
+			ev.Type, ok = str(v, 1, MaxEventNameLength)
+			ok = ok && ValidEventName(ev.Type)
 		case "page":
 			ev.Page, ok = str(v, 0, 2048)
 		case "item_id":

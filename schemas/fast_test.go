@@ -16,6 +16,9 @@ func FuzzFastPathAgreesWithSchema(f *testing.F) {
 		`{"user_id":"u","event_id":"e","type":"page_view","event_time":1763900000000,"currency":""}`,
 		`{"user_id":"u","event_id":"e","type":"page_view","event_time":1.7639e12}`,
 		`{"event_id":"m","conversation_id":"c","user_id":"u","sender":"customer","text":"hi","language":"zh-Hant-TW","event_time":1763900000000}`,
+		`{"schema":"clickstream.v2","user_id":"u","event_id":"e","type":"Order Completed","event_time":1763900000000}`,
+		`{"user_id":"u","event_id":"e","type":"a\u007fb","event_time":1763900000000}`,
+		`{"user_id":"u","event_id":"e","type":"\u00a0","event_time":1763900000000}`,
 	} {
 		f.Add([]byte(s))
 	}
@@ -24,11 +27,24 @@ func FuzzFastPathAgreesWithSchema(f *testing.F) {
 		var fc ClickEvent
 		if len(raw) <= v.maxBytes && fastClick(raw, &fc) {
 			var full ClickEvent
-			if err := v.decode(ClickstreamV1, raw, &full); err != nil {
+			if err := v.decode(ClickstreamV2, raw, &full); err != nil {
 				t.Fatalf("fast path accepted a click the schema rejects: %q: %v", raw, err)
 			}
 			if !reflect.DeepEqual(fc, full) {
 				t.Fatalf("fast and schema paths decode %q differently:\n%+v\n%+v", raw, fc, full)
+			}
+		}
+		// Reading v1 goes on: whatever clickstream.v1 accepts, the reader
+		// (v2) accepts and decodes the same way.
+		if v.Validate(ClickstreamV1, raw) == nil {
+			var v1 ClickEvent
+			_ = v.decode(ClickstreamV1, raw, &v1)
+			v2, err := v.DecodeClick(raw)
+			if err != nil {
+				t.Fatalf("a valid clickstream.v1 message is rejected: %q: %v", raw, err)
+			}
+			if !reflect.DeepEqual(v1, v2) {
+				t.Fatalf("v1 and v2 decode %q differently:\n%+v\n%+v", raw, v1, v2)
 			}
 		}
 		var fm ChatMessage

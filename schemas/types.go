@@ -1,15 +1,22 @@
 package schemas
 
-import "encoding/json"
+import (
+	"encoding/json"
+	"unicode/utf8"
+)
 
 // Schema names, also the value of the optional "schema" field of a message.
 const (
 	ClickstreamV1 = "clickstream.v1"
+	// ClickstreamV2 opens the event name (type) to any printable name;
+	// every v1 message is a valid v2 message.
+	ClickstreamV2 = "clickstream.v2"
 	ChatV1        = "chat.v1"
 	AlertV1       = "alert.v1"
 )
 
-// Click event types of clickstream.v1.
+// Built-in click event names (clickstream.v1's closed set). They keep
+// their meaning in v2; other names get theirs from configuration.
 const (
 	ClickPageView       = "page_view"
 	ClickProductView    = "product_view"
@@ -25,7 +32,31 @@ const (
 	ClickSupportContact = "support_contact"
 )
 
-// ClickEvent is a clickstream.v1 message.
+// BuiltinClickNames are the 12 built-in event names.
+var BuiltinClickNames = []string{ClickPageView, ClickProductView, ClickCourseView, ClickSearch, ClickAddToCart, ClickRemoveFromCart,
+	ClickCheckoutStart, ClickPurchase, ClickSignup, ClickLogin, ClickLogout, ClickSupportContact}
+
+// MaxEventNameLength bounds an event name, in characters.
+const MaxEventNameLength = 128
+
+// ValidEventName reports whether name may be a clickstream event name:
+// 1 to MaxEventNameLength characters of valid UTF-8 with no control
+// character (C0, DEL, C1), as clickstream.v2's pattern says.
+func ValidEventName(name string) bool {
+	if name == "" || !utf8.ValidString(name) {
+		return false
+	}
+	n := 0
+	for _, r := range name {
+		if r < 0x20 || (r >= 0x7f && r <= 0x9f) {
+			return false
+		}
+		n++
+	}
+	return n <= MaxEventNameLength
+}
+
+// ClickEvent is a clickstream.v2 (or v1) message.
 type ClickEvent struct {
 	Schema     string         `json:"schema,omitempty"`
 	EventID    string         `json:"event_id"`
@@ -68,6 +99,9 @@ const (
 	// first-response target (raised once per conversation).
 	AlertSLABreach = "sla_breach"
 )
+
+// AlertTypes are the alert types a subscriber may filter on.
+var AlertTypes = []string{AlertNegativeChat, AlertChurnRisk, AlertSLABreach}
 
 // Priority of an alert in the support queue, lowest first.
 type Priority string

@@ -15,7 +15,7 @@ import (
 	"golang.org/x/text/message"
 )
 
-//go:embed *.v1.json
+//go:embed *.v1.json *.v2.json
 var documents embed.FS
 
 // DefaultMaxMessageBytes bounds an input message; a larger one is rejected
@@ -73,7 +73,7 @@ func NewValidator(maxBytes int) (*Validator, error) {
 	}
 	c := jsonschema.NewCompiler()
 	v := &Validator{maxBytes: maxBytes, compiled: map[string]*jsonschema.Schema{}, printer: message.NewPrinter(language.English)}
-	for _, name := range []string{ClickstreamV1, ChatV1, AlertV1} {
+	for _, name := range []string{ClickstreamV1, ClickstreamV2, ChatV1, AlertV1} {
 		raw, err := documents.ReadFile(name + ".json")
 		if err != nil {
 			return nil, fmt.Errorf("read schema %s: %w", name, err)
@@ -98,14 +98,15 @@ func NewValidator(maxBytes int) (*Validator, error) {
 // that publish the contract.
 func Document(name string) ([]byte, error) { return documents.ReadFile(name + ".json") }
 
-// DecodeClick validates raw against clickstream.v1 and decodes it.
+// DecodeClick validates raw against clickstream.v2, which accepts every
+// clickstream.v1 message too, and decodes it.
 func (v *Validator) DecodeClick(raw []byte) (ClickEvent, error) {
 	var ev ClickEvent
 	if len(raw) <= v.maxBytes && fastClick(raw, &ev) {
 		return ev, nil
 	}
 	ev = ClickEvent{}
-	err := v.decode(ClickstreamV1, raw, &ev)
+	err := v.decode(ClickstreamV2, raw, &ev)
 	return ev, err
 }
 

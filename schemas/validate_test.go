@@ -69,7 +69,8 @@ func TestInvalidExamplesAreRejectedWithTheirReason(t *testing.T) {
 func TestRejectionNamesTheFieldAndRule(t *testing.T) {
 	v := newValidator(t)
 	cases := map[string]struct{ raw, want string }{
-		"unknown type":  {`{"event_id":"e","user_id":"u","type":"teleport","event_time":1763900000000}`, "/type: value must be one of"},
+		"control char":  {`{"event_id":"e","user_id":"u","type":"tele\u0007port","event_time":1763900000000}`, "/type: pattern"},
+		"empty name":    {`{"event_id":"e","user_id":"u","type":"","event_time":1763900000000}`, "/type: minLength"},
 		"missing user":  {`{"event_id":"e","type":"page_view","event_time":1763900000000}`, "missing property 'user_id'"},
 		"wrong type":    {`{"event_id":"e","user_id":"u","type":"page_view","event_time":"soon"}`, "/event_time: got string, want integer"},
 		"purchase":      {`{"event_id":"e","user_id":"u","type":"purchase","event_time":1763900000000}`, "missing properties 'amount', 'currency'"},
@@ -111,6 +112,41 @@ func TestTooLargeIsRejectedBeforeParsing(t *testing.T) {
 	var ie *InvalidError
 	if !errors.As(err, &ie) || ie.Reason != ReasonTooLarge {
 		t.Fatalf("got %v, want too_large", err)
+	}
+}
+
+// v2 opens the event name; the built-in names keep their rules and v1
+// messages (schema "clickstream.v1") are still read.
+func TestOpenEventNames(t *testing.T) {
+	v := newValidator(t)
+	for _, raw := range []string{
+		`{"schema":"clickstream.v2","event_id":"e","user_id":"u","type":"Order Completed","event_time":1763900000000,"properties":{"revenue":12.5}}`,
+		`{"event_id":"e","user_id":"u","type":"produit consulté ✓","event_time":1763900000000}`,
+		`{"schema":"clickstream.v1","event_id":"e","user_id":"u","type":"page_view","event_time":1763900000000}`,
+		`{"event_id":"e","user_id":"u","type":"` + strings.Repeat("é", MaxEventNameLength) + `","event_time":1763900000000}`,
+	} {
+		ev, err := v.DecodeClick([]byte(raw))
+		if err != nil {
+			t.Errorf("%s: %v", raw, err)
+			continue
+		}
+		var probe struct{ Type string }
+		_ = json.Unmarshal([]byte(raw), &probe)
+		if ev.Type != probe.Type {
+			t.Errorf("name %q decoded as %q", probe.Type, ev.Type)
+		}
+	}
+	for _, raw := range []string{
+		`{"event_id":"e","user_id":"u","type":"` + strings.Repeat("a", MaxEventNameLength+1) + `","event_time":1763900000000}`,
+		`{"event_id":"e","user_id":"u","type":"line\nbreak","event_time":1763900000000}`,
+		`{"event_id":"e","user_id":"u","type":"c1\u0085","event_time":1763900000000}`,
+		`{"event_id":"e","user_id":"u","type":7,"event_time":1763900000000}`,
+		`{"schema":"clickstream.v3","event_id":"e","user_id":"u","type":"page_view","event_time":1763900000000}`,
+		`{"event_id":"e","user_id":"u","type":"purchase","event_time":1763900000000,"amount":3}`,
+	} {
+		if _, err := v.DecodeClick([]byte(raw)); !errors.Is(err, ErrInvalid) {
+			t.Errorf("accepted %.80s: %v", raw, err)
+		}
 	}
 }
 

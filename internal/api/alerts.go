@@ -104,7 +104,13 @@ func (h *Hub) unsubscribe(s *subscription) {
 	}
 }
 
-var alertTypes = map[string]bool{schemas.AlertNegativeChat: true, schemas.AlertChurnRisk: true, schemas.AlertSLABreach: true}
+var alertTypes = func() map[string]bool {
+	m := map[string]bool{}
+	for _, t := range schemas.AlertTypes {
+		m[t] = true
+	}
+	return m
+}()
 
 // alertStream serves Server-Sent Events: one "alert" event per alert
 // (id = alert_id, data = the alert JSON), a comment every 15 s to keep
@@ -119,7 +125,7 @@ func (s *Server) alertStream(w http.ResponseWriter, r *http.Request, who Princip
 	if v := r.URL.Query().Get("type"); v != "" {
 		for _, t := range strings.Split(v, ",") {
 			if !alertTypes[t] {
-				writeError(w, http.StatusBadRequest, "invalid", fmt.Sprintf("unknown alert type %q (negative_chat, churn_risk, sla_breach)", t))
+				writeError(w, http.StatusBadRequest, "invalid", fmt.Sprintf("unknown alert type %q (one of %s)", t, strings.Join(schemas.AlertTypes, ", ")))
 				return
 			}
 			types[t] = true

@@ -74,7 +74,7 @@ func TestUserShowsStateAndForgetErasesIt(t *testing.T) {
 		t.Fatalf("user --json: %v\n%s", err, out)
 	}
 	out, err = run("forget", "u-1", "--no-tombstone")
-	if err != nil || !strings.Contains(out, "deleted 3 keys and timers and 1 queue entries") {
+	if err != nil || !strings.Contains(out, "deleted 3 keys and timers, 1 queue entries and 0 identity link keys") {
 		t.Fatalf("forget: %v %s", err, out)
 	}
 	if keys := r.Client.Keys(ctx, "*u-1*").Val(); len(keys) != 0 {
@@ -92,6 +92,11 @@ func TestUserShowsStateAndForgetErasesIt(t *testing.T) {
 	if _, err := run("user", "u-1"); err == nil || !strings.Contains(err.Error(), "no state") {
 		t.Fatalf("user after forget: %v", err)
 	}
+	// Erasing a user with nothing stored says so instead of a silent count.
+	out, err = run("forget", "never-seen", "--no-tombstone")
+	if err != nil || !strings.Contains(out, `no state, timers, queue entries or identity links stored for user "never-seen"`) {
+		t.Fatalf("forget of a never-seen user: %v %s", err, out)
+	}
 }
 
 func TestQualityReportCountsDeadLettersPerTopicAndReason(t *testing.T) {
@@ -106,10 +111,14 @@ func TestQualityReportCountsDeadLettersPerTopicAndReason(t *testing.T) {
 	for i := range 4 {
 		recs = append(recs, &kgo.Record{Topic: "cx.chat.v1", Key: []byte{byte(i)}, Value: []byte("{}")})
 	}
-	dead := func(src, reason string) *kgo.Record {
-		return &kgo.Record{Topic: "cx.deadletter.v1", Value: []byte("x"), Headers: []kgo.RecordHeader{{Key: "cx-source-topic", Value: []byte(src)}, {Key: "cx-reason", Value: []byte(reason)}}}
+	dead := func(src, reason, offset string) *kgo.Record {
+		return &kgo.Record{Topic: "cx.deadletter.v1", Value: []byte("x"), Headers: []kgo.RecordHeader{{Key: "cx-source-topic", Value: []byte(src)}, {Key: "cx-reason", Value: []byte(reason)},
+			{Key: "cx-source-partition", Value: []byte("0")}, {Key: "cx-source-offset", Value: []byte(offset)}}}
 	}
-	recs = append(recs, dead("cx.clickstream.v1", "schema_violation"), dead("cx.clickstream.v1", "schema_violation"), dead("cx.clickstream.v1", "late"), dead("cx.chat.v1", "invalid_json"))
+	recs = append(recs, dead("cx.clickstream.v1", "schema_violation", "1"), dead("cx.clickstream.v1", "schema_violation", "2"), dead("cx.clickstream.v1", "late", "3"), dead("cx.chat.v1", "invalid_json", "1"))
+	// Defect 9: a second consumer group dead-letters the same records
+	// again; each source record still counts once.
+	recs = append(recs, dead("cx.clickstream.v1", "schema_violation", "1"), dead("cx.clickstream.v1", "late", "3"), dead("cx.chat.v1", "invalid_json", "1"))
 	testenv.Must(t, cl.ProduceSync(context.Background(), recs...).FirstErr(), "produce")
 
 	var out, errOut bytes.Buffer
@@ -125,5 +134,26 @@ func TestQualityReportCountsDeadLettersPerTopicAndReason(t *testing.T) {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("report lacks %q:\n%s", want, out.String())
 		}
+	}
+}
+
+func TestMissingConfigFileStopsTheCommand(t *testing.T) {
+	var out, errOut bytes.Buffer
+	root := NewRoot(&out, &errOut)
+	root.SetArgs([]string{"run", "--config", "/nope.yaml"})
+	err := root.Execute()
+	if err == nil || err.Error() != "config /nope.yaml: no such file" {
+		t.Fatalf("got %v", err)
+	}
+}
+
+func TestBadVariableStopsTheCommand(t *testing.T) {
+	t.Setenv("CXSTREAM_REDIS_CLUSTER", "yes")
+	var out, errOut bytes.Buffer
+	root := NewRoot(&out, &errOut)
+	root.SetArgs([]string{"run"})
+	err := root.Execute()
+	if err == nil || !strings.Contains(err.Error(), "CXSTREAM_REDIS_CLUSTER") {
+		t.Fatalf("got %v", err)
 	}
 }

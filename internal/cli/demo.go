@@ -8,6 +8,7 @@ import (
 
 	"github.com/cxstream/cxstream/internal/config"
 	"github.com/cxstream/cxstream/internal/demo"
+	"github.com/cxstream/cxstream/internal/gen"
 )
 
 func newDemoCmd(g *globals) *cobra.Command {
@@ -17,6 +18,9 @@ func newDemoCmd(g *globals) *cobra.Command {
 		Short: "Run everything in-process (Kafka, Redis, generator, processor) and watch the alerts",
 		Long:  "demo needs nothing installed: it starts an in-process Kafka cluster (kfake) and Redis (miniredis), generates synthetic clickstream and chat traffic, runs the real processor over real client connections, prints alerts live and a summary at the end. Ctrl-C stops it early, still with the summary.",
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := gen.ValidateLocale(opts.Locale); err != nil {
+				return err
+			}
 			level := g.logLevel
 			if level == "" {
 				level = "warn"
@@ -37,5 +41,6 @@ func newDemoCmd(g *globals) *cobra.Command {
 	f.IntVar(&opts.Partitions, "partitions", 4, "partitions of each input topic")
 	f.StringVar(&opts.HTTPAddr, "http-addr", "127.0.0.1:0", "metrics address while the demo runs, \"\" to disable")
 	f.BoolVar(&opts.Quiet, "quiet", false, "print only the summary")
+	f.StringVar(&opts.Locale, "locale", gen.LocaleMixed, "language of the synthetic chats: zh, en or mixed")
 	return cmd
 }

@@ -18,6 +18,9 @@ func newFunnelCmd(g *globals) *cobra.Command {
 		Short: "Conversion report per funnel and step, over all users' state in Redis",
 		Long:  "funnel scans every user's state (exactly-once by construction, so crashes never skew it) and prints, per configured funnel, how many attempts reached each step, conversion from entry and from the previous step, who is at each step now, and time to convert. --by-hour adds entries, conversions and drop-offs per hour (each user keeps 48 hours).",
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if byHour < 0 || byHour > funnel.HourHistory {
+				return fmt.Errorf("--by-hour must not be negative or above %d, got %d", funnel.HourHistory, byHour)
+			}
 			cfg, _, err := g.load(cmd, nil)
 			if err != nil {
 				return err

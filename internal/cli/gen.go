@@ -19,12 +19,16 @@ func newGenCmd(g *globals) *cobra.Command {
 		duration time.Duration
 		seed     uint64
 		bad      float64
+		locale   string
 	)
 	cmd := &cobra.Command{
 		Use:     "gen",
 		Short:   "Produce synthetic clickstream and chat events to Kafka",
 		Example: "  cxstream gen --brokers localhost:9092 --rate 5000 --duration 1m",
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := gen.ValidateLocale(locale); err != nil {
+				return err
+			}
 			cl, cfg, err := g.kafkaClient(cmd, kgo.ProducerLinger(5*time.Millisecond))
 			if err != nil {
 				return err
@@ -35,6 +39,9 @@ func newGenCmd(g *globals) *cobra.Command {
 			if err := cl.Ping(pingCtx); err != nil {
 				return fmt.Errorf("kafka at %v unreachable: %w", cfg.Kafka.Brokers, err)
 			}
+			if err := requireTopics(cmd.Context(), cl, cfg, cfg.Topics.Clickstream, cfg.Topics.Chat); err != nil {
+				return err
+			}
 			ctx := cmd.Context()
 			if duration > 0 {
 				var stop context.CancelFunc
@@ -43,9 +50,13 @@ func newGenCmd(g *globals) *cobra.Command {
 			}
 			var stats gen.Stats
 			start := time.Now()
-			err = gen.New(gen.Options{Users: users, Seed: seed, BadShare: bad}).
+			err = gen.New(gen.Options{Users: users, Seed: seed, BadShare: bad, Locale: locale}).
 				Produce(ctx, cl, gen.Topics{Clickstream: cfg.Topics.Clickstream, Chat: cfg.Topics.Chat}, rate, count, &stats)
-			fmt.Fprintf(cmd.OutOrStdout(), "produced %d events (%d failed) in %s\n", stats.Produced.Load(), stats.Failed.Load(), time.Since(start).Round(time.Millisecond))
+			produced, failed := stats.Produced.Load(), stats.Failed.Load()
+			fmt.Fprintf(cmd.OutOrStdout(), "produced %d events (%d failed) in %s\n", produced, failed, time.Since(start).Round(time.Millisecond))
+			if err == nil && failed > 0 {
+				err = fmt.Errorf("%d of %d events could not be produced", failed, produced+failed)
+			}
 			return err
 		},
 	}
@@ -56,5 +67,6 @@ func newGenCmd(g *globals) *cobra.Command {
 	f.DurationVar(&duration, "duration", 0, "stop after this long (0: no limit)")
 	f.Uint64Var(&seed, "seed", 1, "random seed: the same seed gives the same users and events")
 	f.Float64Var(&bad, "bad-share", 0, "share of events corrupted on purpose, to exercise the dead-letter topic")
+	f.StringVar(&locale, "locale", gen.LocaleMixed, "language of the chats: zh, en or mixed (every other user writes Chinese)")
 	return cmd
 }

@@ -2,14 +2,17 @@ package cli
 
 import (
 	"bufio"
+	"bytes"
+	"compress/gzip"
 	"context"
 	"encoding/csv"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"slices"
-	"strconv"
+	"sort"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -17,235 +20,553 @@ import (
 	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/cxstream/cxstream/internal/config"
+	"github.com/cxstream/cxstream/internal/ingest"
+	"github.com/cxstream/cxstream/schemas"
 )
 
+type replayOpts struct {
+	kind, format, mappingFile string
+	rename                    []string
+	quiet, dryRun             bool
+}
+
 func newReplayCmd(g *globals) *cobra.Command {
-	var (
-		kind    string
-		mapping []string
-		quiet   bool
-	)
+	var o replayOpts
 	cmd := &cobra.Command{
 		Use:   "replay <file>",
-		Short: "Produce events from a JSON-lines or CSV file to the input topics",
-		Long: `replay reads events and produces them to the clickstream or chat topic, keyed by user_id.
-JSON lines: one event per line; a line with "sender" or "conversation_id" goes to the chat
-topic, others to the clickstream topic, unless --kind says which.
-CSV (a .csv file): the header names the columns; --map renames them to schema fields
-(field=column), --kind says which stream. event_time may be milliseconds or RFC 3339;
-amount is a number; columns named properties.X become properties.
-The processor validates what arrives: bad rows land in the dead-letter topic.`,
+		Short: "Produce events from a JSON-lines, Segment export or CSV file to the input topics (--dry-run: check only)",
+		Long: `replay reads a file of events, checks every record, and produces the good ones to the
+clickstream or chat topic, keyed by user. Records that do not fit are skipped and counted by
+reason (naming the field); the summary lists them with their first line numbers.
+
+Files: JSON lines (one record a line; a file holding one JSON array also works), CSV (.csv,
+with a header), either gzipped (.gz). Formats (--format, default the topic's
+topics.input.<kind>.format, or mapping when --mapping is given):
+  cxstream  clickstream.v1/v2 or chat.v1 messages; without --kind a line with "sender" or
+            "conversation_id" is chat
+  segment   Segment Spec calls (track, page, screen, identify), e.g. a Segment JSON export
+  mapping   records read through a mapping file (--mapping, or the topic's): field paths or
+            CSV columns, value maps, time formats (epoch_s, epoch_ms, rfc3339, Go layouts
+            like "2006-01-02 15:04:05 MST"); without an event id it is a hash of the record
+A CSV without --mapping takes its columns as field names; --map renames them
+(field=column), event_time is milliseconds or RFC 3339.
+Records are sent converted to cxstream's messages when the topic reads that format, or as
+they are when the topic reads the file's own format.`,
 		Example: `  cxstream replay events.jsonl
+  cxstream replay segment-export.json.gz --format segment
+  cxstream replay 2019-Oct.csv --mapping deployments/examples/ecommerce-2019.mapping.yaml --dry-run
   cxstream replay orders.csv --kind clickstream --map user_id=customer,event_id=id,type=action,event_time=ts`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if kind != "" && kind != "clickstream" && kind != "chat" {
-				return fmt.Errorf("--kind must be clickstream or chat, got %q", kind)
+			if o.kind != "" && o.kind != string(ingest.Click) && o.kind != string(ingest.Chat) {
+				return fmt.Errorf("--kind must be clickstream or chat, got %q", o.kind)
 			}
-			rows, total, err := openEvents(args[0], kind, mapping)
+			cfg, log, err := g.load(cmd, nil)
 			if err != nil {
 				return err
 			}
-			cl, cfg, err := g.kafkaClient(cmd, kgo.ProducerLinger(5*time.Millisecond))
+			src, err := openReplay(args[0], o, cfg)
 			if err != nil {
 				return err
 			}
-			defer cl.Close()
-			var bar *progressbar.ProgressBar
-			if !quiet {
-				bar = progressbar.NewOptions64(total, progressbar.OptionSetWriter(cmd.ErrOrStderr()), progressbar.OptionSetDescription("replay"),
-					progressbar.OptionShowCount(), progressbar.OptionShowIts(), progressbar.OptionSetItsString("events"), progressbar.OptionThrottle(100*time.Millisecond))
-			}
-			var sent, failed atomic.Int64
-			var firstErr atomic.Value
-			n := 0
-			for ev := range rows {
-				if ev.err != nil {
-					return fmt.Errorf("%s: %w", args[0], ev.err)
+			defer src.close()
+			var cl *kgo.Client
+			if !o.dryRun {
+				if cl, err = newKafkaClient(cfg, log, kgo.ProducerLinger(5*time.Millisecond)); err != nil {
+					return err
 				}
-				topic := cfg.Topics.Clickstream
-				if ev.chat {
-					topic = cfg.Topics.Chat
-				}
-				cl.Produce(cmd.Context(), &kgo.Record{Topic: topic, Key: []byte(ev.user), Value: ev.value}, func(_ *kgo.Record, err error) {
-					if err != nil {
-						failed.Add(1)
-						firstErr.CompareAndSwap(nil, err)
-						return
-					}
-					sent.Add(1)
-					if bar != nil {
-						_ = bar.Add(1)
-					}
-				})
-				n++
+				defer cl.Close()
 			}
-			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-			defer cancel()
-			if err := cl.Flush(ctx); err != nil {
-				return err
-			}
-			if bar != nil {
-				_ = bar.Finish()
-				fmt.Fprintln(cmd.ErrOrStderr())
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "replayed %d events (%d failed) from %s\n", sent.Load(), failed.Load(), args[0])
-			if e, ok := firstErr.Load().(error); ok {
-				return fmt.Errorf("kafka at %v: %w", cfg.Kafka.Brokers, e)
-			}
-			return nil
+			return replay(cmd, args[0], src, cl, cfg, o)
 		},
 	}
-	cmd.Flags().StringVar(&kind, "kind", "", "clickstream or chat (required for CSV; JSON lines are sorted by their fields)")
-	cmd.Flags().StringSliceVar(&mapping, "map", nil, "CSV column mapping, field=column,...")
-	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "no progress bar")
+	f := cmd.Flags()
+	f.StringVar(&o.kind, "kind", "", "clickstream or chat (default: clickstream, or by the fields of cxstream JSON lines)")
+	f.StringVar(&o.format, "format", "", "cxstream, segment or mapping (default: the topic's format; mapping with --mapping)")
+	f.StringVar(&o.mappingFile, "mapping", "", "mapping YAML file (fields, values, constants, time_format, default_currency)")
+	f.StringSliceVar(&o.rename, "map", nil, "CSV without --mapping: column renames, field=column,...")
+	f.BoolVar(&o.dryRun, "dry-run", false, "check every record and report; produce nothing")
+	f.BoolVarP(&o.quiet, "quiet", "q", false, "no progress bar")
 	return cmd
 }
 
-type replayEvent struct {
+// replaySource yields a file's records, converted.
+type replaySource struct {
+	records <-chan replayRecord
+	total   int64
+	close   func()
+}
+
+// replayRecord is one record of the file: where it is, and either what to
+// produce or why it is skipped.
+type replayRecord struct {
+	line  int
+	kind  ingest.Kind
 	user  string
 	value []byte
-	chat  bool
 	err   error
 }
 
-// openEvents streams the file's events; total is the number of data lines
-// (for the progress bar).
-func openEvents(path, kind string, mapping []string) (<-chan replayEvent, int64, error) {
-	total, err := countLines(path)
+// decoders picks, per kind, the reader of the file's records and whether
+// records go out as read or converted.
+type decoders struct {
+	byKind  map[ingest.Kind]*ingest.Decoder
+	passRaw map[ingest.Kind]bool
+	// auto: cxstream JSON lines whose kind is told by their fields.
+	auto bool
+}
+
+// newDecoders builds the readers of the file's records: through
+// headerMap (a CSV's own column names), --mapping, --format, or the
+// topic's format.
+func newDecoders(o replayOpts, cfg config.Config, headerMap *ingest.Mapping) (*decoders, error) {
+	v, err := schemas.NewValidator(cfg.Processing.MaxMessageBytes)
 	if err != nil {
-		return nil, 0, err
+		return nil, err
 	}
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, 0, err
+	d := &decoders{byKind: map[ingest.Kind]*ingest.Decoder{}, passRaw: map[ingest.Kind]bool{}}
+	kinds := []ingest.Kind{ingest.Click, ingest.Chat}
+	switch {
+	case o.kind != "":
+		kinds = []ingest.Kind{ingest.Kind(o.kind)}
+	case headerMap != nil || o.mappingFile != "" || o.format != "":
+		kinds = []ingest.Kind{ingest.Click} // one kind per file: clickstream unless told
 	}
-	out := make(chan replayEvent, 256)
-	isCSV := strings.HasSuffix(strings.ToLower(path), ".csv")
-	if isCSV {
-		if kind == "" {
-			f.Close()
-			return nil, 0, fmt.Errorf("a CSV file needs --kind clickstream or --kind chat")
+	topicInput := map[ingest.Kind]ingest.Input{ingest.Click: cfg.Topics.Input.Clickstream, ingest.Chat: cfg.Topics.Input.Chat}
+	for _, kind := range kinds {
+		topic := topicInput[kind]
+		if topic.Format == "" {
+			topic.Format = ingest.FormatCxstream
 		}
+		in := topic
+		switch {
+		case headerMap != nil:
+			in = ingest.Input{Format: ingest.FormatMapping, Mapping: headerMap}
+		case o.mappingFile != "":
+			in = ingest.Input{Format: ingest.FormatMapping, MappingFile: o.mappingFile}
+		case o.format != "":
+			in = ingest.Input{Format: ingest.Format(o.format), DefaultCurrency: topic.DefaultCurrency}
+			if in.Format == ingest.FormatMapping {
+				in.Mapping, in.MappingFile = topic.Mapping, topic.MappingFile
+			}
+		}
+		if kind == ingest.Chat && in.Format == ingest.FormatSegment && o.kind == "" {
+			continue // a Segment export is clickstream only
+		}
+		dec, err := ingest.NewDecoder(kind, in, v)
+		if err != nil {
+			if o.mappingFile != "" {
+				return nil, fmt.Errorf("--mapping %s: %w", o.mappingFile, err)
+			}
+			return nil, err
+		}
+		d.byKind[kind] = dec
+		switch {
+		case topic.Format == ingest.FormatCxstream:
+		case headerMap == nil && o.mappingFile == "" && in.Format == topic.Format:
+			d.passRaw[kind] = true // the topic reads the file's own format
+		default:
+			return nil, fmt.Errorf("topics.input.%s reads format %s: replay can send it records in that format only (or set the topic's format to cxstream)", kind, topic.Format)
+		}
+	}
+	d.auto = o.kind == "" && d.byKind[ingest.Click] != nil && d.byKind[ingest.Click].Format() == ingest.FormatCxstream &&
+		d.byKind[ingest.Chat] != nil && d.byKind[ingest.Chat].Format() == ingest.FormatCxstream
+	if !d.auto && o.kind == "" {
+		delete(d.byKind, ingest.Chat) // one kind per file: clickstream unless told
+	}
+	if len(d.byKind) == 0 {
+		return nil, errors.New("nothing can read this file: give --kind")
+	}
+	return d, nil
+}
+
+func (d *decoders) only() *ingest.Decoder {
+	if dec := d.byKind[ingest.Click]; dec != nil {
+		return dec
+	}
+	return d.byKind[ingest.Chat]
+}
+
+// convert reads one JSON record.
+func (d *decoders) convert(line int, raw []byte) replayRecord {
+	dec := d.only()
+	if d.auto {
+		if bytes.Contains(raw, []byte(`"sender"`)) || bytes.Contains(raw, []byte(`"conversation_id"`)) {
+			dec = d.byKind[ingest.Chat]
+		} else {
+			dec = d.byKind[ingest.Click]
+		}
+	}
+	rec := replayRecord{line: line, kind: dec.Kind()}
+	canon, err := dec.Canonical(raw)
+	if err == nil {
+		rec.user, err = dec.Validate(canon)
+	}
+	rec.err = err
+	if d.passRaw[dec.Kind()] {
+		rec.value = raw
+	} else {
+		rec.value = canon
+	}
+	return rec
+}
+
+// openReplay opens the file and starts reading it.
+func openReplay(path string, o replayOpts, cfg config.Config) (*replaySource, error) {
+	lower := strings.ToLower(path)
+	isCSV := strings.HasSuffix(strings.TrimSuffix(lower, ".gz"), ".csv")
+	if len(o.rename) > 0 && (!isCSV || o.mappingFile != "") {
+		return nil, errors.New("--map renames CSV columns when there is no --mapping")
+	}
+	if isCSV && o.kind == "" && o.mappingFile == "" && len(o.rename) > 0 {
+		return nil, errors.New("a CSV file with --map needs --kind clickstream or --kind chat")
+	}
+	var d *decoders
+	var err error
+	headerNames := isCSV && o.mappingFile == "" && o.format != string(ingest.FormatMapping)
+	if !headerNames { // otherwise built from the header once it is read
+		if d, err = newDecoders(o, cfg, nil); err != nil {
+			return nil, err
+		}
+	}
+	total, err := countRecords(path)
+	if err != nil {
+		return nil, err
+	}
+	r, closeFile, err := openMaybeGzip(path)
+	if err != nil {
+		return nil, err
+	}
+	out := make(chan replayRecord, 256)
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	send := func(rec replayRecord) bool {
+		select {
+		case out <- rec:
+			return true
+		case <-stop:
+			return false
+		}
+	}
+	if isCSV {
 		total--
 	}
 	go func() {
+		defer close(done)
 		defer close(out)
-		defer f.Close()
 		if isCSV {
-			readCSV(f, kind, mapping, out)
+			readReplayCSV(r, o, cfg, d, send)
 			return
 		}
-		sc := bufio.NewScanner(f)
-		sc.Buffer(make([]byte, 1<<20), 16<<20)
-		for line := 1; sc.Scan(); line++ {
-			raw := strings.TrimSpace(sc.Text())
-			if raw == "" {
-				continue
-			}
-			var probe map[string]any
-			if err := json.Unmarshal([]byte(raw), &probe); err != nil {
-				out <- replayEvent{err: fmt.Errorf("line %d: %w", line, err)}
-				return
-			}
-			_, hasSender := probe["sender"]
-			_, hasConv := probe["conversation_id"]
-			chat := kind == "chat" || (kind == "" && (hasSender || hasConv))
-			user, _ := probe["user_id"].(string)
-			out <- replayEvent{user: user, value: []byte(raw), chat: chat}
-		}
-		if err := sc.Err(); err != nil {
-			out <- replayEvent{err: err}
-		}
+		readReplayJSON(r, d, send)
 	}()
-	return out, total, nil
+	return &replaySource{records: out, total: max(total, 0), close: func() {
+		close(stop)
+		<-done
+		closeFile()
+	}}, nil
 }
 
-func readCSV(r io.Reader, kind string, mapping []string, out chan<- replayEvent) {
+func openMaybeGzip(path string) (io.Reader, func(), error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	if !strings.HasSuffix(strings.ToLower(path), ".gz") {
+		return f, func() { f.Close() }, nil
+	}
+	zr, err := gzip.NewReader(f)
+	if err != nil {
+		f.Close()
+		return nil, nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return zr, func() { zr.Close(); f.Close() }, nil
+}
+
+// readReplayJSON reads JSON lines, or one JSON array of records.
+func readReplayJSON(r io.Reader, d *decoders, send func(replayRecord) bool) {
+	br := bufio.NewReaderSize(r, 1<<20)
+	if first, err := peekNonSpace(br); err == nil && first == '[' {
+		dec := json.NewDecoder(br)
+		if _, err := dec.Token(); err != nil {
+			send(replayRecord{line: 1, err: fmt.Errorf("invalid JSON array: %w", err)})
+			return
+		}
+		for i := 1; dec.More(); i++ {
+			var raw json.RawMessage
+			if err := dec.Decode(&raw); err != nil {
+				send(replayRecord{line: i, err: &schemas.InvalidError{Schema: "file", Reason: schemas.ReasonInvalidJSON, Detail: "the array breaks off here"}})
+				return
+			}
+			if !send(d.convert(i, raw)) {
+				return
+			}
+		}
+		return
+	}
+	sc := bufio.NewScanner(br)
+	sc.Buffer(make([]byte, 1<<20), 16<<20)
+	line := 0
+	for sc.Scan() {
+		line++
+		raw := bytes.TrimSpace(sc.Bytes())
+		if len(raw) == 0 {
+			continue
+		}
+		if !send(d.convert(line, bytes.Clone(raw))) {
+			return
+		}
+	}
+	if err := sc.Err(); err != nil {
+		send(replayRecord{line: line + 1, err: &schemas.InvalidError{Schema: "file", Reason: schemas.ReasonTooLarge, Detail: err.Error()}})
+	}
+}
+
+func peekNonSpace(br *bufio.Reader) (byte, error) {
+	for i := 1; ; i++ {
+		b, err := br.Peek(i)
+		if err != nil {
+			return 0, err
+		}
+		if c := b[i-1]; c != ' ' && c != '\n' && c != '\r' && c != '\t' {
+			return c, nil
+		}
+	}
+}
+
+// readReplayCSV reads a CSV with a header through the mapping (--mapping
+// or the topic's), or through the header's own names renamed by --map.
+func readReplayCSV(r io.Reader, o replayOpts, cfg config.Config, d *decoders, send func(replayRecord) bool) {
 	cr := csv.NewReader(r)
 	cr.ReuseRecord = true
+	cr.FieldsPerRecord = -1
 	first, err := cr.Read()
 	if err != nil {
-		out <- replayEvent{err: fmt.Errorf("csv header: %w", err)}
+		send(replayRecord{line: 1, err: fmt.Errorf("csv header: %w", err)})
 		return
 	}
 	header := slices.Clone(first) // ReuseRecord overwrites it on the next Read
+	if d == nil {
+		if o.kind == "" {
+			o.kind = string(ingest.Click)
+		}
+		m, err := headerMapping(ingest.Kind(o.kind), header, o.rename)
+		if err == nil {
+			d, err = newDecoders(o, cfg, m)
+		}
+		if err != nil {
+			send(replayRecord{line: 1, err: err})
+			return
+		}
+	}
+	dec := d.only()
+	for line := 2; ; line++ {
+		row, err := cr.Read()
+		if err == io.EOF {
+			return
+		}
+		rec := replayRecord{line: line, kind: dec.Kind()}
+		if err != nil {
+			rec.err = &schemas.InvalidError{Schema: "csv", Reason: "invalid_csv", Detail: "malformed CSV row"}
+			if !send(rec) {
+				return
+			}
+			continue
+		}
+		cells := ingest.CSVRecord{}
+		for i, v := range row {
+			if i < len(header) {
+				cells[header[i]] = v
+			}
+		}
+		canon, err := dec.CanonicalRecord(cells, []byte(strings.Join(row, "\x1f")))
+		if err == nil {
+			rec.user, err = dec.Validate(canon)
+		}
+		rec.value, rec.err = canon, err
+		if !send(rec) {
+			return
+		}
+	}
+}
 
+// headerMapping reads a CSV through its own column names (renamed by
+// --map field=column); columns that are no field are left out, and
+// columns named properties.X become properties.
+func headerMapping(kind ingest.Kind, header, rename []string) (*ingest.Mapping, error) {
 	field := map[string]string{} // column -> field
 	for _, h := range header {
 		field[h] = h
 	}
-	for _, m := range mapping {
+	for _, m := range rename {
 		f, col, ok := strings.Cut(m, "=")
 		if !ok {
-			out <- replayEvent{err: fmt.Errorf("--map %q: want field=column", m)}
-			return
+			return nil, fmt.Errorf("--map %q: want field=column", m)
+		}
+		if !slices.Contains(header, col) {
+			return nil, fmt.Errorf("--map %q: the CSV has no column %q", m, col)
 		}
 		field[col] = f
 	}
-	for line := 2; ; line++ {
-		rec, err := cr.Read()
-		if err == io.EOF {
-			return
+	m := &ingest.Mapping{Fields: map[string]string{}}
+	for col, f := range field {
+		if ingest.IsField(kind, f) {
+			m.Fields[f] = col
 		}
-		if err != nil {
-			out <- replayEvent{err: fmt.Errorf("line %d: %w", line, err)}
-			return
-		}
-		ev := map[string]any{}
-		props := map[string]any{}
-		for i, v := range rec {
-			name := field[header[i]]
-			switch {
-			case v == "":
-			case name == "event_time":
-				ev[name] = parseTime(v)
-			case name == "amount":
-				if f, err := strconv.ParseFloat(v, 64); err == nil {
-					ev[name] = f
-				} else {
-					ev[name] = v // the processor dead-letters it, with the reason
-				}
-			case strings.HasPrefix(name, "properties."):
-				props[strings.TrimPrefix(name, "properties.")] = v
-			default:
-				ev[name] = v
+	}
+	if err := m.Validate(kind); err != nil {
+		return nil, fmt.Errorf("csv header: %w (name the columns after the fields, rename them with --map, or give --mapping)", err)
+	}
+	return m, nil
+}
+
+// replay sends (or, dry, only checks) the records and prints the summary.
+func replay(cmd *cobra.Command, path string, src *replaySource, cl *kgo.Client, cfg config.Config, o replayOpts) error {
+	var bar *progressbar.ProgressBar
+	if !o.quiet {
+		bar = progressbar.NewOptions64(src.total, progressbar.OptionSetWriter(cmd.ErrOrStderr()), progressbar.OptionSetDescription("replay"),
+			progressbar.OptionShowCount(), progressbar.OptionShowIts(), progressbar.OptionSetItsString("records"), progressbar.OptionThrottle(100*time.Millisecond))
+	}
+	var sent, failed atomic.Int64
+	var firstErr atomic.Value
+	sum := newSkipSummary()
+	good := 0
+	for rec := range src.records {
+		if rec.err != nil {
+			var ie *schemas.InvalidError
+			if rec.kind == "" && !errors.As(rec.err, &ie) {
+				return fmt.Errorf("%s: line %d: %w", path, rec.line, rec.err) // the file itself (header, mapping) cannot be read
 			}
+			sum.add(rec.line, rec.err)
+			if bar != nil {
+				_ = bar.Add(1)
+			}
+			continue
 		}
-		if len(props) > 0 {
-			ev["properties"] = props
+		good++
+		if cl == nil {
+			if bar != nil {
+				_ = bar.Add(1)
+			}
+			continue
 		}
-		value, _ := json.Marshal(ev)
-		user, _ := ev["user_id"].(string)
-		out <- replayEvent{user: user, value: value, chat: kind == "chat"}
+		topic := cfg.Topics.Clickstream
+		if rec.kind == ingest.Chat {
+			topic = cfg.Topics.Chat
+		}
+		cl.Produce(cmd.Context(), &kgo.Record{Topic: topic, Key: []byte(rec.user), Value: rec.value}, func(_ *kgo.Record, err error) {
+			if err != nil {
+				failed.Add(1)
+				firstErr.CompareAndSwap(nil, err)
+			} else {
+				sent.Add(1)
+			}
+			if bar != nil {
+				_ = bar.Add(1)
+			}
+		})
+	}
+	if cl != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := cl.Flush(ctx); err != nil {
+			return err
+		}
+	}
+	if bar != nil {
+		_ = bar.Finish()
+		fmt.Fprintln(cmd.ErrOrStderr())
+	}
+	out := cmd.OutOrStdout()
+	if cl == nil {
+		fmt.Fprintf(out, "dry run: %d records valid, %d skipped, nothing produced, from %s\n", good, sum.total, path)
+	} else {
+		fmt.Fprintf(out, "replayed %d events (%d failed) from %s\n", sent.Load(), failed.Load(), path)
+		if sum.total > 0 {
+			fmt.Fprintf(out, "skipped %d records\n", sum.total)
+		}
+	}
+	sum.print(out)
+	if e, ok := firstErr.Load().(error); ok {
+		return fmt.Errorf("kafka at %v: %w", cfg.Kafka.Brokers, e)
+	}
+	return nil
+}
+
+// skipSummary counts skipped records by reason and detail, keeping the
+// first few line numbers of each.
+type skipSummary struct {
+	total int
+	by    map[string]*skipGroup
+}
+
+type skipGroup struct {
+	n     int
+	lines []int
+}
+
+const skipLinesShown = 5
+
+func newSkipSummary() *skipSummary { return &skipSummary{by: map[string]*skipGroup{}} }
+
+func (s *skipSummary) add(line int, err error) {
+	s.total++
+	key := err.Error()
+	var ie *schemas.InvalidError
+	if errors.As(err, &ie) {
+		key = string(ie.Reason)
+		if ie.Detail != "" {
+			key += ": " + ie.Detail
+		}
+	}
+	g := s.by[key]
+	if g == nil {
+		g = &skipGroup{}
+		s.by[key] = g
+	}
+	g.n++
+	if len(g.lines) < skipLinesShown {
+		g.lines = append(g.lines, line)
 	}
 }
 
-// parseTime accepts milliseconds or RFC 3339; anything else is passed on
-// as text for the processor to reject with a reason.
-func parseTime(v string) any {
-	if ms, err := strconv.ParseInt(v, 10, 64); err == nil {
-		return ms
+func (s *skipSummary) print(w io.Writer) {
+	keys := make([]string, 0, len(s.by))
+	for k := range s.by {
+		keys = append(keys, k)
 	}
-	if t, err := time.Parse(time.RFC3339Nano, v); err == nil {
-		return t.UnixMilli()
+	sort.Slice(keys, func(i, j int) bool {
+		if s.by[keys[i]].n != s.by[keys[j]].n {
+			return s.by[keys[i]].n > s.by[keys[j]].n
+		}
+		return keys[i] < keys[j]
+	})
+	for _, k := range keys {
+		g := s.by[k]
+		lines := fmt.Sprint(g.lines)
+		if g.n > len(g.lines) {
+			lines = strings.TrimSuffix(lines, "]") + " ...]"
+		}
+		fmt.Fprintf(w, "  %6d  %s  (lines %s)\n", g.n, k, strings.Trim(lines, "[]"))
 	}
-	return v
 }
 
-func countLines(path string) (int64, error) {
-	f, err := os.Open(path)
+// countRecords counts non-empty lines (for the progress bar).
+func countRecords(path string) (int64, error) {
+	r, closeFile, err := openMaybeGzip(path)
 	if err != nil {
 		return 0, err
 	}
-	defer f.Close()
+	defer closeFile()
 	var n int64
-	sc := bufio.NewScanner(f)
+	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 1<<20), 16<<20)
 	for sc.Scan() {
-		if strings.TrimSpace(sc.Text()) != "" {
+		if len(bytes.TrimSpace(sc.Bytes())) > 0 {
 			n++
 		}
 	}
-	return n, sc.Err()
+	return n, nil // a line too long is reported when read
 }

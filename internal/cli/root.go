@@ -4,18 +4,24 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.uber.org/zap"
 
 	"github.com/cxstream/cxstream/internal/config"
+	"github.com/cxstream/cxstream/internal/preflight"
 	"github.com/cxstream/cxstream/internal/runner"
+	"github.com/cxstream/cxstream/internal/state"
+	"github.com/cxstream/cxstream/internal/version"
 )
 
 // globals are the flags every subcommand shares.
@@ -33,7 +39,10 @@ func Execute() int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := root.ExecuteContext(ctx); err != nil {
-		fmt.Fprintln(os.Stderr, "cxstream:", err)
+		// One line per problem, each naming its culprit.
+		for _, line := range strings.Split(err.Error(), "\n") {
+			fmt.Fprintln(os.Stderr, "cxstream:", line)
+		}
 		return 1
 	}
 	return 0
@@ -48,6 +57,7 @@ func NewRoot(out, errOut io.Writer) *cobra.Command {
 		Long:          "cxstream reads clickstream and support-chat events from Kafka, keeps per-user funnel, sentiment and churn state in Redis, and emits negative-chat and churn-risk alerts.",
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		Version:       version.String(),
 	}
 	root.SetOut(out)
 	root.SetErr(errOut)
@@ -57,14 +67,17 @@ func NewRoot(out, errOut io.Writer) *cobra.Command {
 	pf.StringVar(&g.logFormat, "log-format", "", "log format: json or console")
 	pf.StringSliceVar(&g.brokers, "brokers", nil, "Kafka bootstrap brokers, host:port (overrides kafka.brokers)")
 	pf.StringSliceVar(&g.redisAddrs, "redis", nil, "Redis address(es), host:port (overrides redis.addrs)")
-	root.AddCommand(newRunCmd(g), newDemoCmd(g), newGenCmd(g), newSentimentCmd(), newUserCmd(g), newForgetCmd(g), newQueueCmd(g), newSentimentEvalCmd(), newFunnelCmd(g), newQualityCmd(g), newTailCmd(g), newReplayCmd(g), newBenchCmd(g), newAPICmd(g))
+	root.AddCommand(newRunCmd(g), newDemoCmd(g), newGenCmd(g), newSentimentCmd(), newUserCmd(g), newForgetCmd(g), newQueueCmd(g), newSentimentEvalCmd(), newFunnelCmd(g), newQualityCmd(g), newTailCmd(g), newReplayCmd(g), newBenchCmd(g), newCheckCmd(g), newTopicsCmd(g), newCollectCmd(g), newAPICmd(g))
 	return root
 }
 
 // load reads the config and applies the global flags over it.
 func (g *globals) load(cmd *cobra.Command, override func(*config.Config)) (config.Config, *zap.Logger, error) {
-	cfg, err := config.Load(g.configPath)
-	if err != nil && !isValidation(err) {
+	// A file or variable that cannot be applied stops the command: it
+	// never runs with a half-applied configuration. Validation comes
+	// after the flags, which may still fix a value.
+	cfg, err := config.Read(g.configPath, os.Environ())
+	if err != nil {
 		return cfg, nil, err
 	}
 	if len(g.brokers) > 0 {
@@ -86,13 +99,10 @@ func (g *globals) load(cmd *cobra.Command, override func(*config.Config)) (confi
 		return cfg, nil, err
 	}
 	log, err := config.NewLogger(cfg.Log)
+	if err == nil {
+		state.RouteClientLogs(log.Named("redis"))
+	}
 	return cfg, log, err
-}
-
-// isValidation tells a validation error (flags may still fix it) from a
-// file that cannot be read or parsed.
-func isValidation(err error) bool {
-	return err != nil && len(err.Error()) > 8 && err.Error()[:8] == "config: " && !os.IsNotExist(err)
 }
 
 // kafkaClient loads the config and returns a Kafka client with its
@@ -113,4 +123,19 @@ func newKafkaClient(cfg config.Config, log *zap.Logger, extra ...kgo.Opt) (*kgo.
 		return nil, err
 	}
 	return kgo.NewClient(append(opts, extra...)...)
+}
+
+// requireTopics fails, naming every missing topic, before a command
+// produces to or consumes from topics that do not exist (a consumer of a
+// missing topic would wait forever; a producer would fail every record).
+func requireTopics(ctx context.Context, cl *kgo.Client, cfg config.Config, names ...string) error {
+	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	if _, err := preflight.Topics(ctx, cl, names...); err != nil {
+		if errors.Is(err, preflight.ErrMissingTopic) {
+			return err
+		}
+		return fmt.Errorf("kafka at %v: %w", cfg.Kafka.Brokers, err)
+	}
+	return nil
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/cxstream/cxstream/internal/config"
 	"github.com/cxstream/cxstream/internal/runner"
+	"github.com/cxstream/cxstream/internal/version"
 )
 
 func newRunCmd(g *globals) *cobra.Command {
@@ -32,15 +33,23 @@ func newRunCmd(g *globals) *cobra.Command {
 			}
 			defer func() { _ = log.Sync() }()
 			tuneGC()
+			// Check everything before joining the group: an instance
+			// that cannot work must not take partitions from one that can.
+			report := runner.Check(cmd.Context(), cfg, log)
+			for _, c := range report {
+				if c.Err == nil {
+					log.Info("check passed", zap.String("check", c.Name), zap.String("found", c.Detail))
+				}
+			}
+			if err := report.Err(); err != nil {
+				return err
+			}
 			p, err := runner.New(cfg, log, runner.Options{})
 			if err != nil {
 				return err
 			}
-			if err := p.CheckConnections(cmd.Context()); err != nil {
-				return err
-			}
 			log.Info("cxstream running", zap.Strings("brokers", cfg.Kafka.Brokers), zap.String("group", cfg.Kafka.Group),
-				zap.Strings("redis", cfg.Redis.Addrs), zap.String("http", p.HTTPAddr()))
+				zap.Strings("redis", cfg.Redis.Addrs), zap.String("http", p.HTTPAddr()), zap.String("instance_id", cfg.Kafka.InstanceID), zap.String("version", version.String()))
 			err = p.Run(cmd.Context())
 			log.Info("cxstream stopped")
 			return err

@@ -1,11 +1,9 @@
 package cli
 
 import (
-	"bufio"
 	"fmt"
-	"os"
+	"io"
 	"path/filepath"
-	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -13,62 +11,147 @@ import (
 )
 
 func newSentimentEvalCmd() *cobra.Command {
-	return &cobra.Command{
+	var (
+		lang        string
+		models      map[string]string
+		calibration bool
+		keepNeutral bool
+		lexicon     bool
+	)
+	cmd := &cobra.Command{
 		Use:   "sentiment-eval FILE...",
-		Short: "Report the shipped scorer's ROC AUC and negative precision/recall on labelled files",
-		Long: `Each FILE is tab-separated, one example a line, in either form:
-  negative|neutral|positive <TAB> text     (support chats, test/testdata/support_chats.tsv)
+		Short: "Report the shipped scorer's quality per language on labelled files: ROC AUC, precision/recall at its threshold, neutral flagged, calibration",
+		Long: `Each FILE is labelled text in any form ` + "`cxstream sentiment train`" + ` reads, e.g. tab-separated
+  negative|neutral|positive <TAB> text     (support chats, test/testdata/support_chats*.tsv)
   text <TAB> 0|1                           (review sentences, 0 = negative, as in shared/data/sentiment-dev)
-Lines starting with # are comments.`,
-		Example: "  cxstream sentiment-eval test/testdata/support_chats.tsv ../shared/data/sentiment-dev/*_labelled.txt",
+  text,neg,...                             (CSV, ../shared/data/sentiment-train/zh)
+plus SST-2, GoEmotions and SemEval files. Lines starting with # are comments; a malformed line is
+reported with its number and skipped. Messages are grouped by detected language (--lang keeps one).
+
+Columns: n messages, neg negatives, ROC AUC of P(negative), precision and recall of the negative
+label at the shipped threshold (on the file as it is, not re-weighted), neutral%: share of the
+messages labelled neutral that are flagged negative, other%: share of all not-negative ones flagged.`,
+		Example: "  cxstream sentiment-eval --lang zh test/testdata/support_chats_zh*.tsv\n  cxstream sentiment-eval test/testdata/support_chats.tsv ../shared/data/sentiment-dev/*_labelled.txt",
 		Args:    cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			s, err := sentiment.NewDefaultScorer()
-			if err != nil {
-				return err
-			}
-			out := cmd.OutOrStdout()
-			fmt.Fprintf(out, "shipped threshold: negative at score <= %.2f\n", s.NegativeThreshold)
-			fmt.Fprintf(out, "%-28s %6s %6s %7s %10s %7s\n", "set", "n", "neg", "auc", "precision", "recall")
-			for _, path := range args {
-				set, err := ReadLabelled(path)
+			want := sentiment.Unknown
+			if lang != "" {
+				l, err := sentiment.ParseLanguage(lang)
 				if err != nil {
 					return err
 				}
-				r := sentiment.Evaluate(s, set)
-				fmt.Fprintf(out, "%-28s %6d %6d %7.3f %10.3f %7.3f\n", filepath.Base(path), r.N, r.Negatives, r.AUC, r.Precision, r.Recall)
+				want = l
+			}
+			s, err := sentiment.NewScorer(models)
+			if err != nil {
+				return err
+			}
+			var scorer sentiment.Scorer = s
+			out := cmd.OutOrStdout()
+			if lexicon {
+				if scorer, err = sentiment.NewLexiconScorer(); err != nil {
+					return err
+				}
+				fmt.Fprintln(out, "lexicon scorer (the previous default, English only): AUC of -score; calibration is of (1-score)/2")
+			}
+			for _, l := range sentiment.Languages {
+				if m := s.Model(l); m != nil && !lexicon && (want == sentiment.Unknown || want == l) {
+					fmt.Fprintf(out, "%s model: negative when P(negative) >= %.3f (score <= %.2f)\n", l, m.Threshold, s.NegativeThreshold)
+				}
+			}
+			fmt.Fprintf(out, "%-32s %4s %6s %5s %6s %9s %7s %8s %6s\n", "set", "lang", "n", "neg", "auc", "precision", "recall", "neutral%", "other%")
+			for _, path := range args {
+				set, bad, err := readLabelledFile(path, readOptions{KeepNeutral: keepNeutral})
+				if err != nil {
+					return err
+				}
+				reportBad(cmd.ErrOrStderr(), path, bad)
+				evaluateFile(out, scorer, filepath.Base(path), set, want, calibration)
 			}
 			return nil
 		},
 	}
+	f := cmd.Flags()
+	f.StringVar(&lang, "lang", "", "report only messages detected as this language (zh or en); default all")
+	f.StringToStringVar(&models, "model", nil, "language=model file to evaluate instead of the embedded model")
+	f.BoolVar(&calibration, "calibration", true, "print the calibration table of each set")
+	f.BoolVar(&keepNeutral, "keep-neutral", true, "keep neutral SemEval tweets and GoEmotions comments (as not negative)")
+	f.BoolVar(&lexicon, "lexicon", false, "evaluate the previous lexicon scorer (VADER + patterns + Naive Bayes) instead, as a baseline")
+	return cmd
 }
 
-// ReadLabelled reads a labelled file in either supported form.
-func ReadLabelled(path string) ([]sentiment.Labelled, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
+func evaluateFile(out io.Writer, s sentiment.Scorer, name string, set []labelledText, want sentiment.Language, calibration bool) {
+	type group struct {
+		p                  []float64
+		y                  []bool
+		tp, fp, fn         int
+		neutral, neutralFl int
+		other              int
 	}
-	defer f.Close()
-	var set []sentiment.Labelled
-	sc := bufio.NewScanner(f)
-	for line := 1; sc.Scan(); line++ {
-		text := strings.TrimRight(sc.Text(), "\r")
-		if text == "" || strings.HasPrefix(text, "#") {
+	groups := map[sentiment.Language]*group{}
+	for _, ex := range set {
+		sc := s.Score(ex.Text)
+		if _, lexical := s.(*sentiment.LexiconScorer); lexical {
+			// No probability: rank by the score, and say what the text is.
+			sc.Probability, sc.Language = (1-sc.Value)/2, sentiment.DetectLanguage(ex.Text)
+		}
+		if want != sentiment.Unknown && sc.Language != want {
 			continue
 		}
-		i, j := strings.IndexByte(text, '\t'), strings.LastIndexByte(text, '\t')
-		if i < 0 {
-			return nil, fmt.Errorf("%s:%d: no tab", path, line)
+		g := groups[sc.Language]
+		if g == nil {
+			g = &group{}
+			groups[sc.Language] = g
 		}
-		switch head, tail := text[:i], strings.TrimSpace(text[j+1:]); {
-		case head == "negative" || head == "neutral" || head == "positive":
-			set = append(set, sentiment.Labelled{Text: text[i+1:], Negative: head == "negative"})
-		case tail == "0" || tail == "1":
-			set = append(set, sentiment.Labelled{Text: text[:j], Negative: tail == "0"})
-		default:
-			return nil, fmt.Errorf("%s:%d: neither a label first nor 0/1 last", path, line)
+		g.p, g.y = append(g.p, sc.Probability), append(g.y, ex.Negative)
+		flagged := sc.Label == sentiment.Negative
+		switch {
+		case flagged && ex.Negative:
+			g.tp++
+		case flagged:
+			g.fp++
+		case ex.Negative:
+			g.fn++
+		}
+		if !ex.Negative {
+			g.other++
+		}
+		if ex.Neutral {
+			g.neutral++
+			if flagged {
+				g.neutralFl++
+			}
 		}
 	}
-	return set, sc.Err()
+	for _, l := range append(sentiment.Languages, sentiment.Unknown) {
+		g := groups[l]
+		if g == nil {
+			continue
+		}
+		f := sentiment.Figures(g.p, g.y, nil, 0.5)
+		ratio := func(a, b int) string {
+			if b == 0 {
+				return "-"
+			}
+			return fmt.Sprintf("%.3f", float64(a)/float64(b))
+		}
+		aucText := "-"
+		if f.Negatives > 0 && f.Negatives < f.N && l != sentiment.Unknown {
+			aucText = fmt.Sprintf("%.3f", f.AUC)
+		}
+		ln := string(l)
+		if l == sentiment.Unknown {
+			ln = "?"
+		}
+		fmt.Fprintf(out, "%-32s %4s %6d %5d %6s %9s %7s %8s %6s\n", name, ln, f.N, f.Negatives, aucText,
+			ratio(g.tp, g.tp+g.fp), ratio(g.tp, g.tp+g.fn), ratio(g.neutralFl, g.neutral), ratio(g.fp, g.other))
+		if calibration && l != sentiment.Unknown {
+			fmt.Fprintf(out, "  calibration (%s, %s): P(negative) bin: n, mean predicted, observed negative share\n", name, l)
+			for _, b := range f.Calibration {
+				if b.N > 0 {
+					fmt.Fprintf(out, "    %.2f-%.2f %6d %6.3f %6.3f\n", b.Lo, b.Hi, b.N, b.Predicted, b.Observed)
+				}
+			}
+		}
+	}
 }

@@ -3,6 +3,7 @@ package cli
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -29,6 +30,14 @@ func newTailCmd(g *globals) *cobra.Command {
 			if minPriority != "" && min.Rank() < 0 {
 				return fmt.Errorf("--min-priority must be LOW, NORMAL, HIGH or URGENT, got %q", minPriority)
 			}
+			for _, typ := range types {
+				if !slices.Contains(schemas.AlertTypes, typ) {
+					return fmt.Errorf("--type %q is not an alert type; accepted: %s", typ, strings.Join(schemas.AlertTypes, ", "))
+				}
+			}
+			if count < 0 {
+				return fmt.Errorf("--count must not be negative, got %d", count)
+			}
 			start := kgo.NewOffset().AtEnd()
 			if fromStart {
 				start = kgo.NewOffset().AtStart()
@@ -42,6 +51,9 @@ func newTailCmd(g *globals) *cobra.Command {
 				return err
 			}
 			defer cl.Close()
+			if err := requireTopics(cmd.Context(), cl, cfg, cfg.Topics.Alerts); err != nil {
+				return err
+			}
 			out := cmd.OutOrStdout()
 			shown := 0
 			for count <= 0 || shown < count {
@@ -60,7 +72,7 @@ func newTailCmd(g *globals) *cobra.Command {
 					if json.Unmarshal(r.Value, &a) != nil {
 						continue
 					}
-					if (len(types) > 0 && !contains(types, a.Type)) || a.Priority.Rank() < min.Rank() {
+					if (len(types) > 0 && !slices.Contains(types, a.Type)) || a.Priority.Rank() < min.Rank() {
 						continue
 					}
 					if asJSON {
@@ -83,13 +95,4 @@ func newTailCmd(g *globals) *cobra.Command {
 	f.StringVar(&minPriority, "min-priority", "", "only alerts of at least this priority")
 	f.IntVarP(&count, "count", "n", 0, "exit after this many alerts (0: follow until Ctrl-C)")
 	return cmd
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }

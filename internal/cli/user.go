@@ -12,6 +12,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/cxstream/cxstream/internal/alertsink"
+	"github.com/cxstream/cxstream/internal/collect"
 	"github.com/cxstream/cxstream/internal/config"
 	"github.com/cxstream/cxstream/internal/privacy"
 	"github.com/cxstream/cxstream/internal/runner"
@@ -29,6 +30,8 @@ type userStore struct {
 	log   *zap.Logger
 	store *state.Store
 	queue *alertsink.Queue
+	// links are the collector's anonymous id -> user id links.
+	links *collect.Links
 	close func()
 }
 
@@ -41,11 +44,16 @@ func (g *globals) userStore(cmd *cobra.Command) (*userStore, error) {
 	if err != nil {
 		return nil, err
 	}
+	pseudonymKey, err := secure.Secret(cfg.Privacy.PseudonymKey)
+	if err != nil {
+		return nil, err
+	}
 	return &userStore{
 		cfg:   cfg,
 		log:   log,
 		store: state.New(rdb, state.Options{Prefix: cfg.Redis.KeyPrefix}),
 		queue: alertsink.New(rdb, alertsink.Options{Prefix: cfg.Redis.KeyPrefix, SLA: alertsink.SLA(cfg.Queue.SLA)}),
+		links: collect.NewLinks(rdb, cfg.Redis.KeyPrefix, 0, privacy.NewPseudonymizer(pseudonymKey)),
 		close: func() { _ = rdb.Close() },
 	}, nil
 }
@@ -156,7 +164,8 @@ func newForgetCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "forget <id>",
 		Short: "Erase a user: state, timers and queue entries in Redis, then a tombstone on the alert topic",
-		Long: `forget deletes every state document, timer and support-queue entry of the user, then
+		Long: `forget deletes every state document, timer, support-queue entry and identity link (from or
+to the id, kept by cxstream collect) of the user, then
 produces a tombstone (key = the user id as stored, empty value, header cx-erasure: true) to
 the alert topic, so downstream subscribers (and compaction) can drop what they hold.
 Give the original id: with pseudonymisation on it is turned into the stored pseudonym.`,
@@ -175,14 +184,24 @@ Give the original id: with pseudonymisation on it is turned into the stored pseu
 			if err != nil {
 				return fmt.Errorf("redis at %v: %w", us.cfg.Redis.Addrs, err)
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "deleted %d keys and timers and %d queue entries of user %q\n", n, q, args[0])
+			l, err := us.links.Forget(cmd.Context(), args[0])
+			if err != nil {
+				return fmt.Errorf("redis at %v: %w", us.cfg.Redis.Addrs, err)
+			}
+			if n == 0 && q == 0 && l == 0 {
+				// Nothing stored (never seen, already erased, or expired
+				// after redis.state_ttl); subscribers may still hold alerts.
+				fmt.Fprintf(cmd.OutOrStdout(), "no state, timers, queue entries or identity links stored for user %q (never seen, already erased, or expired)\n", args[0])
+			} else {
+				fmt.Fprintf(cmd.OutOrStdout(), "deleted %d keys and timers, %d queue entries and %d identity link keys of user %q\n", n, q, l, args[0])
+			}
 			if noTombstone {
 				return nil
 			}
 			if err := publishTombstone(cmd.Context(), us, id); err != nil {
 				return fmt.Errorf("state erased, but the tombstone was not published (run again to retry): %w", err)
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "tombstone published to %s\n", us.cfg.Topics.Alerts)
+			fmt.Fprintf(cmd.OutOrStdout(), "tombstone published to %s, so subscribers drop what they hold of the user\n", us.cfg.Topics.Alerts)
 			return nil
 		},
 	}
@@ -197,6 +216,9 @@ func publishTombstone(ctx context.Context, us *userStore, id string) error {
 		return err
 	}
 	defer cl.Close()
+	if err := requireTopics(ctx, cl, cfg, cfg.Topics.Alerts); err != nil {
+		return err
+	}
 	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
 	rec := &kgo.Record{Topic: cfg.Topics.Alerts, Key: []byte(id), Value: nil, Headers: []kgo.RecordHeader{{Key: "cx-erasure", Value: []byte("true")}}}

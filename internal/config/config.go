@@ -9,7 +9,7 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strconv"
+	"slices"
 	"strings"
 	"time"
 
@@ -30,6 +30,8 @@ type Config struct {
 	Topics     pipeline.Topics     `yaml:"topics"`
 	Processing Processing          `yaml:"processing"`
 	Funnels    []funnel.Definition `yaml:"funnels"`
+	Events     Events              `yaml:"events"`
+	Collect    Collect             `yaml:"collect"`
 	Sentiment  sentiment.Config    `yaml:"sentiment"`
 	Churn      churn.Config        `yaml:"churn"`
 	Privacy    Privacy             `yaml:"privacy"`
@@ -41,8 +43,13 @@ type Config struct {
 
 // Kafka is the Kafka client configuration.
 type Kafka struct {
-	Brokers          []string      `yaml:"brokers"`
-	Group            string        `yaml:"group"`
+	Brokers []string `yaml:"brokers"`
+	Group   string   `yaml:"group"`
+	// InstanceID turns on static group membership: a restarted instance
+	// with the same id takes its partitions back at once instead of after
+	// the session timeout. Give each instance its own stable id (a
+	// StatefulSet pod name); CXSTREAM_KAFKA_INSTANCE_ID sets it.
+	InstanceID       string        `yaml:"instance_id"`
 	ClientID         string        `yaml:"client_id"`
 	SessionTimeout   time.Duration `yaml:"session_timeout"`
 	RebalanceTimeout time.Duration `yaml:"rebalance_timeout"`
@@ -77,8 +84,14 @@ type Processing struct {
 	MaxPollRecords  int           `yaml:"max_poll_records"`
 	QueuedBatches   int           `yaml:"queued_batches"`
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
-	// TimerInterval: how often each partition looks for due timers.
+	// TimerInterval: how often each partition checks whether it is idle
+	// (see IdleAdvance).
 	TimerInterval time.Duration `yaml:"timer_interval"`
+	// IdleAdvance: a clickstream partition with no lag and no record for
+	// this long moves its watermark to the wall clock less the allowed
+	// lateness, so a silent user's window or inactivity check still fires
+	// in live operation; 0 moves watermarks by event time only.
+	IdleAdvance time.Duration `yaml:"idle_advance"`
 	// CommitInterval: how often offsets of durable batches are committed.
 	CommitInterval time.Duration `yaml:"commit_interval"`
 }
@@ -123,9 +136,12 @@ func Default() Config {
 			QueuedBatches:      2,
 			ShutdownTimeout:    20 * time.Second,
 			TimerInterval:      time.Second,
+			IdleAdvance:        30 * time.Second,
 			CommitInterval:     200 * time.Millisecond,
 		},
 		Funnels:   funnel.DefaultDefinitions(),
+		Events:    DefaultEvents(),
+		Collect:   DefaultCollect(),
 		Sentiment: sentiment.DefaultConfig(),
 		Churn:     churn.DefaultConfig(),
 		Privacy:   Privacy{DedupWindow: 64},
@@ -137,22 +153,36 @@ func Default() Config {
 }
 
 // Load reads path (empty: defaults only) and the environment, and
-// validates the result.
+// validates the result. Errors are typed: *FileError, *EnvError (joined,
+// one per bad variable) or *ValidationError.
 func Load(path string) (Config, error) {
+	cfg, err := Read(path, os.Environ())
+	if err != nil {
+		return cfg, err
+	}
+	return cfg, cfg.Validate()
+}
+
+// Read applies the file at path (empty: none) and then the CXSTREAM_*
+// variables of environ over the defaults, without validating: flags may
+// still change the result. A file that cannot be read or parsed is a
+// *FileError; every variable that cannot be applied is reported (joined
+// *EnvErrors), and then the configuration must not be used at all.
+func Read(path string, environ []string) (Config, error) {
 	cfg := Default()
 	if path != "" {
 		raw, err := os.ReadFile(path)
 		if err != nil {
-			return cfg, fmt.Errorf("config: %w", err)
+			return cfg, &FileError{Path: path, Err: err}
 		}
 		if err := cfg.merge(raw); err != nil {
-			return cfg, fmt.Errorf("config %s: %w", path, err)
+			return cfg, &FileError{Path: path, Err: err}
 		}
 	}
-	if err := cfg.applyEnv(os.LookupEnv); err != nil {
+	if err := cfg.applyEnv(environ); err != nil {
 		return cfg, err
 	}
-	return cfg, cfg.Validate()
+	return cfg, nil
 }
 
 func (c *Config) merge(raw []byte) error {
@@ -171,38 +201,112 @@ func cleanYAMLError(err error) error {
 	return errors.New(msg)
 }
 
-// Env lists the environment variables that override the file.
-var Env = []struct {
+// EnvPrefix starts every variable cxstream reads; an unknown variable
+// with it is an error, since a misspelt one would be silently ignored.
+const EnvPrefix = "CXSTREAM_"
+
+// EnvVar is an environment variable that overrides one key of the file.
+type EnvVar struct {
 	Name, Key string
-	set       func(c *Config, v string) error
-}{
-	{"CXSTREAM_KAFKA_BROKERS", "kafka.brokers", func(c *Config, v string) error { c.Kafka.Brokers = splitList(v); return nil }},
-	{"CXSTREAM_KAFKA_GROUP", "kafka.group", func(c *Config, v string) error { c.Kafka.Group = v; return nil }},
-	{"CXSTREAM_KAFKA_SASL_MECHANISM", "kafka.sasl.mechanism", func(c *Config, v string) error { c.Kafka.SASL.Mechanism = v; return nil }},
-	{"CXSTREAM_KAFKA_SASL_USERNAME", "kafka.sasl.username", func(c *Config, v string) error { c.Kafka.SASL.Username = v; return nil }},
-	{"CXSTREAM_KAFKA_SASL_PASSWORD", "kafka.sasl.password", func(c *Config, v string) error { c.Kafka.SASL.Password = v; return nil }},
-	{"CXSTREAM_REDIS_ADDRS", "redis.addrs", func(c *Config, v string) error { c.Redis.Addrs = splitList(v); return nil }},
-	{"CXSTREAM_REDIS_USERNAME", "redis.username", func(c *Config, v string) error { c.Redis.Username = v; return nil }},
-	{"CXSTREAM_REDIS_PASSWORD", "redis.password", func(c *Config, v string) error { c.Redis.Password = v; return nil }},
-	{"CXSTREAM_REDIS_CLUSTER", "redis.cluster", func(c *Config, v string) (err error) { c.Redis.Cluster, err = strconv.ParseBool(v); return }},
-	{"CXSTREAM_PSEUDONYM_KEY", "privacy.pseudonym_key", func(c *Config, v string) error { c.Privacy.PseudonymKey = v; return nil }},
-	{"CXSTREAM_HTTP_ADDR", "http.addr", func(c *Config, v string) error { c.HTTP.Addr = v; return nil }},
-	{"CXSTREAM_LOG_LEVEL", "log.level", func(c *Config, v string) error { c.Log.Level = v; return nil }},
-	{"CXSTREAM_LOG_FORMAT", "log.format", func(c *Config, v string) error { c.Log.Format = v; return nil }},
-	{"CXSTREAM_SHUTDOWN_TIMEOUT", "processing.shutdown_timeout", func(c *Config, v string) (err error) {
-		c.Processing.ShutdownTimeout, err = time.ParseDuration(v)
-		return
-	}},
+	// Secret values are never repeated in error messages.
+	Secret bool
+	set    func(c *Config, v string) error
 }
 
-func (c *Config) applyEnv(lookup func(string) (string, bool)) error {
-	for _, e := range Env {
-		if v, ok := lookup(e.Name); ok && v != "" {
-			if err := e.set(c, v); err != nil {
-				return fmt.Errorf("config: %s (%s): %w", e.Name, e.Key, err)
+// Env lists the environment variables that override the file.
+var Env = []EnvVar{
+	{Name: "CXSTREAM_KAFKA_BROKERS", Key: "kafka.brokers", set: func(c *Config, v string) error { return setList(&c.Kafka.Brokers, v) }},
+	{Name: "CXSTREAM_KAFKA_GROUP", Key: "kafka.group", set: func(c *Config, v string) error { c.Kafka.Group = v; return nil }},
+	{Name: "CXSTREAM_KAFKA_INSTANCE_ID", Key: "kafka.instance_id", set: func(c *Config, v string) error { c.Kafka.InstanceID = v; return nil }},
+	{Name: "CXSTREAM_KAFKA_SASL_MECHANISM", Key: "kafka.sasl.mechanism", set: func(c *Config, v string) error { c.Kafka.SASL.Mechanism = v; return nil }},
+	{Name: "CXSTREAM_KAFKA_SASL_USERNAME", Key: "kafka.sasl.username", set: func(c *Config, v string) error { c.Kafka.SASL.Username = v; return nil }},
+	{Name: "CXSTREAM_KAFKA_SASL_PASSWORD", Key: "kafka.sasl.password", Secret: true, set: func(c *Config, v string) error { c.Kafka.SASL.Password = v; return nil }},
+	{Name: "CXSTREAM_REDIS_ADDRS", Key: "redis.addrs", set: func(c *Config, v string) error { return setList(&c.Redis.Addrs, v) }},
+	{Name: "CXSTREAM_REDIS_USERNAME", Key: "redis.username", set: func(c *Config, v string) error { c.Redis.Username = v; return nil }},
+	{Name: "CXSTREAM_REDIS_PASSWORD", Key: "redis.password", Secret: true, set: func(c *Config, v string) error { c.Redis.Password = v; return nil }},
+	{Name: "CXSTREAM_REDIS_CLUSTER", Key: "redis.cluster", set: func(c *Config, v string) error { return setBool(&c.Redis.Cluster, v) }},
+	{Name: "CXSTREAM_PSEUDONYM_KEY", Key: "privacy.pseudonym_key", Secret: true, set: func(c *Config, v string) error { c.Privacy.PseudonymKey = v; return nil }},
+	{Name: "CXSTREAM_HTTP_ADDR", Key: "http.addr", set: func(c *Config, v string) error { c.HTTP.Addr = v; return nil }},
+	{Name: "CXSTREAM_LOG_LEVEL", Key: "log.level", set: func(c *Config, v string) error { return setOneOf(&c.Log.Level, v, "debug", "info", "warn", "error") }},
+	{Name: "CXSTREAM_LOG_FORMAT", Key: "log.format", set: func(c *Config, v string) error { return setOneOf(&c.Log.Format, v, "json", "console") }},
+	{Name: "CXSTREAM_SHUTDOWN_TIMEOUT", Key: "processing.shutdown_timeout", set: func(c *Config, v string) error { return setDuration(&c.Processing.ShutdownTimeout, v) }},
+}
+
+// applyEnv applies every CXSTREAM_* variable of environ ("NAME=value")
+// and reports every one that cannot be applied, not only the first.
+func (c *Config) applyEnv(environ []string) error {
+	byName := make(map[string]EnvVar, len(Env))
+	names := make([]string, len(Env))
+	for i, e := range Env {
+		byName[e.Name] = e
+		names[i] = e.Name
+	}
+	var errs []error
+	for _, kv := range environ {
+		name, v, _ := strings.Cut(kv, "=")
+		if !strings.HasPrefix(name, EnvPrefix) {
+			continue
+		}
+		e, ok := byName[name]
+		if !ok {
+			errs = append(errs, &EnvError{Name: name, Err: fmt.Errorf("unknown variable%s", suggest(name, names))})
+			continue
+		}
+		if v == "" {
+			continue // set but empty: as if unset, like the shell's ${X:-default}
+		}
+		if err := e.set(c, v); err != nil {
+			if !e.Secret {
+				err = fmt.Errorf("%q %w", v, err)
 			}
+			errs = append(errs, &EnvError{Name: e.Name, Key: e.Key, Err: err})
 		}
 	}
+	return errors.Join(errs...)
+}
+
+// Errors of environment values; the value itself is put before them.
+var (
+	errNotBool     = errors.New("is not a boolean; accepted: true, false, 1, 0")
+	errNotDuration = errors.New("is not a duration; accepted: a number with a unit, e.g. 30s, 5m, 1h30m")
+	errEmptyList   = errors.New("is an empty list; accepted: comma-separated host:port addresses")
+)
+
+func setBool(dst *bool, v string) error {
+	switch strings.ToLower(v) {
+	case "true", "1":
+		*dst = true
+	case "false", "0":
+		*dst = false
+	default:
+		return errNotBool
+	}
+	return nil
+}
+
+func setDuration(dst *time.Duration, v string) error {
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		return errNotDuration
+	}
+	*dst = d
+	return nil
+}
+
+func setList(dst *[]string, v string) error {
+	l := splitList(v)
+	if len(l) == 0 {
+		return errEmptyList
+	}
+	*dst = l
+	return nil
+}
+
+func setOneOf(dst *string, v string, accepted ...string) error {
+	if !slices.Contains(accepted, v) {
+		return fmt.Errorf("is not accepted; accepted: %s", strings.Join(accepted, ", "))
+	}
+	*dst = v
 	return nil
 }
 
@@ -216,66 +320,78 @@ func splitList(v string) []string {
 	return out
 }
 
-// Validate names the first key that cannot work.
+// Validate reports every key that cannot work (a *ValidationError), so
+// a user fixes them all in one go.
 func (c Config) Validate() error {
-	bad := func(key, format string, args ...any) error {
-		return fmt.Errorf("config: %s: %s", key, fmt.Sprintf(format, args...))
+	var ps problems
+	if len(c.Kafka.Brokers) == 0 {
+		ps.add("kafka.brokers", "at least one broker address is required")
 	}
-	switch {
-	case len(c.Kafka.Brokers) == 0:
-		return bad("kafka.brokers", "at least one broker address is required")
-	case c.Kafka.Group == "":
-		return bad("kafka.group", "a consumer group name is required")
-	case len(c.Redis.Addrs) == 0:
-		return bad("redis.addrs", "at least one Redis address is required")
-	case c.Topics.Clickstream == "" || c.Topics.Chat == "" || c.Topics.Alerts == "" || c.Topics.DeadLetter == "":
-		return bad("topics", "clickstream, chat, alerts and deadletter are required")
-	case c.Topics.Clickstream == c.Topics.Chat:
-		return bad("topics", "clickstream and chat must be different topics")
-	case c.Processing.MaxMessageBytes < 1024:
-		return bad("processing.max_message_bytes", "must be at least 1024, got %d", c.Processing.MaxMessageBytes)
-	case c.Processing.MaxDeadLetterBytes < 1024:
-		return bad("processing.max_dead_letter_bytes", "must be at least 1024, got %d", c.Processing.MaxDeadLetterBytes)
-	case c.Processing.ShutdownTimeout <= 0:
-		return bad("processing.shutdown_timeout", "must be positive")
-	case c.Redis.StateTTL < 0:
-		return bad("redis.state_ttl", "must not be negative")
+	if c.Kafka.Group == "" {
+		ps.add("kafka.group", "a consumer group name is required")
 	}
-	for _, addr := range append(append([]string{}, c.Kafka.Brokers...), c.Redis.Addrs...) {
-		if !strings.Contains(addr, ":") {
-			return bad("address", "%q has no port (host:port)", addr)
+	if len(c.Redis.Addrs) == 0 {
+		ps.add("redis.addrs", "at least one Redis address is required")
+	}
+	validateTopics(c.Topics, &ps)
+	if c.Processing.MaxMessageBytes < 1024 {
+		ps.add("processing.max_message_bytes", "must be at least 1024, got %d", c.Processing.MaxMessageBytes)
+	}
+	if c.Processing.MaxDeadLetterBytes < 1024 {
+		ps.add("processing.max_dead_letter_bytes", "must be at least 1024, got %d", c.Processing.MaxDeadLetterBytes)
+	}
+	for key, d := range map[string]time.Duration{
+		"processing.shutdown_timeout": c.Processing.ShutdownTimeout,
+		"processing.timer_interval":   c.Processing.TimerInterval,
+		"processing.commit_interval":  c.Processing.CommitInterval,
+		"processing.max_clock_skew":   c.Processing.MaxClockSkew,
+		"kafka.session_timeout":       c.Kafka.SessionTimeout,
+		"kafka.rebalance_timeout":     c.Kafka.RebalanceTimeout,
+	} {
+		if d <= 0 {
+			ps.add(key, "must be positive, got %s", d)
 		}
 	}
+	if c.Processing.MaxPollRecords < 1 {
+		ps.add("processing.max_poll_records", "must be at least 1, got %d", c.Processing.MaxPollRecords)
+	}
+	if c.Processing.QueuedBatches < 1 {
+		ps.add("processing.queued_batches", "must be at least 1, got %d", c.Processing.QueuedBatches)
+	}
+	if c.Redis.StateTTL < 0 {
+		ps.add("redis.state_ttl", "must not be negative")
+	}
 	if c.Processing.AllowedLateness < 0 {
-		return bad("processing.allowed_lateness", "must not be negative")
+		ps.add("processing.allowed_lateness", "must not be negative")
 	}
-	if err := c.Kafka.SASL.Validate(); err != nil {
-		return bad("kafka.sasl", "%v", err)
+	if c.Processing.IdleAdvance < 0 {
+		ps.add("processing.idle_advance", "must not be negative (0 turns it off)")
 	}
-	if _, err := funnel.New(c.Funnels, c.Processing.AllowedLateness); err != nil {
-		return bad("funnels", "%v", err)
+	if c.Privacy.DedupWindow < 0 {
+		ps.add("privacy.dedup_window", "must not be negative")
 	}
-	if err := c.Sentiment.Validate(); err != nil {
-		return bad("sentiment", "%v", err)
+	for _, addr := range c.Kafka.Brokers {
+		if !strings.Contains(addr, ":") {
+			ps.add("kafka.brokers", "%q has no port (host:port)", addr)
+		}
 	}
-	if err := c.Churn.Validate(); err != nil {
-		return bad("churn", "%v", err)
+	for _, addr := range c.Redis.Addrs {
+		if !strings.Contains(addr, ":") {
+			ps.add("redis.addrs", "%q has no port (host:port)", addr)
+		}
 	}
-	if err := c.Queue.Validate(); err != nil {
-		return err
+	ps.addErr("kafka.sasl", c.Kafka.SASL.Validate())
+	c.validateFunnels(&ps)
+	ps.addErr("sentiment", c.Sentiment.Validate())
+	ps.addErr("churn", c.Churn.Validate())
+	if !slices.Contains([]string{"debug", "info", "warn", "error"}, c.Log.Level) {
+		ps.add("log.level", "must be debug, info, warn or error, got %q", c.Log.Level)
 	}
-	if err := c.API.Validate(); err != nil {
-		return err
+	if !slices.Contains([]string{"json", "console"}, c.Log.Format) {
+		ps.add("log.format", "must be json or console, got %q", c.Log.Format)
 	}
-	switch c.Log.Level {
-	case "debug", "info", "warn", "error":
-	default:
-		return bad("log.level", "must be debug, info, warn or error, got %q", c.Log.Level)
-	}
-	switch c.Log.Format {
-	case "json", "console":
-	default:
-		return bad("log.format", "must be json or console, got %q", c.Log.Format)
-	}
-	return nil
+	c.validateInputs(&ps)
+	ps.addKeyed(c.Queue.Validate())
+	ps.addKeyed(c.API.Validate())
+	return ps.err()
 }

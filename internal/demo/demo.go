@@ -38,6 +38,8 @@ type Options struct {
 	HTTPAddr string
 	// Quiet prints only the summary, not every alert.
 	Quiet bool
+	// Locale of the generated chats: zh, en or mixed ("" is mixed).
+	Locale string
 }
 
 // Run runs the demo until opts.Duration passes or ctx is done, printing
@@ -65,6 +67,11 @@ func Run(ctx context.Context, opts Options, out io.Writer, log *zap.Logger) erro
 	for i := range cfg.Funnels {
 		cfg.Funnels[i].Window = max(5*time.Second, opts.Duration/4)
 	}
+	// Timers fire by event time once the watermark (latest event time less
+	// the allowed lateness) passes them: a short lateness lets the windows
+	// above end within the run.
+	cfg.Processing.AllowedLateness = 2 * time.Second
+	cfg.Processing.IdleAdvance = 2 * time.Second
 	proc, err := runner.New(cfg, log, runner.Options{})
 	if err != nil {
 		return err
@@ -113,7 +120,7 @@ func Run(ctx context.Context, opts Options, out io.Writer, log *zap.Logger) erro
 		return err
 	}
 	defer producer.Close()
-	g := gen.New(gen.Options{Users: opts.Users, Seed: opts.Seed, BadShare: 0.001})
+	g := gen.New(gen.Options{Users: opts.Users, Seed: opts.Seed, BadShare: 0.001, Locale: opts.Locale})
 	var stats gen.Stats
 	genCtx, stopGen := context.WithTimeout(ctx, opts.Duration)
 	start := time.Now()

@@ -8,6 +8,7 @@ package gen
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"sync/atomic"
@@ -27,6 +28,28 @@ type Options struct {
 	// BadShare of events are corrupted (truncated JSON), to exercise the
 	// dead-letter path (default 0).
 	BadShare float64
+	// Locale of the chats: LocaleZh, LocaleEn or LocaleMixed (default:
+	// every other user writes Chinese).
+	Locale string
+}
+
+// Locales of the generated chats.
+const (
+	LocaleZh    = "zh"
+	LocaleEn    = "en"
+	LocaleMixed = "mixed"
+)
+
+// ErrLocale: a locale the generator does not speak.
+var ErrLocale = errors.New("gen: locale must be zh, en or mixed")
+
+// ValidateLocale accepts "" (mixed), zh, en and mixed.
+func ValidateLocale(l string) error {
+	switch l {
+	case "", LocaleZh, LocaleEn, LocaleMixed:
+		return nil
+	}
+	return fmt.Errorf("%w, got %q", ErrLocale, l)
 }
 
 // Kind says which input stream an event belongs to.
@@ -62,6 +85,7 @@ type user struct {
 	session int
 	conv    int
 	convMsg int
+	zh      bool // writes Chinese
 }
 
 // Generator yields events. It is not safe for concurrent use.
@@ -95,7 +119,10 @@ func New(opts Options) *Generator {
 		default:
 			p = happy
 		}
-		g.users = append(g.users, &user{id: UserID(i), persona: p})
+		// The locale is the user's index, not a random draw, so an English
+		// run keeps the events it always had for a seed.
+		zh := opts.Locale == LocaleZh || ((opts.Locale == "" || opts.Locale == LocaleMixed) && i%2 == 1)
+		g.users = append(g.users, &user{id: UserID(i), persona: p, zh: zh})
 	}
 	return g
 }
@@ -158,21 +185,25 @@ func (g *Generator) chat(u *user, at time.Time) Event {
 		u.convMsg = 0
 	}
 	u.convMsg++
+	lines, lang := &english, "en"
+	if u.zh {
+		lines, lang = &chinese, "zh"
+	}
 	sender, text := schemas.SenderCustomer, ""
 	switch {
 	case u.convMsg%2 == 0 && g.rng.Float64() < 0.6:
-		sender, text = schemas.SenderAgent, pick(g.rng, agentLines)
+		sender, text = schemas.SenderAgent, pick(g.rng, lines.agent)
 	case u.persona == angry:
-		text = pick(g.rng, negativeLines)
+		text = pick(g.rng, lines.negative)
 	case u.persona == happy:
-		text = pick(g.rng, positiveLines)
+		text = pick(g.rng, lines.positive)
 	case g.rng.Float64() < 0.15:
-		text = pick(g.rng, negativeLines)
+		text = pick(g.rng, lines.negative)
 	default:
-		text = pick(g.rng, neutralLines)
+		text = pick(g.rng, lines.neutral)
 	}
 	if g.rng.Float64() < 0.1 {
-		text += " " + pick(g.rng, personalData)
+		text += " " + pick(g.rng, lines.personal)
 	}
 	m := schemas.ChatMessage{
 		Schema:         schemas.ChatV1,
@@ -182,7 +213,7 @@ func (g *Generator) chat(u *user, at time.Time) Event {
 		Sender:         sender,
 		Channel:        []string{"web", "app", "email"}[g.rng.IntN(3)],
 		Text:           text,
-		Language:       "en",
+		Language:       lang,
 		EventTime:      at.UnixMilli(),
 	}
 	value, _ := json.Marshal(m)
@@ -190,6 +221,14 @@ func (g *Generator) chat(u *user, at time.Time) Event {
 }
 
 func pick(r *rand.Rand, lines []string) string { return lines[r.IntN(len(lines))] }
+
+// chatLines are one language's lines by kind.
+type chatLines struct{ negative, neutral, positive, agent, personal []string }
+
+var (
+	english = chatLines{negativeLines, neutralLines, positiveLines, agentLines, personalData}
+	chinese = chatLines{negativeLinesZh, neutralLinesZh, positiveLinesZh, agentLinesZh, personalDataZh}
+)
 
 // Topics names where Produce writes each kind.
 type Topics struct{ Clickstream, Chat string }

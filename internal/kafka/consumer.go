@@ -1,7 +1,7 @@
-// Package kafka is cxstream's Kafka I/O: the client options built from
-// config, a group consumer that runs one worker per assigned partition and
-// commits only what the pipeline made durable, and the publisher that
-// produces alerts and dead letters.
+// Package kafka is cxstream's Kafka I/O: a group consumer that runs one
+// worker per assigned partition and commits only what the pipeline made
+// durable, and the publisher that produces alerts and dead letters. The
+// client options come from the runner (runner.KafkaOpts).
 package kafka
 
 import (
@@ -20,9 +20,15 @@ import (
 	"github.com/cxstream/cxstream/internal/metrics"
 )
 
-// TimerFunc handles a partition's due timers; it runs in the partition's
-// worker, between batches, so it never races the partition's processing.
-type TimerFunc func(ctx context.Context, topic string, partition int32, now time.Time) error
+// TimerFunc is called every TimerInterval in the partition's worker,
+// between batches, so it never races the partition's processing. idleFor
+// is how long the partition has had no record while it has no lag (0
+// while it has lag).
+type TimerFunc func(ctx context.Context, topic string, partition int32, now time.Time, idleFor time.Duration) error
+
+// ReleaseFunc is called when this instance stops working a partition
+// (revoked or lost), after its worker stopped.
+type ReleaseFunc func(topic string, partition int32)
 
 // BatchFunc makes one partition's batch durable; the consumer commits the
 // batch's offsets only after it returns nil, and retries it otherwise.
@@ -85,6 +91,7 @@ type topicPartition struct {
 type Consumer struct {
 	process BatchFunc
 	timers  TimerFunc
+	release ReleaseFunc
 	opts    ConsumerOptions
 	log     *zap.Logger
 	m       *metrics.Metrics
@@ -94,10 +101,17 @@ type Consumer struct {
 	workCtx    context.Context
 	cancelWork context.CancelFunc
 
-	mu      sync.Mutex
-	workers map[topicPartition]*worker
-	stalled atomic.Int32
-	joined  atomic.Bool
+	// started is closed when Run starts. A group client joins as soon as
+	// it is created, so partitions may be assigned before the batch and
+	// timer functions are set; their workers wait for it.
+	started   chan struct{}
+	startOnce sync.Once
+
+	mu       sync.Mutex
+	workers  map[topicPartition]*worker
+	stalled  atomic.Int32
+	joined   atomic.Bool
+	failures failureLog
 }
 
 // NewConsumer returns a consumer. Its client must be built with the
@@ -105,7 +119,8 @@ type Consumer struct {
 func NewConsumer(process BatchFunc, opts ConsumerOptions, log *zap.Logger, m *metrics.Metrics) *Consumer {
 	opts.defaults()
 	workCtx, cancel := context.WithCancel(context.Background())
-	return &Consumer{process: process, opts: opts, log: log, m: m, workCtx: workCtx, cancelWork: cancel, workers: map[topicPartition]*worker{}}
+	return &Consumer{process: process, opts: opts, log: log, m: m, workCtx: workCtx, cancelWork: cancel, workers: map[topicPartition]*worker{}, started: make(chan struct{}),
+		failures: failureLog{log: log, every: 30 * time.Second}}
 }
 
 // SetBatchFunc sets the function that processes batches; call it before
@@ -114,6 +129,10 @@ func (c *Consumer) SetBatchFunc(f BatchFunc) { c.process = f }
 
 // SetTimerFunc sets the function that fires due timers; call it before Run.
 func (c *Consumer) SetTimerFunc(f TimerFunc) { c.timers = f }
+
+// SetReleaseFunc sets the function told of partitions this instance no
+// longer works; call it before Run.
+func (c *Consumer) SetReleaseFunc(f ReleaseFunc) { c.release = f }
 
 // GroupOpts are the client options the consumer needs: committing only
 // marked (durable) offsets, and the assign/revoke/lost callbacks.
@@ -136,7 +155,7 @@ func (c *Consumer) GroupOpts() []kgo.Opt {
 		kgo.Balancers(kgo.CooperativeStickyBalancer()),
 		kgo.OnPartitionsAssigned(c.assigned),
 		kgo.OnPartitionsRevoked(c.revoked),
-		kgo.OnPartitionsLost(c.revoked),
+		kgo.OnPartitionsLost(c.lost),
 	}
 }
 
@@ -157,6 +176,7 @@ func (c *Consumer) Ready(context.Context) error {
 // group. The client is closed on return.
 func (c *Consumer) Run(ctx context.Context, cl *kgo.Client) error {
 	defer c.cancelWork()
+	c.startOnce.Do(func() { close(c.started) })
 	for {
 		fetches := cl.PollRecords(ctx, c.opts.MaxPollRecords)
 		if fetches.IsClientClosed() || ctx.Err() != nil {
@@ -240,6 +260,15 @@ func (c *Consumer) revoked(_ context.Context, cl *kgo.Client, revoked map[string
 	c.log.Info("partitions revoked", zap.Any("partitions", revoked))
 }
 
+// lost stops the workers of partitions this instance no longer owns (its
+// session expired, or it was fenced). Unlike a revoke nothing is
+// committed: another member may already own them and have committed
+// further; what the stopped workers made durable is fenced in the state.
+func (c *Consumer) lost(_ context.Context, _ *kgo.Client, lost map[string][]int32) {
+	c.stopWorkers(lost)
+	c.log.Warn("partitions lost", zap.Any("partitions", lost))
+}
+
 // commitMarked synchronously commits every marked offset.
 func (c *Consumer) commitMarked(cl *kgo.Client) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -280,6 +309,9 @@ func (c *Consumer) stopWorkers(parts map[string][]int32) {
 	c.mu.Unlock()
 	for _, w := range stopping {
 		<-w.done
+		if c.release != nil {
+			c.release(w.tp.topic, w.tp.partition)
+		}
 	}
 }
 
@@ -304,8 +336,15 @@ func (w *worker) run() {
 		w.c.m.LagSeconds.DeleteLabelValues(w.tp.topic, part)
 		w.c.m.TimersPending.DeleteLabelValues(w.tp.topic, part)
 	}()
+	select {
+	case <-w.c.started:
+	case <-w.quit:
+		return
+	}
 	tick := time.NewTicker(w.c.opts.TimerInterval)
 	defer tick.Stop()
+	lastRecord := time.Now() // no lag and nothing received since then: idle
+	lastOffset := int64(-1)
 	for {
 		// Quit wins over queued batches: they were not committed, so the
 		// next owner of the partition reads them again.
@@ -322,6 +361,7 @@ func (w *worker) run() {
 				return
 			}
 			last := recs[len(recs)-1]
+			lastRecord, lastOffset = time.Now(), last.Offset
 			// Durable: the offset may now be committed (in the background,
 			// every CommitInterval).
 			w.cl.MarkCommitRecords(last)
@@ -332,7 +372,11 @@ func (w *worker) run() {
 			if w.c.timers == nil {
 				continue
 			}
-			if err := w.c.timers(w.c.workCtx, w.tp.topic, w.tp.partition, now); err != nil && w.c.workCtx.Err() == nil {
+			var idleFor time.Duration
+			if len(w.batches) == 0 && w.highWatermark.Load() <= lastOffset+1 {
+				idleFor = now.Sub(lastRecord)
+			}
+			if err := w.c.timers(w.c.workCtx, w.tp.topic, w.tp.partition, now, idleFor); err != nil && w.c.workCtx.Err() == nil {
 				// The next tick tries again; the timers stay in Redis.
 				w.c.log.Warn("timers failed", zap.String("topic", w.tp.topic), zap.Int32("partition", w.tp.partition), zap.Error(err))
 			}
@@ -342,12 +386,15 @@ func (w *worker) run() {
 
 // processWithRetry retries a failed batch with backoff until it succeeds,
 // the partition is revoked, or the shutdown deadline passes.
-func (w *worker) processWithRetry(recs []*kgo.Record) bool {
+func (w *worker) processWithRetry(recs []*kgo.Record) (ok bool) {
 	backoff := w.c.opts.RetryBackoff
-	stalled := false
+	stalled, failing := false, false
 	defer func() {
 		if stalled {
 			w.c.stalled.Add(-1)
+		}
+		if failing {
+			w.c.failures.done(ok)
 		}
 	}()
 	for attempt := 1; ; attempt++ {
@@ -363,7 +410,13 @@ func (w *worker) processWithRetry(recs []*kgo.Record) bool {
 			stalled = true
 			w.c.stalled.Add(1)
 		}
-		w.c.log.Warn("batch failed, retrying", zap.String("topic", w.tp.topic), zap.Int32("partition", w.tp.partition),
+		if !failing {
+			failing = true
+			w.c.failures.failing(err)
+		} else {
+			w.c.failures.retry(err)
+		}
+		w.c.log.Debug("batch failed, retrying", zap.String("topic", w.tp.topic), zap.Int32("partition", w.tp.partition),
 			zap.Int64("first_offset", recs[0].Offset), zap.Int("attempt", attempt), zap.Duration("backoff", backoff), zap.Error(err))
 		select {
 		case <-time.After(backoff):

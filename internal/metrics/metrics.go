@@ -8,6 +8,8 @@ package metrics
 import (
 	"time"
 
+	"github.com/cxstream/cxstream/internal/version"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 )
@@ -37,6 +39,7 @@ type Metrics struct {
 	LagSeconds       *prometheus.GaugeVec // topic, partition
 	Ready            prometheus.Gauge
 	Partitions       prometheus.Gauge
+	BuildInfo        *prometheus.GaugeVec // version, revision, go_version
 	QueueDepth       *prometheus.GaugeVec // state: waiting, claimed
 	QueueOldestAge   prometheus.Gauge
 }
@@ -69,13 +72,36 @@ func New() *Metrics {
 		Commits:          f.counter("cx_offset_commits_total", "Offset commits, by result.", "result"),
 		Ready:            f.gauge("cx_ready", "1 when the processor is in its group, Redis answers and no partition is stalled."),
 		Partitions:       f.gauge("cx_assigned_partitions", "Input partitions assigned to this instance."),
+		BuildInfo:        f.gaugeVec("cx_build_info", "Always 1; the labels tell which build runs.", "version", "revision", "go_version"),
 		QueueDepth:       f.gaugeVec("cx_queue_depth", "Support-queue conversations, by state (waiting, claimed); every process that watches the queue reports the same figure, so aggregate with max.", "state"),
 		QueueOldestAge:   f.gauge("cx_queue_oldest_age_seconds", "How long the oldest waiting support-queue conversation has waited (wall clock)."),
 	}
+	m.BuildInfo.WithLabelValues(version.Parts()).Set(1)
+	m.Commits.WithLabelValues("ok")
+	m.Commits.WithLabelValues("error")
 	for _, s := range []string{"waiting", "claimed"} {
 		m.QueueDepth.WithLabelValues(s)
 	}
 	return m
+}
+
+// Preset creates every series of vec for the cartesian product of dims
+// (one list of label values per label) at 0, so dashboards, alert rules
+// and `rate()` see a series from start instead of after its first event.
+func Preset(vec *prometheus.CounterVec, dims ...[]string) {
+	values := make([]string, len(dims))
+	var walk func(i int)
+	walk = func(i int) {
+		if i == len(dims) {
+			vec.WithLabelValues(values...)
+			return
+		}
+		for _, v := range dims[i] {
+			values[i] = v
+			walk(i + 1)
+		}
+	}
+	walk(0)
 }
 
 // ProcessorObserver records one processor's calls; the pipeline records

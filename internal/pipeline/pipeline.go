@@ -16,18 +16,23 @@
 package pipeline
 
 import (
+	"container/heap"
 	"context"
 	"errors"
 	"fmt"
 	json "github.com/goccy/go-json"
+	"math"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.uber.org/zap"
 
+	"github.com/cxstream/cxstream/internal/ingest"
 	"github.com/cxstream/cxstream/internal/metrics"
 	"github.com/cxstream/cxstream/internal/privacy"
 	"github.com/cxstream/cxstream/internal/state"
@@ -45,6 +50,9 @@ type Topics struct {
 	DeadLetter  string `yaml:"deadletter"`
 	// Transitions, when set, receives every funnel transition.
 	Transitions string `yaml:"transitions"`
+	// Input says how the input topics' records are written (default:
+	// cxstream's own messages).
+	Input ingest.Inputs `yaml:"input"`
 }
 
 // DefaultTopics are the topic names cxstream uses unless configured.
@@ -68,9 +76,13 @@ type AlertQueue interface {
 const (
 	ReasonFutureTimestamp schemas.Reason = "future_timestamp"
 	ReasonUnknownTopic    schemas.Reason = "unknown_topic"
-	ReasonProcessorPanic  schemas.Reason = "processor_error"
+	ReasonProcessorError  schemas.Reason = "processor_error" // a processor panicked or failed on the event
 	ReasonLate            schemas.Reason = "late"
 )
+
+// DeadLetterReasons lists every reason a record can be dead-lettered for.
+var DeadLetterReasons = []schemas.Reason{schemas.ReasonTooLarge, schemas.ReasonInvalidUTF8, schemas.ReasonInvalidJSON, schemas.ReasonSchema,
+	ingest.ReasonFormat, ReasonFutureTimestamp, ReasonUnknownTopic, ReasonProcessorError, ReasonLate}
 
 // Dead-letter headers.
 const (
@@ -86,16 +98,23 @@ const (
 	HeaderPriority        = "cx-priority"
 )
 
-// Options build a Pipeline. Every field but Logger, Now and MaxClockSkew
-// is required.
+// Options build a Pipeline. Topics (all but Transitions), Validator, the
+// three processors, Store, Publisher and Metrics are required; every other
+// field is optional, with the default its comment gives.
 type Options struct {
 	Topics    Topics
 	Validator *schemas.Validator
-	Funnel    *funnel.Processor
-	Sentiment *sentiment.Processor
-	Churn     *churn.Processor
-	Store     *state.Store
-	Publisher Publisher
+	// ClickInput and ChatInput read the input topics in their configured
+	// formats (nil: cxstream's own messages, through Validator).
+	ClickInput, ChatInput *ingest.Decoder
+	// Vocabulary gives the source's event names their roles (purchase,
+	// support contact, ...); the zero value knows the built-in names.
+	Vocabulary schemas.Vocabulary
+	Funnel     *funnel.Processor
+	Sentiment  *sentiment.Processor
+	Churn      *churn.Processor
+	Store      *state.Store
+	Publisher  Publisher
 	// Queue, when set, receives negative-chat alerts after Kafka has them.
 	Queue   AlertQueue
 	Metrics *metrics.Metrics
@@ -124,6 +143,11 @@ type Options struct {
 	// timer write and state write per event): the naive design, kept as a
 	// switch so the benchmark can compare it on the real code path.
 	PerEventRoundTrips bool
+	// IdleAdvance: a clickstream partition with no lag and no record for
+	// this long has its watermark moved to the wall clock less the
+	// allowed lateness, so timers of silent users fire in live operation.
+	// 0 never advances by the wall clock.
+	IdleAdvance time.Duration
 	// Now is the clock, for tests (default time.Now).
 	Now func() time.Time
 }
@@ -160,6 +184,9 @@ func (o *Options) validate() error {
 type Pipeline struct {
 	o                                 Options
 	funnelObs, sentimentObs, churnObs metrics.ProcessorObserver
+
+	wmMu sync.Mutex
+	wms  map[topicPartition]int64 // watermarks of the partitions this instance works
 }
 
 // New checks the options and returns a pipeline.
@@ -167,6 +194,7 @@ func New(o Options) (*Pipeline, error) {
 	if err := o.validate(); err != nil {
 		return nil, err
 	}
+	presetMetrics(o)
 	return &Pipeline{o: o, funnelObs: o.Metrics.Processor("funnel"), sentimentObs: o.Metrics.Processor("sentiment"), churnObs: o.Metrics.Processor("churn")}, nil
 }
 
@@ -249,21 +277,16 @@ func (p *Pipeline) Process(ctx context.Context, recs []*kgo.Record) (Result, err
 		return total, nil
 	}
 	start := time.Now()
-	var res Result
 	now := p.o.Now()
+	b := &batch{nowMs: now.UnixMilli()}
 	events := make([]event, 0, len(recs))
-	var out []*kgo.Record
 	userIDs := make([]string, 0, len(recs))
 	seen := make(map[string]bool, len(recs))
-
-	var t tally
-	var emitted []*schemas.Alert
-	countReceived(p.o.Metrics, recs)
 	for _, r := range recs {
 		ev, reason, detail := p.decode(r, now)
 		if reason != "" {
-			out = append(out, p.deadLetter(r, reason, detail, now))
-			t.add(&t.deadLetters, r.Topic+"\x00"+string(reason))
+			b.out = append(b.out, p.deadLetter(r, reason, detail, now))
+			b.t.add(&b.t.deadLetters, r.Topic+"\x00"+string(reason))
 			continue
 		}
 		events = append(events, ev)
@@ -272,23 +295,61 @@ func (p *Pipeline) Process(ctx context.Context, recs []*kgo.Record) (Result, err
 			userIDs = append(userIDs, id)
 		}
 	}
-
-	users, err := p.load(ctx, userIDs)
+	// Each clickstream partition's watermark, and the timers that come
+	// due as this batch moves it.
+	clocks := map[topicPartition]*clock{}
+	for _, ev := range events {
+		if ev.click == nil {
+			continue
+		}
+		tp := topicPartition{ev.rec.Topic, ev.rec.Partition}
+		c := clocks[tp]
+		if c == nil {
+			wm, err := p.watermark(ctx, tp)
+			if err != nil {
+				return b.res, err
+			}
+			c = &clock{tp: tp, index: p.o.Store.TimerIndex(tp.topic, tp.partition), wm: wm, start: wm, end: wm}
+			clocks[tp] = c
+		}
+		c.end = max(c.end, ev.click.EventTime-p.o.AllowedLateness.Milliseconds())
+	}
+	dueIDs, err := p.dueTimers(ctx, clocks)
 	if err != nil {
-		return res, err
+		return b.res, err
+	}
+	for _, id := range dueIDs {
+		if !seen[id] {
+			seen[id] = true
+			userIDs = append(userIDs, id)
+		}
+	}
+	if b.users, err = p.load(ctx, userIDs); err != nil {
+		return b.res, err
+	}
+	for _, c := range clocks {
+		p.armTimers(b, c)
 	}
 
-	nowMs := now.UnixMilli()
 	// Keys derived from the partition, built once per batch, not per event.
 	type partitionKeys struct{ fence, timers string }
 	keys := map[topicPartition]partitionKeys{}
 	for _, ev := range events {
-		u := users[ev.userID()]
+		u := b.users[ev.userID()]
 		tp := topicPartition{ev.rec.Topic, ev.rec.Partition}
 		pk, ok := keys[tp]
 		if !ok {
 			pk = partitionKeys{fence: ev.rec.Topic + "/" + strconv.Itoa(int(ev.rec.Partition)), timers: p.o.Store.TimerIndex(ev.rec.Topic, ev.rec.Partition)}
 			keys[tp] = pk
+		}
+		if c := clocks[tp]; c != nil {
+			// Timers the watermark passed before this record fire
+			// before it, whatever the batch boundaries: the result is a
+			// function of the records alone.
+			if err := p.fireUpTo(b, c, c.wm); err != nil {
+				return b.res, err
+			}
+			c.wm = max(c.wm, ev.click.EventTime-p.o.AllowedLateness.Milliseconds())
 		}
 		fk := pk.fence
 		fence := u.click.Fence
@@ -296,14 +357,14 @@ func (p *Pipeline) Process(ctx context.Context, recs []*kgo.Record) (Result, err
 			fence = u.chat.Fence
 		}
 		if last, ok := fence[fk]; ok && ev.rec.Offset <= last {
-			res.Skipped++
-			t.add(&t.skipped, ev.rec.Topic)
+			b.res.Skipped++
+			b.t.add(&b.t.skipped, ev.rec.Topic)
 			continue
 		}
 		if ev.click != nil && p.o.AllowedLateness > 0 && ev.click.EventTime < u.click.Churn.LastSeen-p.o.AllowedLateness.Milliseconds() {
-			out = append(out, p.deadLetter(ev.rec, ReasonLate, fmt.Sprintf("event_time is %s behind the user's latest event; allowed lateness %s",
+			b.out = append(b.out, p.deadLetter(ev.rec, ReasonLate, fmt.Sprintf("event_time is %s behind the user's latest event; allowed lateness %s",
 				time.Duration(u.click.Churn.LastSeen-ev.click.EventTime)*time.Millisecond, p.o.AllowedLateness), now))
-			t.add(&t.deadLetters, ev.rec.Topic+"\x00"+string(ReasonLate))
+			b.t.add(&b.t.deadLetters, ev.rec.Topic+"\x00"+string(ReasonLate))
 			fence[fk] = ev.rec.Offset
 			markDirty(u, ev)
 			continue
@@ -313,8 +374,8 @@ func (p *Pipeline) Process(ctx context.Context, recs []*kgo.Record) (Result, err
 			seenIDs = &u.chat.Seen
 		}
 		if h := hashID(ev.eventID()); slices.Contains(*seenIDs, h) {
-			res.Duplicates++
-			t.add(&t.duplicates, ev.rec.Topic)
+			b.res.Duplicates++
+			b.t.add(&b.t.duplicates, ev.rec.Topic)
 			fence[fk] = ev.rec.Offset
 			markDirty(u, ev)
 			continue
@@ -330,39 +391,83 @@ func (p *Pipeline) Process(ctx context.Context, recs []*kgo.Record) (Result, err
 			// the event goes to the dead letters, the state keeps what
 			// was applied before it.
 			p.o.Logger.Error("processor failed on an event", zap.String("topic", ev.rec.Topic), zap.Int32("partition", ev.rec.Partition), zap.Int64("offset", ev.rec.Offset), zap.Error(perr))
-			out = append(out, p.deadLetter(ev.rec, ReasonProcessorPanic, perr.Error(), now))
-			t.add(&t.deadLetters, ev.rec.Topic+"\x00"+string(ReasonProcessorPanic))
+			b.out = append(b.out, p.deadLetter(ev.rec, ReasonProcessorError, perr.Error(), now))
+			b.t.add(&b.t.deadLetters, ev.rec.Topic+"\x00"+string(ReasonProcessorError))
 		}
 		fence[fk] = ev.rec.Offset
 		markDirty(u, ev)
 		if ev.click != nil {
 			u.timerIndex = pk.timers
+			if c := clocks[tp]; c != nil {
+				c.schedule(ev.userID(), p.nextDue(u))
+			}
 		}
-		res.Applied++
-		t.add(&t.applied, ev.rec.Topic)
+		b.res.Applied++
+		b.t.add(&b.t.applied, ev.rec.Topic)
 		for _, a := range alerts {
 			if p.o.AlertOriginalID && p.o.Pseudonymizer.Enabled() {
 				a.OriginalUserID = ev.originalUserID
 			}
 			a.Source = &schemas.AlertSource{Topic: ev.rec.Topic, Partition: ev.rec.Partition, Offset: ev.rec.Offset, EventID: ev.eventID()}
 		}
-		if out, emitted, err = p.emit(&t, out, emitted, ev.userID(), alerts, transitions, nowMs); err != nil {
-			return res, err
+		if err := p.emitInto(b, ev.userID(), alerts, transitions); err != nil {
+			return b.res, err
 		}
-		res.Alerts += len(alerts)
 	}
-	for _, r := range out {
+	for _, c := range clocks {
+		if err := p.fireUpTo(b, c, c.wm); err != nil {
+			return b.res, err
+		}
+	}
+	for _, r := range b.out {
 		if r.Topic == p.o.Topics.DeadLetter {
-			res.DeadLetters++
+			b.res.DeadLetters++
 		}
 	}
-
-	if err := p.commitEffects(ctx, out, emitted, users); err != nil {
-		return res, err
+	if err := p.finish(ctx, b, clocks); err != nil {
+		return b.res, err
 	}
-	t.record(p.o.Metrics)
+	// Counted once the batch is durable: a retried batch counts once.
+	countReceived(p.o.Metrics, recs)
 	p.o.Metrics.BatchSeconds.Observe(time.Since(start).Seconds())
-	return res, nil
+	return b.res, nil
+}
+
+// batch is what one Process or FireTimers call builds up before it makes
+// it durable.
+type batch struct {
+	users   map[string]*user
+	out     []*kgo.Record
+	emitted []*schemas.Alert
+	t       tally
+	res     Result
+	nowMs   int64 // wall clock: detected_at of alerts
+}
+
+func (p *Pipeline) emitInto(b *batch, userID string, alerts []*schemas.Alert, transitions []funnel.Transition) error {
+	var err error
+	b.out, b.emitted, err = p.emit(&b.t, b.out, b.emitted, userID, alerts, transitions, b.nowMs)
+	b.res.Alerts += len(alerts)
+	return err
+}
+
+// finish makes a batch durable (commitEffects), then raises the
+// partitions' stored watermarks: only after the state they account for is
+// saved, so a restart never starts from a watermark its state lacks.
+func (p *Pipeline) finish(ctx context.Context, b *batch, clocks map[topicPartition]*clock) error {
+	if err := p.commitEffects(ctx, b.out, b.emitted, b.users); err != nil {
+		return err
+	}
+	for _, c := range clocks {
+		if c.wm > c.start && c.wm != noWatermark {
+			if err := p.o.Store.RaiseWatermark(ctx, c.tp.topic, c.tp.partition, c.wm); err != nil {
+				return err
+			}
+			p.setWatermark(c.tp, c.wm)
+		}
+	}
+	b.t.record(p.o.Metrics)
+	return nil
 }
 
 // commitEffects makes a batch's effects durable in the order that keeps
@@ -399,69 +504,207 @@ func (p *Pipeline) nextDue(u *user) int64 {
 	return due
 }
 
-// TimerBatch bounds how many due users one FireTimers call handles.
-const TimerBatch = 500
-
-// FireTimers handles the users of one input partition whose timers are due
-// at now: funnel windows that ran out (abandonment) and inactivity checks
-// (churn), for users who sent nothing since. The state decides what is
-// due, so a timer that fires twice does nothing the second time.
-func (p *Pipeline) FireTimers(ctx context.Context, topic string, partition int32, now time.Time) (Result, error) {
-	var res Result
+// FireTimers is called between batches with the wall clock. Timers fire
+// by event time, as the partition's watermark passes them (in Process);
+// this only advances an idle partition's watermark: when the partition
+// has had no record for IdleAdvance and has no lag (idleFor says how
+// long), its watermark moves to now less the allowed lateness, so silent
+// users are still noticed in live operation.
+func (p *Pipeline) FireTimers(ctx context.Context, topic string, partition int32, now time.Time, idleFor time.Duration) (Result, error) {
 	if topic != p.o.Topics.Clickstream {
-		return res, nil
+		return Result{}, nil
 	}
+	tp := topicPartition{topic, partition}
 	index := p.o.Store.TimerIndex(topic, partition)
-	nowMs := now.UnixMilli()
 	if pending, err := p.o.Store.Pending(ctx, index); err == nil {
 		p.o.Metrics.TimersPending.WithLabelValues(topic, strconv.Itoa(int(partition))).Set(float64(pending))
 	}
-	ids, err := p.o.Store.Due(ctx, index, nowMs, TimerBatch)
-	if err != nil || len(ids) == 0 {
-		return res, err
+	if p.o.IdleAdvance <= 0 || idleFor < p.o.IdleAdvance {
+		return Result{}, nil
 	}
-	users, err := p.load(ctx, ids)
+	wm, err := p.watermark(ctx, tp)
 	if err != nil {
-		return res, err
+		return Result{}, err
 	}
-	var t tally
-	var out []*kgo.Record
-	var emitted []*schemas.Alert
-	for _, id := range ids {
-		u := users[id]
-		u.timerIndex = index
-		due := p.nextDue(u)
-		if due == 0 || due > nowMs {
-			u.reschedule = true // nothing due any more: set or cancel the timer
+	target := now.UnixMilli() - p.o.AllowedLateness.Milliseconds()
+	if target <= wm {
+		return Result{}, nil
+	}
+	c := &clock{tp: tp, index: index, wm: wm, start: wm, end: target}
+	clocks := map[topicPartition]*clock{tp: c}
+	ids, err := p.dueTimers(ctx, clocks)
+	if err != nil {
+		return Result{}, err
+	}
+	b := &batch{nowMs: now.UnixMilli()}
+	if b.users, err = p.load(ctx, ids); err != nil {
+		return Result{}, err
+	}
+	p.armTimers(b, c)
+	c.wm = target
+	if err := p.fireUpTo(b, c, target); err != nil {
+		return b.res, err
+	}
+	if err := p.finish(ctx, b, clocks); err != nil {
+		return b.res, err
+	}
+	return b.res, nil
+}
+
+// noWatermark: the partition has seen no event yet.
+const noWatermark = math.MinInt64
+
+// clock is one clickstream partition's event time during a batch: the
+// watermark (the largest event time seen less the allowed lateness) and
+// the users whose timers come due as it moves, earliest first.
+type clock struct {
+	tp             topicPartition
+	index          string
+	wm, start, end int64 // now, at the start, and where the batch takes it
+	due            dueHeap
+	fired          map[string]int64
+}
+
+// schedule notes that user's timer is due at due (0: none).
+func (c *clock) schedule(user string, due int64) {
+	if due > 0 && due <= c.end {
+		heap.Push(&c.due, dueTimer{due: due, user: user})
+	}
+}
+
+type dueTimer struct {
+	due  int64
+	user string
+}
+
+// dueHeap orders timers by deadline, then user, so firing order is a
+// function of the state alone.
+type dueHeap []dueTimer
+
+func (h dueHeap) Len() int { return len(h) }
+func (h dueHeap) Less(i, j int) bool {
+	return h[i].due < h[j].due || (h[i].due == h[j].due && h[i].user < h[j].user)
+}
+func (h dueHeap) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
+func (h *dueHeap) Push(x any)   { *h = append(*h, x.(dueTimer)) }
+func (h *dueHeap) Pop() any {
+	old := *h
+	x := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return x
+}
+
+// dueTimers reads, for every clock, the users whose stored timers fall due
+// before the clock's end, and returns them to be loaded with the batch.
+func (p *Pipeline) dueTimers(ctx context.Context, clocks map[topicPartition]*clock) ([]string, error) {
+	var ids []string
+	for _, c := range clocks {
+		if c.end == noWatermark {
 			continue
 		}
+		due, err := p.o.Store.DueUpTo(ctx, c.index, c.end)
+		if err != nil {
+			return nil, err
+		}
+		for _, d := range due {
+			ids = append(ids, d.User)
+			c.due = append(c.due, dueTimer{due: d.Due, user: d.User})
+		}
+	}
+	return ids, nil
+}
+
+// armTimers replaces the stored deadlines read by dueTimers with the ones
+// the loaded state gives (the state decides what is due; a stored timer is
+// a hint), and marks those users for rescheduling.
+func (p *Pipeline) armTimers(b *batch, c *clock) {
+	stored := c.due
+	c.due = nil
+	for _, d := range stored {
+		u := b.users[d.user]
+		u.timerIndex = c.index
+		u.reschedule = true
+		c.schedule(d.user, p.nextDue(u))
+	}
+}
+
+// fireUpTo fires, in deadline order, every timer of c due at or before
+// limit: a funnel window that ran out (abandonment) or an inactivity check
+// (churn), stamped with the deadline's event time.
+func (p *Pipeline) fireUpTo(b *batch, c *clock, limit int64) error {
+	for c.due.Len() > 0 && c.due[0].due <= limit {
+		d := heap.Pop(&c.due).(dueTimer)
+		u := b.users[d.user]
+		if p.nextDue(u) != d.due || c.fired[d.user] >= d.due {
+			continue // stale: the state moved on since it was scheduled
+		}
+		if c.fired == nil {
+			c.fired = map[string]int64{}
+		}
+		c.fired[d.user] = d.due
+		u.timerIndex = c.index
 		u.clickDirty = true
-		transitions := p.o.Funnel.Expire(u.click.Funnel, nowMs)
+		transitions := p.o.Funnel.Expire(u.click.Funnel, d.due)
 		var alerts []*schemas.Alert
-		if check := p.o.Churn.NextCheck(&u.click.Churn); check > 0 && check <= nowMs {
-			if a := p.o.Churn.CheckInactive(&u.click.Churn, id, p.churnSignals(u), check); a != nil {
+		if check := p.o.Churn.NextCheck(&u.click.Churn); check > 0 && check <= d.due {
+			if a := p.o.Churn.CheckInactive(&u.click.Churn, d.user, p.churnSignals(u), check); a != nil {
 				alerts = append(alerts, a)
 			}
 		} else if len(transitions) > 0 {
 			// An abandonment can tip the churn score.
-			if a := p.o.Churn.Evaluate(&u.click.Churn, id, p.churnSignals(u), due, "abandoned:"+strconv.FormatInt(due, 10)); a != nil {
+			if a := p.o.Churn.Evaluate(&u.click.Churn, d.user, p.churnSignals(u), d.due, "abandoned:"+strconv.FormatInt(d.due, 10)); a != nil {
 				alerts = append(alerts, a)
 			}
 		}
 		// The state holds only the pseudonym: timer alerts cannot carry
 		// the original id.
-		if out, emitted, err = p.emit(&t, out, emitted, id, alerts, transitions, nowMs); err != nil {
-			return res, err
+		if err := p.emitInto(b, d.user, alerts, transitions); err != nil {
+			return err
 		}
-		res.Alerts += len(alerts)
-		res.Applied++
+		b.res.Applied++
+		p.o.Metrics.TimersFired.Inc()
+		if next := p.nextDue(u); next > d.due {
+			c.schedule(d.user, next)
+		}
 	}
-	if err := p.commitEffects(ctx, out, emitted, users); err != nil {
-		return res, err
+	return nil
+}
+
+// watermark returns the partition's watermark: cached while this
+// instance owns the partition, else the stored one.
+func (p *Pipeline) watermark(ctx context.Context, tp topicPartition) (int64, error) {
+	p.wmMu.Lock()
+	wm, ok := p.wms[tp]
+	p.wmMu.Unlock()
+	if ok {
+		return wm, nil
 	}
-	t.record(p.o.Metrics)
-	p.o.Metrics.TimersFired.Add(float64(res.Applied))
-	return res, nil
+	wm, found, err := p.o.Store.Watermark(ctx, tp.topic, tp.partition)
+	if err != nil {
+		return 0, err
+	}
+	if !found {
+		wm = noWatermark
+	}
+	p.setWatermark(tp, wm)
+	return wm, nil
+}
+
+func (p *Pipeline) setWatermark(tp topicPartition, wm int64) {
+	p.wmMu.Lock()
+	defer p.wmMu.Unlock()
+	if p.wms == nil {
+		p.wms = map[topicPartition]int64{}
+	}
+	p.wms[tp] = wm
+}
+
+// Release forgets a partition's cached watermark when this instance no
+// longer owns it; the next owner reads the stored one.
+func (p *Pipeline) Release(topic string, partition int32) {
+	p.wmMu.Lock()
+	defer p.wmMu.Unlock()
+	delete(p.wms, topicPartition{topic, partition})
 }
 
 // tally counts a batch's outcomes; they reach the metrics only once the
@@ -496,6 +739,33 @@ func (t *tally) record(m *metrics.Metrics) {
 	}
 	for k, n := range t.transitions {
 		m.FunnelSteps.WithLabelValues(strings.Split(k, "\x00")...).Add(float64(n))
+	}
+}
+
+// presetMetrics creates the pipeline's series at 0 for every label value
+// known at start: input topics, dead-letter reasons, alert types and
+// priorities, processors, funnel steps.
+func presetMetrics(o Options) {
+	m := o.Metrics
+	inputs := []string{o.Topics.Clickstream, o.Topics.Chat}
+	for _, c := range []*prometheus.CounterVec{m.Received, m.Applied, m.ReplaySkipped, m.Duplicates} {
+		metrics.Preset(c, inputs)
+	}
+	reasons := make([]string, len(DeadLetterReasons))
+	for i, r := range DeadLetterReasons {
+		reasons[i] = string(r)
+	}
+	metrics.Preset(m.DeadLetters, inputs, reasons)
+	priorities := []string{string(schemas.PriorityLow), string(schemas.PriorityNormal), string(schemas.PriorityHigh), string(schemas.PriorityUrgent)}
+	metrics.Preset(m.Alerts, schemas.AlertTypes, priorities)
+	metrics.Preset(m.ProcessorErrors, []string{"funnel", "sentiment", "churn"})
+	for _, d := range o.Funnel.Definitions() {
+		steps := make([]string, len(d.Steps))
+		for i, s := range d.Steps {
+			steps[i] = s.Name
+		}
+		kinds := []string{string(funnel.Entered), string(funnel.Advanced), string(funnel.Converted), string(funnel.Abandoned)}
+		metrics.Preset(m.FunnelSteps, []string{d.Name}, steps, kinds)
 	}
 }
 
@@ -565,11 +835,20 @@ func (p *Pipeline) decode(r *kgo.Record, now time.Time) (event, schemas.Reason, 
 	switch r.Topic {
 	case p.o.Topics.Clickstream:
 		var c schemas.ClickEvent
-		c, err = p.o.Validator.DecodeClick(r.Value)
+		if p.o.ClickInput != nil {
+			c, err = p.o.ClickInput.Click(r.Value)
+		} else {
+			c, err = p.o.Validator.DecodeClick(r.Value)
+		}
+		p.o.Vocabulary.Complete(&c)
 		ev.click, at = &c, c.EventTime
 	case p.o.Topics.Chat:
 		var m schemas.ChatMessage
-		m, err = p.o.Validator.DecodeChat(r.Value)
+		if p.o.ChatInput != nil {
+			m, err = p.o.ChatInput.Chat(r.Value)
+		} else {
+			m, err = p.o.Validator.DecodeChat(r.Value)
+		}
 		ev.chat, at = &m, m.EventTime
 	default:
 		return ev, ReasonUnknownTopic, "no processor reads topic " + r.Topic
@@ -607,7 +886,7 @@ func (p *Pipeline) apply(u *user, ev event) (alerts []*schemas.Alert, transition
 	if ev.chat != nil {
 		name = "sentiment"
 		start := time.Now()
-		cust := sentiment.Customer{Purchases: u.click.Churn.Purchases, Spend: u.click.Churn.Spend, FunnelStage: p.o.Funnel.Stage(u.click.Funnel)}
+		cust := sentiment.Customer{Purchases: u.click.Churn.Purchases, Spend: u.click.Churn.Spend, FunnelStage: p.stage(u)}
 		outcome := p.o.Sentiment.Apply(&u.chat.Sentiment, *ev.chat, cust)
 		p.sentimentObs.Since(start)
 		if outcome.Alert != nil {
@@ -622,7 +901,7 @@ func (p *Pipeline) apply(u *user, ev event) (alerts []*schemas.Alert, transition
 
 	name = "churn"
 	start = time.Now()
-	churn.Observe(&u.click.Churn, *c)
+	churn.ObserveAs(&u.click.Churn, *c, p.o.Vocabulary.RoleOf(c.Type))
 	if a := p.o.Churn.Evaluate(&u.click.Churn, c.UserID, p.churnSignals(u), c.EventTime, c.EventID); a != nil {
 		alerts = append(alerts, a)
 	}
@@ -630,11 +909,18 @@ func (p *Pipeline) apply(u *user, ev event) (alerts []*schemas.Alert, transition
 	return alerts, transitions, nil
 }
 
+// stage is the user's funnel stage in the built-in vocabulary: a step
+// named "Product Added" declared cart_add reads as add_to_cart, so the
+// processors that weigh the stage understand the source's names.
+func (p *Pipeline) stage(u *user) string {
+	return p.o.Vocabulary.Canonical(p.o.Funnel.Stage(u.click.Funnel))
+}
+
 func (p *Pipeline) churnSignals(u *user) churn.Signals {
 	sig := churn.Signals{
 		NegativeAt:  u.chat.Sentiment.NegativeAt,
 		ContactAt:   u.chat.Sentiment.ContactAt,
-		FunnelStage: p.o.Funnel.Stage(u.click.Funnel),
+		FunnelStage: p.stage(u),
 		Sentiment:   u.chat.Sentiment.User.Mean,
 	}
 	sig.AbandonedAt = p.o.Funnel.AbandonedAt(u.click.Funnel)

@@ -30,9 +30,11 @@ type FunnelStats struct {
 	// ByHour sums entries, conversions and drop-offs per hour (hours since
 	// the epoch) over the users' recent history.
 	ByHour map[int64]*funnel.HourCounts
-	// MeanConvert and MedianConvert are over conversions settled beyond
-	// the lateness horizon (the recent ones per user for the median).
+	// MeanConvert is over every conversion; MedianConvert over the
+	// MedianOf most recent ones per user (all of them unless a user
+	// converted more often than a user's state remembers durations).
 	MeanConvert, MedianConvert time.Duration
+	MedianOf                   int
 	// ConvertHistogram counts the users' recent times to convert in
 	// ConvertBuckets (the last bucket is open-ended).
 	ConvertHistogram []int
@@ -49,7 +51,6 @@ func Funnels(ctx context.Context, st *state.Store, p *funnel.Processor) ([]Funne
 	stats := make([]FunnelStats, len(defs))
 	durations := make([][]int64, len(defs))
 	totals := make([]int64, len(defs))
-	settled := make([]int, len(defs))
 	for i, d := range defs {
 		stats[i] = FunnelStats{Name: d.Name, Reached: make([]int, len(d.Steps)), InProgress: make([]int, len(d.Steps)), ByHour: map[int64]*funnel.HourCounts{}}
 		for _, s := range d.Steps {
@@ -89,9 +90,9 @@ func Funnels(ctx context.Context, st *state.Store, p *funnel.Processor) ([]Funne
 				sum.Conversions += c.Conversions
 				sum.Abandonments += c.Abandonments
 			}
-			totals[i] += pr.Stats.TotalMs
-			settled[i] += pr.Base.Conversions
-			durations[i] = append(durations[i], pr.Stats.Last...)
+			cs := p.ConvertStats(&defs[i], pr)
+			totals[i] += cs.TotalMs
+			durations[i] = append(durations[i], cs.Last...)
 		}
 		return nil
 	})
@@ -99,8 +100,8 @@ func Funnels(ctx context.Context, st *state.Store, p *funnel.Processor) ([]Funne
 		return nil, err
 	}
 	for i := range stats {
-		if settled[i] > 0 {
-			stats[i].MeanConvert = time.Duration(totals[i]/int64(settled[i])) * time.Millisecond
+		if c := stats[i].Conversions; c > 0 {
+			stats[i].MeanConvert = time.Duration(totals[i]/int64(c)) * time.Millisecond
 		}
 		stats[i].ConvertHistogram = make([]int, len(ConvertBuckets)+1)
 		for _, ms := range durations[i] {
@@ -109,17 +110,48 @@ func Funnels(ctx context.Context, st *state.Store, p *funnel.Processor) ([]Funne
 		}
 		if n := len(durations[i]); n > 0 {
 			slices.Sort(durations[i])
-			stats[i].MedianConvert = time.Duration(durations[i][n/2]) * time.Millisecond
+			stats[i].MedianConvert = time.Duration(median(durations[i])) * time.Millisecond
+			stats[i].MedianOf = n
 		}
 	}
 	return stats, nil
 }
 
+// median of sorted values: the middle one, or the mean of the two middle
+// ones, as a batch computation would give it.
+func median(sorted []int64) int64 {
+	n := len(sorted)
+	if n%2 == 1 {
+		return sorted[n/2]
+	}
+	return (sorted[n/2-1] + sorted[n/2]) / 2
+}
+
+// convertLine says what the time-to-convert figures rest on.
+func convertLine(s FunnelStats) string {
+	if s.Conversions == 0 {
+		return "time to convert n/a (no conversions)"
+	}
+	line := fmt.Sprintf("time to convert over %s: mean %s, median %s", plural(s.Conversions, "conversion"), s.MeanConvert.Round(time.Second), s.MedianConvert.Round(time.Second))
+	if s.MedianOf < s.Conversions {
+		line += fmt.Sprintf(" (median over the latest %d)", s.MedianOf)
+	}
+	return line
+}
+
+// plural writes "1 conversion", "2 conversions".
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
+}
+
 // Print writes the report as a table.
 func Print(w io.Writer, stats []FunnelStats) {
 	for _, s := range stats {
-		fmt.Fprintf(w, "funnel %q: %d users, %d conversions, %d drop-offs, time to convert mean %s median %s\n",
-			s.Name, s.Users, s.Conversions, s.Abandonments, s.MeanConvert.Round(time.Second), s.MedianConvert.Round(time.Second))
+		fmt.Fprintf(w, "funnel %q: %s, %s, %s; %s\n",
+			s.Name, plural(s.Users, "user"), plural(s.Conversions, "conversion"), plural(s.Abandonments, "drop-off"), convertLine(s))
 		fmt.Fprintf(w, "  %-3s %-14s %9s %9s %9s %9s\n", "#", "step", "reached", "of entry", "of prev", "here now")
 		for j, name := range s.Steps {
 			ofEntry, ofPrev := pct(s.Reached[j], s.Reached[0]), 100.0

@@ -25,7 +25,12 @@ type TopicQuality struct {
 // Quality counts, for each input topic, the records that arrived in the
 // last window and the dead letters written for it in that window, by
 // reason, reading Kafka only (no processor needs to be running).
-func Quality(ctx context.Context, cl *kgo.Client, topics pipeline.Topics, window time.Duration) ([]TopicQuality, error) {
+//
+// newReader builds the client that reads the dead letters, with the same
+// connection settings (TLS, SASL) as cl. Several consumer groups (or a
+// replay) may dead-letter the same input record: each source record counts
+// once, by its source topic, partition and offset.
+func Quality(ctx context.Context, cl *kgo.Client, newReader func(...kgo.Opt) (*kgo.Client, error), topics pipeline.Topics, window time.Duration) ([]TopicQuality, error) {
 	adm := kadm.NewClient(cl)
 	since := time.Now().Add(-window).UnixMilli()
 	inputs := []string{topics.Clickstream, topics.Chat}
@@ -65,27 +70,34 @@ func Quality(ctx context.Context, cl *kgo.Client, topics pipeline.Topics, window
 		}
 	})
 	if len(remaining) > 0 {
-		reader, err := kgo.NewClient(kgo.SeedBrokers(brokersOf(cl)...), kgo.ConsumePartitions(offsets))
+		reader, err := newReader(kgo.ConsumePartitions(offsets))
 		if err != nil {
 			return nil, err
 		}
 		defer reader.Close()
+		seen := map[string]bool{}
 		for len(remaining) > 0 {
 			fetches := reader.PollFetches(ctx)
 			if err := ctx.Err(); err != nil {
 				return nil, err
 			}
 			fetches.EachRecord(func(r *kgo.Record) {
-				src, reason := "", ""
+				src, reason, srcPart, srcOffset := "", "", "", ""
 				for _, h := range r.Headers {
 					switch h.Key {
 					case pipeline.HeaderSourceTopic:
 						src = string(h.Value)
 					case pipeline.HeaderReason:
 						reason = string(h.Value)
+					case pipeline.HeaderSourcePartition:
+						srcPart = string(h.Value)
+					case pipeline.HeaderSourceOffset:
+						srcOffset = string(h.Value)
 					}
 				}
-				if q := out[src]; q != nil {
+				id := src + "/" + srcPart + "/" + srcOffset
+				if q := out[src]; q != nil && !seen[id] {
+					seen[id] = true
 					q.DeadLetters[reason]++
 				}
 				if r.Offset+1 >= remaining[r.Partition] {
@@ -99,14 +111,6 @@ func Quality(ctx context.Context, cl *kgo.Client, topics pipeline.Topics, window
 		res = append(res, *out[t])
 	}
 	return res, nil
-}
-
-func brokersOf(cl *kgo.Client) []string {
-	var out []string
-	for _, b := range cl.OptValues(kgo.SeedBrokers) {
-		out = append(out, b.([]string)...)
-	}
-	return out
 }
 
 // PrintQuality writes the quality report as a table.

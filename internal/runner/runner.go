@@ -19,6 +19,7 @@ import (
 
 	"github.com/cxstream/cxstream/internal/alertsink"
 	"github.com/cxstream/cxstream/internal/config"
+	"github.com/cxstream/cxstream/internal/ingest"
 	"github.com/cxstream/cxstream/internal/kafka"
 	"github.com/cxstream/cxstream/internal/metrics"
 	"github.com/cxstream/cxstream/internal/pipeline"
@@ -59,8 +60,16 @@ type Options struct {
 
 // New builds a processor from cfg. It connects nothing yet but the HTTP
 // listener; Run starts everything.
-func New(cfg config.Config, log *zap.Logger, opts Options) (*Processor, error) {
+func New(cfg config.Config, log *zap.Logger, opts Options) (_ *Processor, err error) {
 	p := &Processor{cfg: cfg, log: log, Metrics: metrics.New()}
+	// On any error, close what was opened: a client that joined the group
+	// leaves it, so its partitions move at once.
+	defer func() {
+		if err != nil {
+			p.close()
+		}
+	}()
+	state.RouteClientLogs(log.Named("redis"))
 	validator, err := schemas.NewValidator(cfg.Processing.MaxMessageBytes)
 	if err != nil {
 		return nil, err
@@ -71,7 +80,7 @@ func New(cfg config.Config, log *zap.Logger, opts Options) (*Processor, error) {
 	}
 	scorer := opts.Scorer
 	if scorer == nil {
-		if scorer, err = sentiment.NewDefaultScorer(); err != nil {
+		if scorer, err = sentiment.NewScorer(cfg.Sentiment.Models); err != nil {
 			return nil, fmt.Errorf("load sentiment model: %w", err)
 		}
 	}
@@ -105,6 +114,9 @@ func New(cfg config.Config, log *zap.Logger, opts Options) (*Processor, error) {
 		return nil, err
 	}
 	kopts = append(kopts, p.consumer.GroupOpts()...)
+	if cfg.Kafka.InstanceID != "" {
+		kopts = append(kopts, kgo.InstanceID(cfg.Kafka.InstanceID))
+	}
 	kopts = append(kopts,
 		kgo.ConsumerGroup(cfg.Kafka.Group),
 		kgo.ConsumeTopics(cfg.Topics.Clickstream, cfg.Topics.Chat),
@@ -118,18 +130,28 @@ func New(cfg config.Config, log *zap.Logger, opts Options) (*Processor, error) {
 	if p.client, err = kgo.NewClient(kopts...); err != nil {
 		return nil, fmt.Errorf("kafka client: %w", err)
 	}
+	clickIn, err := ingest.NewDecoder(ingest.Click, cfg.Topics.Input.Clickstream, validator)
+	if err != nil {
+		return nil, err
+	}
+	chatIn, err := ingest.NewDecoder(ingest.Chat, cfg.Topics.Input.Chat, validator)
+	if err != nil {
+		return nil, err
+	}
 	queue := alertsink.New(p.rdb, alertsink.Options{Prefix: cfg.Redis.KeyPrefix, SLA: alertsink.SLA(cfg.Queue.SLA)})
 	// The queue's wall-clock work (SLA breaches, gauges) runs beside the
 	// consumer; any number of processes may run it (see alertsink.Watcher).
 	p.watcher, err = alertsink.NewWatcher(alertsink.WatcherOptions{Queue: queue, Publisher: kafka.NewPublisher(p.client),
 		Topic: cfg.Topics.Alerts, Interval: cfg.Queue.SLAInterval, Metrics: p.Metrics, Logger: log.Named("queue")})
 	if err != nil {
-		p.client.Close()
 		return nil, err
 	}
 	p.Pipeline, err = pipeline.New(pipeline.Options{
 		Topics:          cfg.Topics,
 		Validator:       validator,
+		ClickInput:      clickIn,
+		ChatInput:       chatIn,
+		Vocabulary:      cfg.Events.Vocabulary(),
 		Funnel:          fp,
 		Sentiment:       sp,
 		Churn:           cp,
@@ -140,6 +162,7 @@ func New(cfg config.Config, log *zap.Logger, opts Options) (*Processor, error) {
 		Logger:          log.Named("pipeline"),
 		MaxClockSkew:    cfg.Processing.MaxClockSkew,
 		AllowedLateness: cfg.Processing.AllowedLateness,
+		IdleAdvance:     cfg.Processing.IdleAdvance,
 		// Dead letters keep the original bytes up to this size.
 		MaxDeadLetterBytes: cfg.Processing.MaxDeadLetterBytes,
 		Pseudonymizer:      pseudonymizer,
@@ -148,28 +171,37 @@ func New(cfg config.Config, log *zap.Logger, opts Options) (*Processor, error) {
 		PerEventRoundTrips: opts.Naive,
 	})
 	if err != nil {
-		p.client.Close()
 		return nil, err
 	}
 	p.consumer.SetBatchFunc(func(ctx context.Context, recs []*kgo.Record) error {
 		_, err := p.Pipeline.Process(ctx, recs)
 		return err
 	})
-	p.consumer.SetTimerFunc(func(ctx context.Context, topic string, partition int32, now time.Time) error {
-		_, err := p.Pipeline.FireTimers(ctx, topic, partition, now)
+	p.consumer.SetTimerFunc(func(ctx context.Context, topic string, partition int32, now time.Time, idleFor time.Duration) error {
+		_, err := p.Pipeline.FireTimers(ctx, topic, partition, now, idleFor)
 		return err
 	})
+	p.consumer.SetReleaseFunc(p.Pipeline.Release)
 	if cfg.HTTP.Addr != "" {
 		p.server, err = metrics.Listen(cfg.HTTP.Addr, p.Metrics, map[string]metrics.Check{
 			"kafka": p.consumer.Ready,
 			"redis": p.Store.Ping,
 		})
 		if err != nil {
-			p.client.Close()
 			return nil, fmt.Errorf("http.addr %s: %w", cfg.HTTP.Addr, err)
 		}
 	}
 	return p, nil
+}
+
+// close releases the clients of a processor that will not run.
+func (p *Processor) close() {
+	if p.client != nil {
+		p.client.Close()
+	}
+	if p.rdb != nil {
+		_ = p.rdb.Close()
+	}
 }
 
 // HTTPAddr is the metrics listener's address, "" when disabled.
@@ -218,16 +250,29 @@ func (p *Processor) Run(ctx context.Context) error {
 	return err
 }
 
+// watchReady keeps cx_ready current and reports a Redis outage with one
+// line when it starts and one when it ends, whatever the client retries
+// in between.
 func (p *Processor) watchReady(ctx context.Context) error {
 	t := time.NewTicker(time.Second)
 	defer t.Stop()
+	var downSince time.Time
 	for {
 		ready := 1.0
 		cctx, cancel := context.WithTimeout(ctx, time.Second)
-		if p.consumer.Ready(cctx) != nil || p.Store.Ping(cctx) != nil {
+		redisErr := p.Store.Ping(cctx)
+		if p.consumer.Ready(cctx) != nil || redisErr != nil {
 			ready = 0
 		}
 		cancel()
+		switch {
+		case redisErr != nil && downSince.IsZero() && ctx.Err() == nil:
+			downSince = time.Now()
+			p.log.Warn("redis unreachable; processing waits and retries", zap.Strings("redis", p.cfg.Redis.Addrs), zap.Error(redisErr))
+		case redisErr == nil && !downSince.IsZero():
+			p.log.Info("redis reachable again", zap.Strings("redis", p.cfg.Redis.Addrs), zap.Duration("down_for", time.Since(downSince).Round(time.Millisecond)))
+			downSince = time.Time{}
+		}
 		p.Metrics.Ready.Set(ready)
 		select {
 		case <-ctx.Done():

@@ -62,6 +62,7 @@ func (e env) config(prefix, group string) config.Config {
 	cfg.HTTP.Addr = "127.0.0.1:0"
 	cfg.Processing.ShutdownTimeout = 5 * time.Second
 	cfg.Processing.TimerInterval = 100 * time.Millisecond
+	cfg.Processing.IdleAdvance = 300 * time.Millisecond
 	// kfake can stall a survivor's JoinGroup for the rebalance timeout
 	// (plus 10 s) when a member leaves mid-rebalance (shared/README.md):
 	// keep that short so restarts in these tests settle quickly.

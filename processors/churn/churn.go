@@ -119,7 +119,13 @@ type State struct {
 	CheckedUntil int64 `json:"ck,omitempty"`
 	// ResurrectedAt is when the user came back after being dormant.
 	ResurrectedAt int64 `json:"rz,omitempty"`
+	// ContactAt are times of support contacts seen in the clickstream
+	// (events whose name has the support_contact role).
+	ContactAt []int64 `json:"ct,omitempty"`
 }
+
+// maxContacts bounds ContactAt; the feature is capped at 5 anyway.
+const maxContacts = 8
 
 // Lifecycle classifies the user at now (ms).
 func Lifecycle(st *State, now int64) string {
@@ -157,8 +163,16 @@ func (p *Processor) CheckInactive(st *State, userID string, sig Signals, due int
 	return p.Evaluate(st, userID, sig, due, "inactive:"+strconv.FormatInt(due, 10))
 }
 
-// Observe records one click event.
+// Observe records one click event, with the role of its built-in name.
 func Observe(st *State, ev schemas.ClickEvent) {
+	ObserveAs(st, ev, schemas.Vocabulary{}.RoleOf(ev.Type))
+}
+
+// ObserveAs records one click event whose name has the given role (from
+// the configured vocabulary): purchases count towards the RFM features,
+// support contacts towards support_contacts_14d; every event, whatever its
+// name, is activity.
+func ObserveAs(st *State, ev schemas.ClickEvent, role schemas.Role) {
 	if st.FirstSeen == 0 || ev.EventTime < st.FirstSeen {
 		st.FirstSeen = ev.EventTime
 	}
@@ -166,10 +180,19 @@ func Observe(st *State, ev schemas.ClickEvent) {
 		st.ResurrectedAt = ev.EventTime
 	}
 	st.LastSeen = max(st.LastSeen, ev.EventTime)
-	if ev.Type == schemas.ClickPurchase {
+	switch role {
+	case schemas.RolePurchase:
 		st.Purchases++
 		st.Spend += ev.Amount
 		st.LastPurchase = max(st.LastPurchase, ev.EventTime)
+	case schemas.RoleSupportContact:
+		st.ContactAt = append(st.ContactAt, ev.EventTime)
+		// Only the last 14 days count; keep a bounded few.
+		horizon := st.LastSeen - 14*dayMs
+		st.ContactAt = slices.DeleteFunc(st.ContactAt, func(t int64) bool { return t < horizon })
+		if len(st.ContactAt) > maxContacts {
+			st.ContactAt = st.ContactAt[len(st.ContactAt)-maxContacts:]
+		}
 	}
 	day := ev.EventTime / dayMs
 	st.advance(day)
@@ -241,7 +264,7 @@ func Features(st *State, sig Signals, now int64) map[string]float64 {
 		FeatActivityDrop:   drop,
 		FeatAbandonments:   math.Min(3, float64(countSince(sig.AbandonedAt, since))),
 		FeatNegativeChats:  math.Min(3, float64(countSince(sig.NegativeAt, since))),
-		FeatSupportContact: math.Min(5, float64(countSince(sig.ContactAt, since))),
+		FeatSupportContact: math.Min(5, float64(countSince(sig.ContactAt, since)+countSince(st.ContactAt, since))),
 		FeatPurchases:      math.Min(5, float64(st.Purchases)),
 		FeatSpend:          math.Log1p(st.Spend),
 	}

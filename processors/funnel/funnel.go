@@ -178,13 +178,22 @@ type Progress struct {
 type RecentEvent struct {
 	ID string `json:"i"`
 	At int64  `json:"t"`
-	// Matches: bit i set when the event matches step i; bit 31 for an
-	// exclusion.
+	// Matches: bit i set when the event matches step i (up to 32 steps).
 	Matches uint32 `json:"m"`
-	Hold    string `json:"h,omitempty"`
+	// Excluded: the event matches an exclusion and ends the attempt.
+	Excluded bool   `json:"x,omitempty"`
+	Hold     string `json:"h,omitempty"`
 }
 
-const exclusionBit = 1 << 31
+// legacyExclusionBit marked exclusions inside Matches before Excluded
+// existed, which made step 32 unreachable. Documents stored then may still
+// hold it for funnels of fewer than 32 steps.
+const legacyExclusionBit = 1 << 31
+
+// excluded tells whether ev ends the attempt.
+func excluded(d *Definition, ev RecentEvent) bool {
+	return ev.Excluded || (len(d.Steps) < 32 && ev.Matches&legacyExclusionBit != 0)
+}
 
 // Attempt is the folded position and counters.
 type Attempt struct {
@@ -236,8 +245,9 @@ func (a *Attempt) hour(at int64) *HourCounts {
 	return c
 }
 
-// ConversionStat keeps time-to-convert figures: the total and the most
-// recent durations, for mean and median.
+// ConversionStat keeps time-to-convert figures of the conversions folded
+// into the base (Base.Conversions of them): the total, for the mean, and
+// the most recent durations, for the median.
 type ConversionStat struct {
 	TotalMs int64   `json:"tm,omitempty"`
 	Last    []int64 `json:"ls,omitempty"`
@@ -246,7 +256,7 @@ type ConversionStat struct {
 const (
 	maxAbandonHistory = 8
 	maxRecent         = 256
-	maxConvertHistory = 16
+	maxConvertHistory = 64
 )
 
 // View is the current position: the base with the recent events applied.
@@ -255,6 +265,19 @@ func (p *Processor) View(d *Definition, pr *Progress) Attempt {
 		return Attempt{Step: -1}
 	}
 	return pr.Now
+}
+
+// ConvertStats are the time-to-convert figures of every conversion of pr
+// (View(d, pr).Conversions of them),
+// the ones still in the lateness buffer included, so a report is complete
+// at any moment, not only once later events settle the buffer.
+func (p *Processor) ConvertStats(d *Definition, pr *Progress) ConversionStat {
+	a := pr.Base.clone()
+	stats := ConversionStat{TotalMs: pr.Stats.TotalMs, Last: slices.Clone(pr.Stats.Last)}
+	for _, ev := range pr.Recent {
+		p.fold(d, &a, ev, nil, &stats)
+	}
+	return stats
 }
 
 // refresh recomputes Now.
@@ -289,8 +312,9 @@ func (p *Processor) Apply(st State, ev schemas.ClickEvent) []Transition {
 		if pr == nil {
 			pr = &Progress{Base: Attempt{Step: -1}}
 		}
-		re := RecentEvent{ID: ev.EventID, At: ev.EventTime, Matches: p.matches(d, ev), Hold: fieldValue(ev, d.HoldConstant)}
-		if re.Matches == 0 && d.Order != Strict {
+		matched, excl := p.matches(d, ev)
+		re := RecentEvent{ID: ev.EventID, At: ev.EventTime, Matches: matched, Excluded: excl, Hold: fieldValue(ev, d.HoldConstant)}
+		if re.Matches == 0 && !re.Excluded && d.Order != Strict {
 			// Irrelevant: an expired window is judged by the next relevant
 			// event or the timer. A strict funnel keeps every event: one
 			// arriving late may turn out to sit between two steps.
@@ -385,7 +409,7 @@ func (p *Processor) fold(d *Definition, a *Attempt, ev RecentEvent, out *[]Trans
 	p.expireAttempt(d, a, ev.At, emit)
 	if a.Step >= 0 {
 		switch {
-		case ev.Matches&exclusionBit != 0:
+		case excluded(d, ev):
 			p.abandonAt(d, a, ev.At, ReasonExcluded, emit)
 		case d.HoldConstant != "" && ev.Hold != a.Hold:
 			return // another session (or item...): not part of this attempt
@@ -504,7 +528,9 @@ func (p *Processor) NextDeadline(st State) int64 {
 		}
 		due := a.EnteredAt + d.Window.Milliseconds()
 		if n := len(pr.Recent); n > 0 {
-			due = max(due, pr.Recent[n-1].At+p.lateness)
+			// Expire acts once the newest buffered event is more than
+			// the lateness old.
+			due = max(due, pr.Recent[n-1].At+p.lateness+1)
 		}
 		if next == 0 || due < next {
 			next = due
@@ -542,19 +568,20 @@ func (p *Processor) AbandonedAt(st State) []int64 {
 	return out
 }
 
-func (p *Processor) matches(d *Definition, ev schemas.ClickEvent) uint32 {
-	var m uint32
+// matches returns the steps ev matches, one bit each, and whether it
+// matches an exclusion.
+func (p *Processor) matches(d *Definition, ev schemas.ClickEvent) (steps uint32, excluded bool) {
 	for i, s := range d.Steps {
 		if matches(s, ev) {
-			m |= 1 << i
+			steps |= 1 << i
 		}
 	}
 	for _, s := range d.Exclusions {
 		if matches(s, ev) {
-			m |= exclusionBit
+			excluded = true
 		}
 	}
-	return m
+	return steps, excluded
 }
 
 func matches(s Step, ev schemas.ClickEvent) bool {

@@ -1,6 +1,7 @@
 package funnel
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -208,4 +209,31 @@ func equal(a, b []string) bool {
 		}
 	}
 	return true
+}
+
+// Defect 11: the exclusion marker was the bit of step 32, so a 32-step
+// funnel could never convert.
+func TestThirtyTwoStepFunnelConverts(t *testing.T) {
+	d := Definition{Name: "long", Window: time.Hour, Exclusions: []Step{{Name: "out", Events: []string{"logout"}}}}
+	for i := range 32 {
+		d.Steps = append(d.Steps, Step{Name: fmt.Sprint("s", i), Events: []string{"page_view"}, Where: map[string]string{"page": fmt.Sprint("/", i)}})
+	}
+	p := mustNew(t, []Definition{d}, 0)
+	st := State{}
+	for i := range 32 {
+		ev := click("page_view", t0+int64(i))
+		ev.Page = fmt.Sprint("/", i)
+		p.Apply(st, ev)
+	}
+	if a := p.View(&p.Definitions()[0], st["long"]); a.Conversions != 1 || a.Reached[31] != 1 {
+		t.Fatalf("conversions %d, reached %v", a.Conversions, a.Reached)
+	}
+	// The exclusion still ends an attempt.
+	again := click("page_view", t0+100)
+	again.Page = "/0"
+	p.Apply(st, again)
+	p.Apply(st, click("logout", t0+101))
+	if a := p.View(&p.Definitions()[0], st["long"]); a.Abandonments != 1 {
+		t.Fatalf("exclusion did not end the attempt: %+v", a)
+	}
 }

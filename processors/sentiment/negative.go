@@ -3,6 +3,7 @@ package sentiment
 import (
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/cxstream/cxstream/internal/redact"
@@ -35,6 +36,10 @@ type Config struct {
 	// History: how long negative messages and contacts are remembered
 	// for the churn features.
 	History time.Duration `yaml:"history"`
+	// Models: language ("zh", "en") -> model file written by `cxstream
+	// sentiment train`, used instead of the embedded model of that
+	// language (the runner loads them; see NewScorer).
+	Models map[string]string `yaml:"models"`
 }
 
 // DefaultConfig is what cxstream ships.
@@ -65,6 +70,18 @@ func (c Config) Validate() error {
 		return fmt.Errorf("min_messages must be at least 1")
 	case c.Cooldown < 0 || c.ConversationTTL <= 0 || c.History <= 0:
 		return fmt.Errorf("cooldown, conversation_ttl and history must be positive")
+	}
+	return c.validateModels()
+}
+
+func (c Config) validateModels() error {
+	for lang, path := range c.Models {
+		if _, err := ParseLanguage(lang); err != nil {
+			return fmt.Errorf("models: %w", err)
+		}
+		if path == "" {
+			return fmt.Errorf("models: %s has no file", lang)
+		}
 	}
 	return nil
 }
@@ -199,6 +216,11 @@ func (p *Processor) decide(st *State, conv *Conversation, m schemas.ChatMessage,
 	if cust.FunnelStage == schemas.ClickCheckoutStart || cust.FunnelStage == schemas.ClickAddToCart {
 		rank++
 		reasons = append(reasons, "in the middle of a purchase ("+cust.FunnelStage+")")
+	}
+	if ex, ok := p.scorer.(Explainer); ok && score.Label == Negative {
+		if why := ex.Reasons(m.Text); len(why) > 0 {
+			reasons = append(reasons, "because of: "+strings.Join(why, ", "))
+		}
 	}
 	rank = min(rank, schemas.PriorityUrgent.Rank())
 	conv.AlertRank, conv.AlertAt = chatRank, m.EventTime

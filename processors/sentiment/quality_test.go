@@ -7,7 +7,7 @@ import (
 	"testing"
 )
 
-func readSet(t *testing.T, path string) []Labelled {
+func readSet(t testing.TB, path string) []Labelled {
 	t.Helper()
 	f, err := os.Open(path)
 	if err != nil {

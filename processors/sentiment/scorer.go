@@ -28,9 +28,16 @@ type Score struct {
 	// Value is in [-1, 1]: -1 furious, 0 neutral or unknown, 1 delighted.
 	Value float64
 	Label Label
-	// Confidence is in [0, 1]: how far Value is from the nearest label
-	// boundary, relative to the room on that side.
+	// Confidence is in [0, 1]: for the learned scorer the calibrated
+	// probability that the label is right as far as negative versus not
+	// negative goes (Probability for Negative, 1-Probability otherwise);
+	// low for a language no model covers.
 	Confidence float64
+	// Probability is the calibrated probability that the message is
+	// negative (learned scorer only).
+	Probability float64
+	// Language the message was scored in; Unknown if no model covers it.
+	Language Language
 }
 
 // Scorer scores one message. Implementations are safe for concurrent use.
@@ -38,10 +45,11 @@ type Scorer interface {
 	Score(text string) Score
 }
 
-// Thresholds on Value that separate the labels of the default scorer. The
-// negative threshold was chosen on test/testdata/support_chats.tsv alone:
-// the highest recall whose precision stays well above 0.95 there. `cxstream
-// sentiment-eval` reports it on that set and on the held-out set.
+// Thresholds on Value that separate the labels. The learned scorer maps
+// each model's chosen probability threshold onto DefaultNegativeThreshold,
+// so the alert thresholds of Config keep their meaning. For the lexicon
+// scorer the negative threshold was chosen on
+// test/testdata/support_chats.tsv alone.
 const (
 	DefaultNegativeThreshold = -0.25
 	DefaultPositiveThreshold = 0.35
@@ -95,7 +103,8 @@ func sortedPhrases(m map[string]float64) []phrase {
 	return out
 }
 
-// DefaultScorer combines three signals:
+// LexiconScorer is the scorer cxstream shipped before the learned models
+// (kept as a baseline for sentiment-eval --scorer lexicon). It combines:
 //   - VADER (lexicon + rules for negation, "but", intensifiers, capitals,
 //     exclamation marks, emoticons and emoji), extended with customer-service
 //     words and phrases: the main signal on short informal text;
@@ -103,13 +112,20 @@ func sortedPhrases(m map[string]float64) []phrase {
 //     only when the text has words it knows.
 //
 // Text with no known word scores 0 (neutral), never negative.
-type DefaultScorer struct {
-	vader *govader.SentimentIntensityAnalyzer
+type LexiconScorer struct {
+	lexicon
 	bayes cdsentiment.Models
 	nb    bayesWeights
 
 	NegativeThreshold float64
 	PositiveThreshold float64
+}
+
+// lexicon is VADER extended with support-chat words, phrases and
+// complaint patterns: the English learned model's dense features, and the
+// lexicon scorer's main signal.
+type lexicon struct {
+	vader *govader.SentimentIntensityAnalyzer
 }
 
 var (
@@ -119,21 +135,25 @@ var (
 	vaderMutex sync.Mutex
 )
 
-// NewDefaultScorer loads the models (the Naive Bayes model takes ~0.4 s;
-// it is loaded once per process and shared).
-func NewDefaultScorer() (*DefaultScorer, error) {
-	loadOnce.Do(func() { loadedNB, loadNBErr = cdsentiment.Restore() })
-	if loadNBErr != nil {
-		return nil, loadNBErr
-	}
+func newLexicon() lexicon {
 	vaderMutex.Lock()
 	v := govader.NewSentimentIntensityAnalyzer()
 	vaderMutex.Unlock()
 	for w, val := range customerServiceWords {
 		v.Lexicon[w] = val
 	}
-	return &DefaultScorer{
-		vader:             v,
+	return lexicon{vader: v}
+}
+
+// NewLexiconScorer loads the lexicon scorer (the Naive Bayes model takes
+// ~0.4 s; it is loaded once per process and shared).
+func NewLexiconScorer() (*LexiconScorer, error) {
+	loadOnce.Do(func() { loadedNB, loadNBErr = cdsentiment.Restore() })
+	if loadNBErr != nil {
+		return nil, loadNBErr
+	}
+	return &LexiconScorer{
+		lexicon:           newLexicon(),
 		bayes:             loadedNB,
 		nb:                newBayesWeights(loadedNB),
 		NegativeThreshold: DefaultNegativeThreshold,
@@ -145,37 +165,19 @@ func NewDefaultScorer() (*DefaultScorer, error) {
 const vaderAlpha = 15.0
 
 // Score implements Scorer.
-func (s *DefaultScorer) Score(text string) Score {
-	return s.label(s.Value(text))
+func (s *LexiconScorer) Score(text string) Score {
+	sc := s.label(s.Value(text))
+	sc.Language = English
+	return sc
 }
 
 // Value is the combined score in [-1, 1].
-func (s *DefaultScorer) Value(text string) float64 {
+func (s *LexiconScorer) Value(text string) float64 {
 	if strings.TrimSpace(text) == "" {
 		return 0
 	}
-	compound := s.vader.PolarityScores(text).Compound
-	// Back to VADER's raw valence sum, add the phrase valences, normalise.
-	raw := 0.0
-	if math.Abs(compound) < 0.9999 {
-		raw = compound * math.Sqrt(vaderAlpha) / math.Sqrt(1-compound*compound)
-	} else {
-		raw = math.Copysign(100, compound)
-	}
 	lower := strings.ToLower(text)
-	for _, ph := range customerServicePhrases {
-		if strings.Contains(lower, ph.text) {
-			raw += ph.value
-		}
-	}
-	patterns, request := patternValence(lower)
-	raw += patterns
-	if request && patterns == 0 && raw < 0 {
-		// "What is your refund policy?" asks; it does not complain.
-		raw *= 0.3
-	}
-	lexical := raw / math.Sqrt(raw*raw+vaderAlpha)
-
+	lexical, _, _, _ := s.lexical(text, lower)
 	nbValue, known := s.nb.value(lower)
 	if known == 0 {
 		return clamp(lexical)
@@ -186,7 +188,37 @@ func (s *DefaultScorer) Value(text string) float64 {
 	return clamp((1-w)*lexical + w*nbValue)
 }
 
-func (s *DefaultScorer) label(v float64) Score {
+// lexical is VADER's compound with the support phrases and complaint
+// patterns added on VADER's raw scale, in [-1, 1]; also VADER's own
+// compound, the patterns' valence sum and whether the text reads as a
+// plain request.
+func (l lexicon) lexical(text, lower string) (value, compound, patterns float64, request bool) {
+	if strings.TrimSpace(text) == "" {
+		return 0, 0, 0, false
+	}
+	compound = l.vader.PolarityScores(text).Compound
+	// Back to VADER's raw valence sum, add the phrase valences, normalise.
+	raw := 0.0
+	if math.Abs(compound) < 0.9999 {
+		raw = compound * math.Sqrt(vaderAlpha) / math.Sqrt(1-compound*compound)
+	} else {
+		raw = math.Copysign(100, compound)
+	}
+	for _, ph := range customerServicePhrases {
+		if strings.Contains(lower, ph.text) {
+			raw += ph.value
+		}
+	}
+	patterns, request = patternValence(lower)
+	raw += patterns
+	if request && patterns == 0 && raw < 0 {
+		// "What is your refund policy?" asks; it does not complain.
+		raw *= 0.3
+	}
+	return clamp(raw / math.Sqrt(raw*raw+vaderAlpha)), compound, patterns, request
+}
+
+func (s *LexiconScorer) label(v float64) Score {
 	switch {
 	case v <= s.NegativeThreshold:
 		return Score{Value: v, Label: Negative, Confidence: clamp01((s.NegativeThreshold-v)/(1+s.NegativeThreshold)*0.5 + 0.5)}

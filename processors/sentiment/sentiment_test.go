@@ -178,3 +178,23 @@ func TestHistoryIsPruned(t *testing.T) {
 		t.Fatalf("negatives %d conversations %d", len(st.NegativeAt), len(st.Conversations))
 	}
 }
+
+// The shipped scorer drives the alert for Chinese chats: a furious message
+// alerts at once with the model's reasons, a plain question never does.
+func TestChineseChatAlertsWithReasons(t *testing.T) {
+	p, err := NewProcessor(DefaultConfig(), scorer(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := &State{}
+	if out := p.Apply(st, msg("1", "c", "customer", "怎么下载课件?", 0), Customer{}); out.Alert != nil || out.Score.Label == Negative {
+		t.Fatalf("question: %+v", out)
+	}
+	out := p.Apply(st, msg("2", "c", "customer", "退款到现在还没到账,太差劲了,电话13800138000", 60_000), Customer{})
+	if out.Alert == nil || out.Score.Language != Chinese {
+		t.Fatalf("no alert: %+v", out)
+	}
+	if !strings.Contains(strings.Join(out.Alert.Reasons, ";"), "because of: ") || strings.Contains(out.Alert.Excerpt, "13800138000") || !strings.Contains(out.Alert.Excerpt, "退款") {
+		t.Fatalf("alert %+v", out.Alert)
+	}
+}

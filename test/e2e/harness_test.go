@@ -64,7 +64,7 @@ func runSuite(m *testing.M) int {
 
 	binPath = filepath.Join(tmp, "cxstream")
 	buildArgs := []string{"build", "-o", binPath}
-	if os.Getenv("CXSTREAM_E2E_RACE") == "1" {
+	if os.Getenv("CX_E2E_RACE") == "1" {
 		buildArgs = append(buildArgs, "-race")
 	}
 	build := exec.Command("go", append(buildArgs, "./cmd/cxstream")...)
@@ -117,6 +117,8 @@ type stageOptions struct {
 	persistentRedis bool
 	// extraProcessing are more lines of the processing section.
 	extraProcessing string
+	// sessionTimeout of the group (default 6s, short for dynamic members).
+	sessionTimeout string
 }
 
 func newStage(t *testing.T, o stageOptions) *stage {
@@ -147,10 +149,13 @@ func newStage(t *testing.T, o stageOptions) *stage {
 		}
 		testenv.Must(t, err, "create topic "+topic)
 	}
+	if o.sessionTimeout == "" {
+		o.sessionTimeout = "6s"
+	}
 	cfg := fmt.Sprintf(`kafka:
   brokers: [%q]
   group: %q
-  session_timeout: 6s
+  session_timeout: %s
   rebalance_timeout: 15s
 redis:
   addrs: [%q]
@@ -165,7 +170,7 @@ processing:
 %slog:
   level: info
   format: json
-`, brokers, s.prefix+"group", s.redis.Addr, s.topics["clickstream"], s.topics["chat"], s.topics["alerts"], s.topics["deadletter"], o.extraProcessing)
+`, brokers, s.prefix+"group", o.sessionTimeout, s.redis.Addr, s.topics["clickstream"], s.topics["chat"], s.topics["alerts"], s.topics["deadletter"], o.extraProcessing)
 	s.cfgPath = filepath.Join(t.TempDir(), "cxstream.yaml")
 	testenv.Must(t, os.WriteFile(s.cfgPath, []byte(cfg), 0o600), "write config")
 	t.Cleanup(func() {
@@ -186,7 +191,11 @@ type proc struct {
 	err     error
 }
 
-func (s *stage) start() *proc {
+func (s *stage) start() *proc { return s.startAs("") }
+
+// startAs starts an instance with a static group membership id ("" for a
+// dynamic member).
+func (s *stage) startAs(instanceID string) *proc {
 	s.t.Helper()
 	p := &proc{t: s.t, http: "127.0.0.1:" + strconv.Itoa(testenv.FreePort(s.t)), exited: make(chan struct{})}
 	p.logPath = filepath.Join(s.t.TempDir(), fmt.Sprintf("cxstream-%d.log", len(s.procs)))
@@ -194,6 +203,9 @@ func (s *stage) start() *proc {
 	testenv.Must(s.t, err, "log file")
 	p.cmd = exec.Command(binPath, "run", "--config", s.cfgPath, "--http-addr", p.http)
 	p.cmd.Stdout, p.cmd.Stderr = logFile, logFile
+	if instanceID != "" {
+		p.cmd.Env = append(os.Environ(), "CXSTREAM_KAFKA_INSTANCE_ID="+instanceID)
+	}
 	testenv.Must(s.t, p.cmd.Start(), "start cxstream")
 	go func() {
 		p.err = p.cmd.Wait()

@@ -1,0 +1,43 @@
+package state
+
+import (
+	"context"
+	"fmt"
+)
+
+// probeUser is the user `cxstream check` writes and erases to prove the
+// rights cxstream needs; no real id can clash with it (ids are printable).
+const probeUser = "\x01cxstream-check"
+
+// Probe runs the store's own operations on a probe user: a CAS write with
+// a timer, a read, the timer queries and an erasure. An ACL that lacks a
+// command cxstream uses fails here, at start, instead of mid-stream.
+func (s *Store) Probe(ctx context.Context) error {
+	index := s.TimerIndex(probeUser, 0)
+	if err := s.SaveWithTimers(ctx, []Timer{{Index: index, User: probeUser, Due: 1}}, []Write{{User: probeUser, Side: Click, Data: []byte(`{}`)}}); err != nil {
+		// A probe left behind by a run that died is not a rights problem.
+		if _, ferr := s.Forget(ctx, probeUser); ferr != nil {
+			return fmt.Errorf("probe write: %w", err)
+		}
+		if err := s.SaveWithTimers(ctx, []Timer{{Index: index, User: probeUser, Due: 1}}, []Write{{User: probeUser, Side: Click, Data: []byte(`{}`)}}); err != nil {
+			return fmt.Errorf("probe write: %w", err)
+		}
+	}
+	docs, err := s.Load(ctx, []string{probeUser})
+	if err != nil {
+		return fmt.Errorf("probe read: %w", err)
+	}
+	if docs[probeUser].Click.Version == 0 {
+		return fmt.Errorf("probe read: the document just written is not there")
+	}
+	if _, err := s.Due(ctx, index, 2, 1); err != nil {
+		return fmt.Errorf("probe timers: %w", err)
+	}
+	if _, err := s.Pending(ctx, index); err != nil {
+		return fmt.Errorf("probe timers: %w", err)
+	}
+	if _, err := s.Forget(ctx, probeUser); err != nil {
+		return fmt.Errorf("probe erasure: %w", err)
+	}
+	return nil
+}
