@@ -7,8 +7,10 @@ FUZZTIME ?= 10s
 
 .PHONY: test check deps fuzz demo build models models-check
 
+# The browser test's screenshots go to test-output/screenshots.
 test: check deps
-	CI=$${CI:-true} go test -race -count=1 -timeout 20m ./...
+	mkdir -p test-output/screenshots
+	CI=$${CI:-true} CX_SCREENSHOT_DIR=$(CURDIR)/test-output/screenshots go test -race -count=1 -timeout 20m ./...
 	$(MAKE) --no-print-directory fuzz
 
 check:
@@ -33,11 +35,12 @@ deps:
 	command -v kcat >/dev/null 2>&1 || missing="$$missing kcat"; \
 	command -v java >/dev/null 2>&1 || missing="$$missing openjdk-17-jre-headless"; \
 	command -v mvn >/dev/null 2>&1 || missing="$$missing maven"; \
+	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium fonts-noto-cjk"; \
 	if [ -n "$$missing" ]; then \
 		echo "installing$$missing (apt-get)"; \
 		$(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null || exit 1; \
 	fi
-	@for tool in redis-server kcat java mvn; do \
+	@for tool in redis-server kcat java mvn chromium; do \
 		command -v $$tool >/dev/null 2>&1 || { echo "FATAL: $$tool is not installed and could not be installed" >&2; exit 1; }; \
 	done
 

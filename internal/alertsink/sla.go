@@ -162,7 +162,9 @@ func BreachAlert(it Item) schemas.Alert {
 		RollingSentiment: src.RollingSentiment,
 		EventTime:        deadline.UnixMilli(),
 		DetectedAt:       time.Now().UnixMilli(),
-		RuleVersion:      SLARuleVersion,
+		// The chat message whose alert put the conversation in the queue.
+		Source:      src.Source,
+		RuleVersion: SLARuleVersion,
 	}
 }
 

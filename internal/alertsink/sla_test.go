@@ -25,8 +25,10 @@ func TestSLABreachRaisesExactlyOneAlertAcrossWatchers(t *testing.T) {
 	q := c.queue(r.Client, SLA{schemas.PriorityHigh: 10 * time.Minute})
 	ctx := context.Background()
 	var alerts []*schemas.Alert
-	for _, conv := range []string{"c1", "c2", "c3"} {
-		alerts = append(alerts, alert("u-"+conv, conv, schemas.PriorityHigh, 1000))
+	for i, conv := range []string{"c1", "c2", "c3"} {
+		a := alert("u-"+conv, conv, schemas.PriorityHigh, 1000)
+		a.Source = &schemas.AlertSource{Topic: "chat", Partition: 0, Offset: int64(i)}
+		alerts = append(alerts, a)
 	}
 	testenv.Must(t, q.Push(ctx, alerts), "push")
 	_, err = q.Claim(ctx, ClaimOptions{Agent: "ana", Lease: time.Minute, Conversation: "c3"}) // answered in time
@@ -95,7 +97,7 @@ func TestSLABreachRaisesExactlyOneAlertAcrossWatchers(t *testing.T) {
 			var a schemas.Alert
 			testenv.Must(t, json.Unmarshal(rec.Value, &a), "decode")
 			testenv.Must(t, v.ValidateAlert(a), "alert.v2")
-			if a.Type != schemas.AlertSLABreach || a.Priority != schemas.PriorityUrgent || a.Excerpt != "bad" {
+			if a.Type != schemas.AlertSLABreach || a.Priority != schemas.PriorityUrgent || a.Excerpt != "bad" || a.Source == nil || a.Source.Topic != "chat" {
 				t.Errorf("alert %+v", a)
 			}
 			seen[a.ConversationID]++
@@ -103,5 +105,18 @@ func TestSLABreachRaisesExactlyOneAlertAcrossWatchers(t *testing.T) {
 	}
 	if seen["c1"] != 1 || seen["c2"] != 1 || seen["c3"] != 0 {
 		t.Fatalf("alerts per conversation %v, want one each for c1 and c2", seen)
+	}
+}
+
+func TestQueueGaugesExistFromStart(t *testing.T) {
+	m := metrics.New()
+	mfs, err := m.Registry.Gather()
+	testenv.Must(t, err, "gather")
+	series := map[string]int{}
+	for _, mf := range mfs {
+		series[mf.GetName()] += len(mf.GetMetric())
+	}
+	if series["cx_queue_depth"] != 2 || series["cx_queue_oldest_age_seconds"] != 1 {
+		t.Fatalf("queue gauges at start: depth %d series, oldest age %d", series["cx_queue_depth"], series["cx_queue_oldest_age_seconds"])
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"sort"
 	"time"
 
 	"github.com/cxstream/cxstream/internal/pipeline"
@@ -34,8 +35,15 @@ type FunnelStats struct {
 	// converted more often than a user's state remembers durations).
 	MeanConvert, MedianConvert time.Duration
 	MedianOf                   int
-	Users                      int
+	// ConvertHistogram counts the users' recent times to convert in
+	// ConvertBuckets (the last bucket is open-ended).
+	ConvertHistogram []int
+	Users            int
 }
+
+// ConvertBuckets are the upper bounds of the time-to-convert histogram;
+// a last, open bucket holds longer ones.
+var ConvertBuckets = []time.Duration{time.Minute, 5 * time.Minute, 15 * time.Minute, time.Hour, 4 * time.Hour, 12 * time.Hour, 24 * time.Hour}
 
 // Funnels scans every user's clickstream document.
 func Funnels(ctx context.Context, st *state.Store, p *funnel.Processor) ([]FunnelStats, error) {
@@ -94,6 +102,11 @@ func Funnels(ctx context.Context, st *state.Store, p *funnel.Processor) ([]Funne
 	for i := range stats {
 		if c := stats[i].Conversions; c > 0 {
 			stats[i].MeanConvert = time.Duration(totals[i]/int64(c)) * time.Millisecond
+		}
+		stats[i].ConvertHistogram = make([]int, len(ConvertBuckets)+1)
+		for _, ms := range durations[i] {
+			b := sort.Search(len(ConvertBuckets), func(k int) bool { return time.Duration(ms)*time.Millisecond <= ConvertBuckets[k] })
+			stats[i].ConvertHistogram[b]++
 		}
 		if n := len(durations[i]); n > 0 {
 			slices.Sort(durations[i])

@@ -137,8 +137,27 @@ type timedScore struct {
 }
 
 type reference struct {
-	users  map[string]*refUser
-	alerts map[string]bool // negative_chat alert ids
+	users     map[string]*refUser
+	alerts    map[string]bool   // negative_chat alert ids
+	alertConv map[string]string // alert id -> conversation
+	// ambiguous conversations: a score or rolling mean lay within the
+	// printed scores' rounding (1e-4) of a threshold, so from there on the
+	// reference cannot tell whether the processor, which has the exact
+	// score, alerts. Their alerts are not compared.
+	ambiguous map[string]bool
+}
+
+// scoreRounding is how far a score printed to 4 decimals may be from the
+// processor's exact one.
+const scoreRounding = 1e-4
+
+func nearThreshold(v float64, thresholds ...float64) bool {
+	for _, th := range thresholds {
+		if math.Abs(v-th) <= scoreRounding {
+			return true
+		}
+	}
+	return false
 }
 
 const halfLifeMs = 30 * 60 * 1000
@@ -168,7 +187,7 @@ func computeReference(t *testing.T, in []input) *reference {
 		}
 	}
 	scores := scoreTexts(t, texts)
-	ref := &reference{users: map[string]*refUser{}, alerts: map[string]bool{}}
+	ref := &reference{users: map[string]*refUser{}, alerts: map[string]bool{}, alertConv: map[string]string{}, ambiguous: map[string]bool{}}
 	get := func(id string) *refUser {
 		if ref.users[id] == nil {
 			ref.users[id] = &refUser{}
@@ -222,7 +241,11 @@ func computeReference(t *testing.T, in []input) *reference {
 			// strong, +1 from the third negative message; again only when
 			// the rank rises or 30 minutes passed.
 			strong := sc.value <= -0.6
-			rolling := len(c.scores) >= 2 && decayedMean(c.scores) <= -0.35
+			mean := decayedMean(c.scores)
+			rolling := len(c.scores) >= 2 && mean <= -0.35
+			if nearThreshold(sc.value, -0.6, -0.8) || (len(c.scores) >= 2 && nearThreshold(mean, -0.35)) {
+				ref.ambiguous[e.chat.ConversationID] = true
+			}
 			if !strong && !rolling {
 				continue
 			}
@@ -239,7 +262,9 @@ func computeReference(t *testing.T, in []input) *reference {
 				continue
 			}
 			c.alertRank, c.alertAt = rank, e.chat.EventTime
-			ref.alerts[schemas.AlertID("negative_chat", e.chat.UserID, e.chat.EventID)] = true
+			id := schemas.AlertID("negative_chat", e.chat.UserID, e.chat.EventID)
+			ref.alerts[id] = true
+			ref.alertConv[id] = e.chat.ConversationID
 		}
 	}
 	return ref
@@ -329,13 +354,13 @@ func (s *stage) checkAlerts(ref *reference) (total, distinct int) {
 		if strings.Contains(a.Excerpt, "@") && !strings.Contains(a.Excerpt, "[email]") {
 			s.t.Errorf("unredacted excerpt %q", a.Excerpt)
 		}
-		if a.Type == schemas.AlertNegativeChat {
+		if a.Type == schemas.AlertNegativeChat && !ref.ambiguous[a.ConversationID] {
 			got[a.AlertID] = true
 		}
 	}
 	var missing, extra []string
-	for id := range ref.alerts {
-		if !got[id] {
+	for id, conv := range ref.alertConv {
+		if !got[id] && !ref.ambiguous[conv] {
 			missing = append(missing, id)
 		}
 	}
@@ -346,6 +371,9 @@ func (s *stage) checkAlerts(ref *reference) (total, distinct int) {
 	}
 	sort.Strings(missing)
 	sort.Strings(extra)
+	if len(ref.ambiguous) > 0 {
+		s.t.Logf("%d conversations not compared: a score within %g of a threshold", len(ref.ambiguous), scoreRounding)
+	}
 	if len(missing) > 0 || len(extra) > 0 {
 		s.t.Fatalf("negative-chat alerts: %d expected, %d on the topic; missing %d %.5v, unexpected %d %.5v", len(ref.alerts), len(got), len(missing), missing, len(extra), extra)
 	}
