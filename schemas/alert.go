@@ -51,7 +51,7 @@ const (
 	CodeRollingNegative       = "rolling_negative"        // rolling_sentiment, messages, threshold
 	CodeRepeatedNegative      = "repeated_negative"       // negative_messages
 	CodeEscalated             = "escalated"               // (none)
-	CodeHighValue             = "high_value"              // purchases, spend
+	CodeHighValue             = "high_value"              // purchases, spend, currency
 	CodeOpenCart              = "open_cart"               // funnel_stage
 	CodeNegativeCues          = "negative_cues"           // cues: the n-grams and complaint patterns that weighed most
 )

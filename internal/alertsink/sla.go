@@ -72,9 +72,20 @@ func NewWatcher(o WatcherOptions) (*Watcher, error) {
 func (w *Watcher) Run(ctx context.Context) error {
 	t := time.NewTicker(w.o.Interval)
 	defer t.Stop()
+	// One line when checks start failing and one when they work again;
+	// the readiness watch already reports the Redis outage itself.
+	var failingSince time.Time
 	for {
-		if _, err := w.Tick(ctx); err != nil && ctx.Err() == nil {
-			w.o.Logger.Warn("queue sla check failed", zap.Error(err))
+		_, err := w.Tick(ctx)
+		switch {
+		case err != nil && ctx.Err() == nil && failingSince.IsZero():
+			failingSince = time.Now()
+			w.o.Logger.Warn("queue sla checks failing; retrying every interval", zap.Error(err))
+		case err != nil && ctx.Err() == nil:
+			w.o.Logger.Debug("queue sla check failed", zap.Error(err))
+		case err == nil && !failingSince.IsZero():
+			w.o.Logger.Info("queue sla checks work again", zap.Duration("failed_for", time.Since(failingSince).Round(time.Millisecond)))
+			failingSince = time.Time{}
 		}
 		select {
 		case <-ctx.Done():

@@ -30,6 +30,9 @@ type replayOpts struct {
 	kind, format, mappingFile string
 	rename                    []string
 	quiet, dryRun             bool
+	// speed replays at this many times the events' own pace (0: as fast
+	// as possible); rate caps records per second (0: no cap).
+	speed, rate float64
 }
 
 func newReplayCmd(g *globals) *cobra.Command {
@@ -88,6 +91,8 @@ they are when the topic reads the file's own format.`,
 	f.StringVar(&o.mappingFile, "mapping", "", "mapping YAML file (fields, values, constants, time_format, default_currency)")
 	f.StringSliceVar(&o.rename, "map", nil, "CSV without --mapping: column renames, field=column,...")
 	f.BoolVar(&o.dryRun, "dry-run", false, "check every record and report; produce nothing")
+	f.Float64Var(&o.speed, "speed", 0, "replay at N times the events' own pace, by their event times (0: as fast as possible)")
+	f.Float64Var(&o.rate, "rate", 0, "at most this many records per second (0: no cap)")
 	f.BoolVarP(&o.quiet, "quiet", "q", false, "no progress bar")
 	return cmd
 }
@@ -106,6 +111,7 @@ type replayRecord struct {
 	kind  ingest.Kind
 	user  string
 	value []byte
+	at    int64 // event time (ms), for --speed
 	err   error
 }
 
@@ -205,6 +211,7 @@ func (d *decoders) convert(line int, raw []byte) replayRecord {
 		rec.user, err = dec.Validate(canon)
 	}
 	rec.err = err
+	rec.at = eventTimeOf(canon)
 	if d.passRaw[dec.Kind()] {
 		rec.value = raw
 	} else {
@@ -385,7 +392,7 @@ func readReplayCSV(r io.Reader, o replayOpts, cfg config.Config, d *decoders, se
 		if err == nil {
 			rec.user, err = dec.Validate(canon)
 		}
-		rec.value, rec.err = canon, err
+		rec.value, rec.err, rec.at = canon, err, eventTimeOf(canon)
 		if !send(rec) {
 			return
 		}
@@ -433,6 +440,7 @@ func replay(cmd *cobra.Command, path string, src *replaySource, cl *kgo.Client, 
 	var firstErr atomic.Value
 	sum := newSkipSummary()
 	good := 0
+	pace := newPacer(o.speed, o.rate)
 	for rec := range src.records {
 		if rec.err != nil {
 			var ie *schemas.InvalidError
@@ -451,6 +459,9 @@ func replay(cmd *cobra.Command, path string, src *replaySource, cl *kgo.Client, 
 				_ = bar.Add(1)
 			}
 			continue
+		}
+		if err := pace.wait(cmd.Context(), rec.at); err != nil {
+			return err
 		}
 		topic := cfg.Topics.Clickstream
 		if rec.kind == ingest.Chat {
@@ -569,4 +580,54 @@ func countRecords(path string) (int64, error) {
 		}
 	}
 	return n, nil // a line too long is reported when read
+}
+
+// eventTimeOf reads event_time from a canonical cxstream record (0 when
+// it has none).
+func eventTimeOf(canon []byte) int64 {
+	var ev struct {
+		EventTime int64 `json:"event_time"`
+	}
+	if json.Unmarshal(canon, &ev) != nil {
+		return 0
+	}
+	return ev.EventTime
+}
+
+// pacer spaces records out: by their event times at speed times their own
+// pace, and at most rate a second. A user can watch a day of history
+// unfold in minutes (--speed 720) without flooding a small broker.
+type pacer struct {
+	speed, rate float64
+	start       time.Time
+	first       int64 // event time of the first paced record
+	sent        int64
+}
+
+func newPacer(speed, rate float64) *pacer { return &pacer{speed: speed, rate: rate} }
+
+// wait sleeps until the record with event time at may go out.
+func (p *pacer) wait(ctx context.Context, at int64) error {
+	if p.speed <= 0 && p.rate <= 0 {
+		return nil
+	}
+	if p.start.IsZero() {
+		p.start, p.first = time.Now(), at
+	}
+	var due time.Duration
+	if p.speed > 0 && at > p.first {
+		due = time.Duration(float64(at-p.first) / p.speed * float64(time.Millisecond))
+	}
+	if p.rate > 0 {
+		due = max(due, time.Duration(float64(p.sent)/p.rate*float64(time.Second)))
+	}
+	p.sent++
+	if d := time.Until(p.start.Add(due)); d > 0 {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(d):
+		}
+	}
+	return nil
 }

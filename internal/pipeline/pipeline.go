@@ -148,6 +148,9 @@ type Options struct {
 	// timer write and state write per event): the naive design, kept as a
 	// switch so the benchmark can compare it on the real code path.
 	PerEventRoundTrips bool
+	// Currency names the unit of customers' spend in alert reasons
+	// (events.purchase.default_currency); "" leaves it out.
+	Currency string
 	// IdleAdvance: a clickstream partition with no lag and no record for
 	// this long has its watermark moved to the wall clock less the
 	// allowed lateness, so timers of silent users fire in live operation.
@@ -898,7 +901,7 @@ func (p *Pipeline) apply(u *user, ev event) (alerts []*schemas.Alert, transition
 	if ev.chat != nil {
 		name = "sentiment"
 		start := time.Now()
-		cust := sentiment.Customer{Purchases: u.click.Churn.Purchases, Spend: u.click.Churn.Spend, FunnelStage: p.stage(u)}
+		cust := sentiment.Customer{Purchases: u.click.Churn.Purchases, Spend: u.click.Churn.Spend, Currency: p.o.Currency, FunnelStage: p.stage(u)}
 		outcome := p.o.Sentiment.Apply(&u.chat.Sentiment, *ev.chat, cust)
 		p.sentimentObs.Since(start)
 		if outcome.Alert != nil {

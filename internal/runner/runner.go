@@ -163,6 +163,7 @@ func New(cfg config.Config, log *zap.Logger, opts Options) (_ *Processor, err er
 		MaxClockSkew:    cfg.Processing.MaxClockSkew,
 		AllowedLateness: cfg.Processing.AllowedLateness,
 		IdleAdvance:     cfg.Processing.IdleAdvance,
+		Currency:        cfg.Events.Purchase.DefaultCurrency,
 		// Dead letters keep the original bytes up to this size.
 		MaxDeadLetterBytes: cfg.Processing.MaxDeadLetterBytes,
 		Pseudonymizer:      pseudonymizer,

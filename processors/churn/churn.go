@@ -10,6 +10,7 @@ import (
 	"slices"
 	"sort"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/cxstream/cxstream/schemas"
@@ -388,7 +389,7 @@ func Reasons(contributions []Contribution) []schemas.AlertReason {
 		}
 		reasons = append(reasons, schemas.AlertReason{Code: c.Feature,
 			Params: map[string]any{"value": round3(c.Value), "contribution": round3(c.Logit)},
-			Text:   fmt.Sprintf(featureText[c.Feature]+" (+%.2f)", shown, c.Logit)})
+			Text:   fmt.Sprintf("%s (+%.2f)", singular(fmt.Sprintf(featureText[c.Feature], shown)), c.Logit)})
 	}
 	if len(reasons) == 0 {
 		reasons = []schemas.AlertReason{{Code: schemas.CodeBaselineRisk, Text: "baseline risk"}}
@@ -403,6 +404,32 @@ func Explain(contributions []Contribution) []string {
 		texts = append(texts, r.Text)
 	}
 	return texts
+}
+
+// singular turns a count of one into the singular: "1 purchases" into
+// "1 purchase", "inactive for 1 days" into "inactive for 1 day". The
+// counted noun is the last word before " in ", " since " or the end.
+func singular(text string) string {
+	at := -1
+	switch {
+	case strings.HasPrefix(text, "1 "):
+		at = 0
+	case strings.Contains(text, " 1 "):
+		at = strings.Index(text, " 1 ") + 1
+	}
+	if at < 0 {
+		return text
+	}
+	end := len(text)
+	for _, sep := range []string{" in ", " since "} {
+		if i := strings.Index(text[at:], sep); i >= 0 && at+i < end {
+			end = at + i
+		}
+	}
+	if strings.HasSuffix(text[:end], "s") {
+		return text[:end-1] + text[end:]
+	}
+	return text
 }
 
 var featureText = map[string]string{

@@ -155,3 +155,19 @@ func TestLifecycleAndSilentPersonas(t *testing.T) {
 		t.Errorf("resurrected feature %v", f[FeatResurrected])
 	}
 }
+
+func TestReasonsCountInTheSingular(t *testing.T) {
+	for in, want := range map[string]string{
+		"1 purchases":                             "1 purchase",
+		"1 support contacts in 14 days":           "1 support contact in 14 days",
+		"1 negative chat messages in 14 days":     "1 negative chat message in 14 days",
+		"3 purchases":                             "3 purchases",
+		"1 days since the last purchase":          "1 day since the last purchase",
+		"inactive for 1 days":                     "inactive for 1 day",
+		"activity down 40% vs the 4 weeks before": "activity down 40% vs the 4 weeks before",
+	} {
+		if got := singular(in); got != want {
+			t.Errorf("%q: got %q, want %q", in, got, want)
+		}
+	}
+}

@@ -116,8 +116,10 @@ type Conversation struct {
 // Customer is what the clickstream side knows of the customer; it raises
 // an alert's priority.
 type Customer struct {
-	Purchases   int
-	Spend       float64
+	Purchases int
+	Spend     float64
+	// Currency of Spend, when the shop has one (events.purchase.default_currency).
+	Currency    string
 	FunnelStage string
 }
 
@@ -226,9 +228,20 @@ func (p *Processor) decide(st *State, conv *Conversation, m schemas.ChatMessage,
 	if cust.Spend >= p.cfg.HighValueSpend {
 		rank++
 		segment = "high_value"
-		reasons = append(reasons, schemas.AlertReason{Code: schemas.CodeHighValue,
-			Params: map[string]any{"purchases": cust.Purchases, "spend": math.Round(cust.Spend*100) / 100},
-			Text:   fmt.Sprintf("high-value customer (%d purchases, %.2f spent)", cust.Purchases, cust.Spend)})
+		purchases := fmt.Sprintf("%d purchases", cust.Purchases)
+		if cust.Purchases == 1 {
+			purchases = "1 purchase"
+		}
+		spent := fmt.Sprintf("%.2f spent", cust.Spend)
+		if cust.Currency != "" {
+			spent = fmt.Sprintf("%.2f %s spent", cust.Spend, cust.Currency)
+		}
+		params := map[string]any{"purchases": cust.Purchases, "spend": math.Round(cust.Spend*100) / 100}
+		if cust.Currency != "" {
+			params["currency"] = cust.Currency
+		}
+		reasons = append(reasons, schemas.AlertReason{Code: schemas.CodeHighValue, Params: params,
+			Text: fmt.Sprintf("high-value customer (%s, %s)", purchases, spent)})
 	}
 	if cust.FunnelStage == schemas.ClickCheckoutStart || cust.FunnelStage == schemas.ClickAddToCart {
 		rank++

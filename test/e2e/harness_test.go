@@ -117,6 +117,8 @@ type stageOptions struct {
 	persistentRedis bool
 	// extraProcessing are more lines of the processing section.
 	extraProcessing string
+	// extraSections are more top-level sections (funnels, ...).
+	extraSections string
 	// sessionTimeout of the group (default 6s, short for dynamic members).
 	sessionTimeout string
 }
@@ -188,7 +190,7 @@ processing:
 %slog:
   level: info
   format: json
-`, brokers, s.prefix+"group", o.sessionTimeout, s.redis.Addr, s.topics["clickstream"], s.topics["chat"], s.topics["alerts"], s.topics["deadletter"], o.extraProcessing)
+%s`, brokers, s.prefix+"group", o.sessionTimeout, s.redis.Addr, s.topics["clickstream"], s.topics["chat"], s.topics["alerts"], s.topics["deadletter"], o.extraProcessing, o.extraSections)
 	s.cfgPath = filepath.Join(t.TempDir(), "cxstream.yaml")
 	testenv.Must(t, os.WriteFile(s.cfgPath, []byte(cfg), 0o600), "write config")
 	t.Cleanup(func() {
