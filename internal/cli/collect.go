@@ -96,6 +96,9 @@ func runCollector(ctx context.Context, cfg config.Config, log *zap.Logger, liste
 		return fmt.Errorf("kafka client: %w", err)
 	}
 	defer cl.Close()
+	if err := requireTopics(ctx, cl, cfg, cfg.Topics.Clickstream, cfg.Topics.Chat); err != nil {
+		return err
+	}
 	ready := map[string]metrics.Check{"kafka": func(ctx context.Context) error { return cl.Ping(ctx) }}
 	var links *collect.Links
 	if cfg.Collect.Identity {

@@ -129,6 +129,7 @@ func TestCommandsNameTheMissingTopic(t *testing.T) {
 		{"gen", "--count", "10"},
 		{"tail", "-n", "1"},
 		{"quality"},
+		{"replay", "../../deployments/examples/segment-export-sample.jsonl", "--format", "segment", "--config", "../../deployments/examples/segment.cxstream.yaml"},
 		{"run", "--http-addr", ""},
 	} {
 		_, err := cx(t, append(args, "--brokers", k.Brokers[0], "--redis", r.Addr)...)

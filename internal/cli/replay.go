@@ -81,6 +81,9 @@ they are when the topic reads the file's own format.`,
 					return err
 				}
 				defer cl.Close()
+				if err := requireTopics(cmd.Context(), cl, cfg, cfg.Topics.Clickstream, cfg.Topics.Chat); err != nil {
+					return err
+				}
 			}
 			return replay(cmd, args[0], src, cl, cfg, o)
 		},
