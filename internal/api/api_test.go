@@ -16,6 +16,7 @@ import (
 
 	"github.com/cxstream/cxstream/internal/alertsink"
 	"github.com/cxstream/cxstream/internal/api"
+	"github.com/cxstream/cxstream/internal/collect"
 	"github.com/cxstream/cxstream/internal/config"
 	"github.com/cxstream/cxstream/internal/privacy"
 	"github.com/cxstream/cxstream/internal/testenv"
@@ -267,14 +268,16 @@ func TestUserViewIsAuditedAndErasureRemovesEverything(t *testing.T) {
 	cl, err := kgo.NewClient(kgo.SeedBrokers(e.Kafka.Brokers...), kgo.ConsumeTopics("cx.alerts.v2"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
 	testenv.Must(t, err, "client")
 	defer cl.Close()
+	// The collector linked an anonymous id to u-42: erasure removes it too.
+	testenv.Must(t, collect.NewLinks(e.Redis.Client, "cx", 0, privacy.NewPseudonymizer("")).Link(context.Background(), map[string]string{"anon-7": "u-42"}), "link")
 	var res api.Erasure
-	if status, _ := e.do("admin", "DELETE", "/v1/users/u-42", nil, &res); status != 200 || res.Keys != 2 || res.QueueEntries != 1 || !res.Tombstone {
+	if status, _ := e.do("admin", "DELETE", "/v1/users/u-42", nil, &res); status != 200 || res.Keys != 2 || res.QueueEntries != 1 || res.IdentityLinks != 2 || !res.Tombstone {
 		t.Fatalf("erase: %d %+v", status, res)
 	}
 	if status, code := e.do("ana", "GET", "/v1/users/u-42", nil, nil); status != 404 || code != "no_such_user" {
 		t.Fatalf("view after erasure: %d %s", status, code)
 	}
-	if keys := e.Redis.Client.Keys(context.Background(), "*u-42*").Val(); len(keys) != 0 {
+	if keys := append(e.Redis.Client.Keys(context.Background(), "*u-42*").Val(), e.Redis.Client.Keys(context.Background(), "*anon-7*").Val()...); len(keys) != 0 {
 		t.Fatalf("left behind: %v", keys)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)

@@ -14,8 +14,10 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/cxstream/cxstream/internal/alertsink"
+	"github.com/cxstream/cxstream/internal/collect"
 	"github.com/cxstream/cxstream/internal/config"
 	"github.com/cxstream/cxstream/internal/kafka"
+	"github.com/cxstream/cxstream/internal/preflight"
 	"github.com/cxstream/cxstream/internal/privacy"
 	"github.com/cxstream/cxstream/internal/report"
 	"github.com/cxstream/cxstream/internal/runner"
@@ -82,6 +84,7 @@ func Assemble(cfg config.Config, log *zap.Logger, o AppOptions) (*App, error) {
 		return nil, fmt.Errorf("kafka client: %w", err)
 	}
 	store := state.New(a.rdb, state.Options{Prefix: cfg.Redis.KeyPrefix, TTL: cfg.Redis.StateTTL})
+	links := collect.NewLinks(a.rdb, cfg.Redis.KeyPrefix, 0, pseudonyms)
 	queue := alertsink.New(a.rdb, alertsink.Options{Prefix: cfg.Redis.KeyPrefix, SLA: alertsink.SLA(cfg.Queue.SLA), Now: o.Now})
 	publisher := kafka.NewPublisher(a.client)
 	if !o.NoSLA {
@@ -101,13 +104,17 @@ func Assemble(cfg config.Config, log *zap.Logger, o AppOptions) (*App, error) {
 			return report.Funnels(ctx, store, fp)
 		},
 		Alerts: a.hub,
-		Erase: func(ctx context.Context, id string) (Erasure, error) {
+		Erase: func(ctx context.Context, original string) (Erasure, error) {
 			var e Erasure
 			var err error
+			id := pseudonyms.ID(original)
 			if e.Keys, err = store.Forget(ctx, id); err != nil {
 				return e, err
 			}
 			if e.QueueEntries, err = queue.Remove(ctx, id); err != nil {
+				return e, err
+			}
+			if e.IdentityLinks, err = links.Forget(ctx, original); err != nil {
 				return e, err
 			}
 			if err = alertsink.PublishTombstone(ctx, publisher, cfg.Topics.Alerts, id); err != nil {
@@ -148,6 +155,11 @@ func (a *App) CheckConnections(ctx context.Context) error {
 	}
 	if err := a.client.Ping(ctx); err != nil {
 		return fmt.Errorf("kafka at %v unreachable: %w", a.cfg.Kafka.Brokers, err)
+	}
+	// The alert stream reads the alert topic: a missing one is named now,
+	// not found by an agent whose stream stays empty.
+	if _, err := preflight.Topics(ctx, a.client, a.cfg.Topics.Alerts); err != nil {
+		return err
 	}
 	return nil
 }

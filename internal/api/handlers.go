@@ -234,7 +234,9 @@ func (s *Server) erase(w http.ResponseWriter, r *http.Request, who Principal) {
 		return
 	}
 	s.audit(who, "user.erase", id)
-	res, err := s.o.Erase(r.Context(), id)
+	// Erase takes the id as given: identity links are kept under the
+	// original ids, the state under the stored one.
+	res, err := s.o.Erase(r.Context(), r.PathValue("id"))
 	if err != nil {
 		s.o.Logger.Error("erasure failed", zap.Error(err))
 		writeJSON(w, http.StatusServiceUnavailable, map[string]any{"error": "erasure incomplete, run it again: " + err.Error(), "code": "unavailable", "done": res})

@@ -50,9 +50,10 @@ type Eraser func(ctx context.Context, storedID string) (Erasure, error)
 
 // Erasure is what an erasure removed.
 type Erasure struct {
-	Keys         int64 `json:"keys_and_timers"`
-	QueueEntries int   `json:"queue_entries"`
-	Tombstone    bool  `json:"tombstone_published"`
+	Keys          int64 `json:"keys_and_timers"`
+	QueueEntries  int   `json:"queue_entries"`
+	IdentityLinks int64 `json:"identity_links"`
+	Tombstone     bool  `json:"tombstone_published"`
 }
 
 // Options build a Server. Queue, Views and Funnels are required.
