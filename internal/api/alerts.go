@@ -145,6 +145,10 @@ func (s *Server) alertStream(w http.ResponseWriter, r *http.Request, who Princip
 	sub := s.o.Alerts.subscribe(types, minRank)
 	defer s.o.Alerts.unsubscribe(sub)
 	s.audit(who, "alerts.stream")
+	// A client that stops reading without closing must not hold the
+	// handler (and a shutdown) forever: every write has a deadline.
+	const writeWithin = 30 * time.Second
+	_ = rc.SetWriteDeadline(time.Now().Add(writeWithin))
 	if _, err := fmt.Fprint(w, ": connected\n\n"); err != nil || rc.Flush() != nil {
 		return
 	}
@@ -156,11 +160,13 @@ func (s *Server) alertStream(w http.ResponseWriter, r *http.Request, who Princip
 		case <-r.Context().Done():
 			return
 		case <-ping.C:
+			_ = rc.SetWriteDeadline(time.Now().Add(writeWithin))
 			_, err = fmt.Fprint(w, ": ping\n\n")
 		case a, ok := <-sub.ch:
 			if !ok {
 				return
 			}
+			_ = rc.SetWriteDeadline(time.Now().Add(writeWithin))
 			_, err = fmt.Fprintf(w, "id: %s\nevent: alert\ndata: %s\n\n", a.id, a.body)
 		}
 		if err != nil || rc.Flush() != nil {

@@ -117,8 +117,13 @@ func Assemble(cfg config.Config, log *zap.Logger, o AppOptions) (*App, error) {
 			if e.IdentityLinks, err = links.Forget(ctx, original); err != nil {
 				return e, err
 			}
-			if err = alertsink.PublishTombstone(ctx, publisher, cfg.Topics.Alerts, id); err != nil {
-				return e, err
+			for _, topic := range []string{cfg.Topics.Alerts, cfg.Topics.AlertsV1} {
+				if topic == "" {
+					continue
+				}
+				if err = alertsink.PublishTombstone(ctx, publisher, topic, id); err != nil {
+					return e, err
+				}
 			}
 			e.Tombstone = true
 			return e, nil

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -251,6 +252,9 @@ func (c *Config) applyEnv(environ []string) error {
 		}
 		e, ok := byName[name]
 		if !ok {
+			if kubernetesServiceLink(name) {
+				continue // injected by Kubernetes for a Service named cxstream-*, not meant for us
+			}
 			errs = append(errs, &EnvError{Name: name, Err: fmt.Errorf("unknown variable%s", suggest(name, names))})
 			continue
 		}
@@ -266,6 +270,14 @@ func (c *Config) applyEnv(environ []string) error {
 	}
 	return errors.Join(errs...)
 }
+
+// serviceLinkRE matches the variables Kubernetes injects for every Service
+// of the namespace (FOO_SERVICE_HOST, FOO_SERVICE_PORT_HTTP, FOO_PORT,
+// FOO_PORT_9108_TCP_ADDR...): a Service named cxstream-metrics yields
+// CXSTREAM_METRICS_SERVICE_HOST, which must not stop cxstream.
+var serviceLinkRE = regexp.MustCompile(`_(SERVICE_HOST|SERVICE_PORT(_[A-Z0-9_]+)?|PORT(_[0-9]+_(TCP|UDP|SCTP)(_(PROTO|PORT|ADDR))?)?)$`)
+
+func kubernetesServiceLink(name string) bool { return serviceLinkRE.MatchString(name) }
 
 // Errors of environment values; the value itself is put before them.
 var (

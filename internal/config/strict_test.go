@@ -115,3 +115,19 @@ func TestPropertiesFieldsAreAccepted(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// Kubernetes injects FOO_SERVICE_HOST and friends for every Service of the
+// namespace; the base's Service cxstream-metrics must not stop the pods.
+func TestKubernetesServiceLinksAreNotUnknownVariables(t *testing.T) {
+	_, err := Read("", []string{
+		"CXSTREAM_METRICS_SERVICE_HOST=10.0.0.7", "CXSTREAM_METRICS_SERVICE_PORT=9108", "CXSTREAM_METRICS_SERVICE_PORT_METRICS=9108",
+		"CXSTREAM_METRICS_PORT=tcp://10.0.0.7:9108", "CXSTREAM_METRICS_PORT_9108_TCP=tcp://10.0.0.7:9108",
+		"CXSTREAM_METRICS_PORT_9108_TCP_ADDR=10.0.0.7", "CXSTREAM_METRICS_PORT_9108_TCP_PROTO=tcp", "CXSTREAM_METRICS_PORT_9108_TCP_PORT=9108",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Read("", []string{"CXSTREAM_REDIS_ADRS=x:1"}); err == nil {
+		t.Fatal("a misspelt variable was accepted")
+	}
+}

@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -345,6 +346,11 @@ func (w *worker) run() {
 	defer tick.Stop()
 	lastRecord := time.Now() // no lag and nothing received since then: idle
 	lastOffset := int64(-1)
+	// Until a batch arrives the partition's end is unknown: a backlog
+	// whose first fetch is slow must not look idle. atEnd asks the broker
+	// (at most every few seconds) whether there is anything to read.
+	var atEnd bool
+	var askedAt time.Time
 	for {
 		// Quit wins over queued batches: they were not committed, so the
 		// next owner of the partition reads them again.
@@ -373,7 +379,12 @@ func (w *worker) run() {
 				continue
 			}
 			var idleFor time.Duration
-			if len(w.batches) == 0 && w.highWatermark.Load() <= lastOffset+1 {
+			if lastOffset < 0 && !atEnd && len(w.batches) == 0 && now.Sub(askedAt) >= 5*time.Second {
+				askedAt = now
+				atEnd = w.nothingToRead()
+			}
+			caughtUp := (lastOffset >= 0 && w.highWatermark.Load() <= lastOffset+1) || (lastOffset < 0 && atEnd)
+			if len(w.batches) == 0 && caughtUp {
 				idleFor = now.Sub(lastRecord)
 			}
 			if err := w.c.timers(w.c.workCtx, w.tp.topic, w.tp.partition, now, idleFor); err != nil && w.c.workCtx.Err() == nil {
@@ -382,6 +393,30 @@ func (w *worker) run() {
 			}
 		}
 	}
+}
+
+// nothingToRead reports whether the partition's end offset is where the
+// group's committed offset (or the start) leaves it: no backlog.
+func (w *worker) nothingToRead() bool {
+	ctx, cancel := context.WithTimeout(w.c.workCtx, 2*time.Second)
+	defer cancel()
+	ends, err := kadm.NewClient(w.cl).ListEndOffsets(ctx, w.tp.topic)
+	if err != nil {
+		return false
+	}
+	end, ok := ends.Lookup(w.tp.topic, w.tp.partition)
+	if !ok || end.Err != nil {
+		return false
+	}
+	if o, ok := w.cl.CommittedOffsets()[w.tp.topic][w.tp.partition]; ok && end.Offset <= o.Offset {
+		return true
+	}
+	starts, err := kadm.NewClient(w.cl).ListStartOffsets(ctx, w.tp.topic)
+	if err != nil {
+		return false
+	}
+	start, ok := starts.Lookup(w.tp.topic, w.tp.partition)
+	return ok && start.Err == nil && end.Offset <= start.Offset // an empty partition
 }
 
 // processWithRetry retries a failed batch with backoff until it succeeds,

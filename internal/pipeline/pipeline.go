@@ -148,6 +148,9 @@ type Options struct {
 	// timer write and state write per event): the naive design, kept as a
 	// switch so the benchmark can compare it on the real code path.
 	PerEventRoundTrips bool
+	// DuePage: at most this many due timers are loaded at once (default
+	// DefaultDuePage).
+	DuePage int
 	// Currency names the unit of customers' spend in alert reasons
 	// (events.purchase.default_currency); "" leaves it out.
 	Currency string
@@ -180,6 +183,9 @@ func (o *Options) validate() error {
 	}
 	if o.DedupWindow <= 0 {
 		o.DedupWindow = 64
+	}
+	if o.DuePage <= 0 {
+		o.DuePage = DefaultDuePage
 	}
 	if o.MaxDeadLetterBytes <= 0 {
 		o.MaxDeadLetterBytes = 900 << 10
@@ -326,6 +332,17 @@ func (p *Pipeline) Process(ctx context.Context, recs []*kgo.Record) (Result, err
 	if err != nil {
 		return b.res, err
 	}
+	if k := p.splitAt(recs, events, clocks); k < len(recs) {
+		// More timers fall due within this batch than one page holds:
+		// the records up to where the watermark passes the page's last
+		// deadline go first, the rest as a batch of their own.
+		first, err := p.Process(ctx, recs[:k])
+		if err != nil {
+			return first, err
+		}
+		rest, err := p.Process(ctx, recs[k:])
+		return addResults(first, rest), err
+	}
 	for _, id := range dueIDs {
 		if !seen[id] {
 			seen[id] = true
@@ -435,10 +452,58 @@ func (p *Pipeline) Process(ctx context.Context, recs []*kgo.Record) (Result, err
 	if err := p.finish(ctx, b, clocks); err != nil {
 		return b.res, err
 	}
+	for _, c := range clocks {
+		if c.truncated && c.wm > c.end {
+			// One record moved the watermark past more than a page of
+			// timers: fire the rest before the next record.
+			res, err := p.drain(ctx, c.tp, c.end, c.wm, now)
+			b.res = addResults(b.res, res)
+			if err != nil {
+				return b.res, err
+			}
+		}
+	}
 	// Counted once the batch is durable: a retried batch counts once.
 	countReceived(p.o.Metrics, recs)
 	p.o.Metrics.BatchSeconds.Observe(time.Since(start).Seconds())
 	return b.res, nil
+}
+
+// splitAt returns how many leading records can be processed with the due
+// timers read: all of them unless a clock's page came back full, else the
+// records while that partition's watermark stays within the page (at
+// least one).
+func (p *Pipeline) splitAt(recs []*kgo.Record, events []event, clocks map[topicPartition]*clock) int {
+	lateness := p.o.AllowedLateness.Milliseconds()
+	times := make(map[*kgo.Record]int64, len(events))
+	for _, ev := range events {
+		if ev.click != nil {
+			times[ev.rec] = ev.click.EventTime
+		}
+	}
+	k := len(recs)
+	for tp, c := range clocks {
+		if !c.truncated {
+			continue
+		}
+		wm := c.start
+		for i, r := range recs {
+			at, ok := times[r]
+			if !ok || r.Topic != tp.topic || r.Partition != tp.partition {
+				continue
+			}
+			if wm = max(wm, at-lateness); wm > c.end {
+				k = min(k, max(1, i))
+				break
+			}
+		}
+	}
+	return k
+}
+
+func addResults(a, b Result) Result {
+	return Result{Applied: a.Applied + b.Applied, Skipped: a.Skipped + b.Skipped, Duplicates: a.Duplicates + b.Duplicates,
+		DeadLetters: a.DeadLetters + b.DeadLetters, Alerts: a.Alerts + b.Alerts}
 }
 
 // batch is what one Process or FireTimers call builds up before it makes
@@ -466,15 +531,18 @@ func (p *Pipeline) finish(ctx context.Context, b *batch, clocks map[topicPartiti
 	if err := p.commitEffects(ctx, b.out, b.emitted, b.users); err != nil {
 		return err
 	}
+	b.t.record(p.o.Metrics)
 	for _, c := range clocks {
 		if c.wm > c.start && c.wm != noWatermark {
+			// The batch is durable: a watermark that fails to be stored
+			// is only behind (a lower bound), and the next batch or a
+			// replay after a restart moves it again.
 			if err := p.o.Store.RaiseWatermark(ctx, c.tp.topic, c.tp.partition, c.wm); err != nil {
-				return err
+				p.o.Logger.Warn("watermark not stored", zap.String("topic", c.tp.topic), zap.Int32("partition", c.tp.partition), zap.Error(err))
 			}
 			p.setWatermark(c.tp, c.wm)
 		}
 	}
-	b.t.record(p.o.Metrics)
 	return nil
 }
 
@@ -538,25 +606,40 @@ func (p *Pipeline) FireTimers(ctx context.Context, topic string, partition int32
 	if target <= wm {
 		return Result{}, nil
 	}
-	c := &clock{tp: tp, index: index, wm: wm, start: wm, end: target}
-	clocks := map[topicPartition]*clock{tp: c}
-	ids, err := p.dueTimers(ctx, clocks)
-	if err != nil {
-		return Result{}, err
+	return p.drain(ctx, tp, wm, target, now)
+}
+
+// drain fires, a page at a time, every timer of the partition due at or
+// before target, moving its watermark from wm to target; each page is made
+// durable before the next is read.
+func (p *Pipeline) drain(ctx context.Context, tp topicPartition, wm, target int64, now time.Time) (Result, error) {
+	var total Result
+	for {
+		c := &clock{tp: tp, index: p.o.Store.TimerIndex(tp.topic, tp.partition), wm: wm, start: wm, end: target}
+		clocks := map[topicPartition]*clock{tp: c}
+		ids, err := p.dueTimers(ctx, clocks)
+		if err != nil {
+			return total, err
+		}
+		b := &batch{nowMs: now.UnixMilli()}
+		if b.users, err = p.load(ctx, ids); err != nil {
+			return total, err
+		}
+		p.armTimers(b, c)
+		c.wm = max(c.wm, c.end)
+		if err := p.fireUpTo(b, c, c.wm); err != nil {
+			return total, err
+		}
+		if err := p.finish(ctx, b, clocks); err != nil {
+			return total, err
+		}
+		total.Applied += b.res.Applied
+		total.Alerts += b.res.Alerts
+		if !c.truncated {
+			return total, nil
+		}
+		wm = c.wm
 	}
-	b := &batch{nowMs: now.UnixMilli()}
-	if b.users, err = p.load(ctx, ids); err != nil {
-		return Result{}, err
-	}
-	p.armTimers(b, c)
-	c.wm = target
-	if err := p.fireUpTo(b, c, target); err != nil {
-		return b.res, err
-	}
-	if err := p.finish(ctx, b, clocks); err != nil {
-		return b.res, err
-	}
-	return b.res, nil
 }
 
 // noWatermark: the partition has seen no event yet.
@@ -571,6 +654,9 @@ type clock struct {
 	wm, start, end int64 // now, at the start, and where the batch takes it
 	due            dueHeap
 	fired          map[string]int64
+	// truncated: more timers were due than one page; end is the last
+	// deadline read, and what lies beyond is fired by drain.
+	truncated bool
 }
 
 // schedule notes that user's timer is due at due (0: none).
@@ -602,17 +688,27 @@ func (h *dueHeap) Pop() any {
 	return x
 }
 
+// DefaultDuePage bounds how many due timers one batch loads: a watermark
+// that jumps (the first idle advance after a backfill) may pass a whole
+// partition's timers, which are then fired a page at a time.
+const DefaultDuePage = 5000
+
 // dueTimers reads, for every clock, the users whose stored timers fall due
-// before the clock's end, and returns them to be loaded with the batch.
+// before the clock's end, and returns them to be loaded with the batch. A
+// clock whose page came back full has truncated set and its end lowered
+// to the last deadline read.
 func (p *Pipeline) dueTimers(ctx context.Context, clocks map[topicPartition]*clock) ([]string, error) {
 	var ids []string
 	for _, c := range clocks {
 		if c.end == noWatermark {
 			continue
 		}
-		due, err := p.o.Store.DueUpTo(ctx, c.index, c.end)
+		due, err := p.o.Store.DueUpTo(ctx, c.index, c.end, p.o.DuePage)
 		if err != nil {
 			return nil, err
+		}
+		if len(due) == p.o.DuePage {
+			c.truncated, c.end = true, due[len(due)-1].Due
 		}
 		for _, d := range due {
 			ids = append(ids, d.User)
@@ -643,7 +739,7 @@ func (p *Pipeline) fireUpTo(b *batch, c *clock, limit int64) error {
 	for c.due.Len() > 0 && c.due[0].due <= limit {
 		d := heap.Pop(&c.due).(dueTimer)
 		u := b.users[d.user]
-		if p.nextDue(u) != d.due || c.fired[d.user] >= d.due {
+		if p.nextDue(u) != d.due || c.fired[d.user] == d.due {
 			continue // stale: the state moved on since it was scheduled
 		}
 		if c.fired == nil {

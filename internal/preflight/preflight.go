@@ -178,7 +178,7 @@ func Redis(ctx context.Context, rdb redis.UniversalClient, store *state.Store) R
 	}
 	r = append(r, Check{Name: "redis script", Detail: "state script loaded"})
 	if err := store.Probe(ctx); err != nil {
-		return append(r, Check{Name: "redis rights", Err: fmt.Errorf("%w (cxstream needs on its key prefix: evalsha, script load, hmget, zadd, zrem, zrange, zcard, del, scan)", err)})
+		return append(r, Check{Name: "redis rights", Err: fmt.Errorf("%w (cxstream needs on its key prefix: evalsha, eval, script load, get, set, hmget, zadd, zrem, zrange, zcard, del, scan; and for the support queue and identity links: hset, hget, hdel, sadd, srem, smembers, expire)", err)})
 	}
 	return append(r, Check{Name: "redis rights", Detail: "read, write, script, timers and erasure work on a probe user"})
 }

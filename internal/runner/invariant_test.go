@@ -107,11 +107,13 @@ func TestResultIsAFunctionOfTheInput(t *testing.T) {
 		poll      int
 		tick      time.Duration
 		rebalance bool
+		duePage   int
 	}{
-		{"batches of 2000, 10s ticks", 2000, 10 * time.Second, false},
-		{"batches of 7, 10ms ticks", 7, 10 * time.Millisecond, false},
-		{"batches of 1, 10ms ticks", 1, 10 * time.Millisecond, false},
-		{"two instances, rebalance", 50, 50 * time.Millisecond, true},
+		{"batches of 2000, 10s ticks", 2000, 10 * time.Second, false, 0},
+		{"batches of 7, 10ms ticks", 7, 10 * time.Millisecond, false, 0},
+		{"batches of 1, 10ms ticks", 1, 10 * time.Millisecond, false, 0},
+		{"two instances, rebalance", 50, 50 * time.Millisecond, true, 0},
+		{"batches of 500, due timers read 3 at a time", 500, 10 * time.Millisecond, false, 3},
 	}
 	var alertTopics []string
 	for i := range variants {
@@ -134,7 +136,7 @@ func TestResultIsAFunctionOfTheInput(t *testing.T) {
 		cfg.Processing.AllowedLateness = time.Minute
 		cfg.Churn.InactivityCheck = 5 * 24 * time.Hour
 		cfg.HTTP.Addr = ""
-		r := start(t, cfg)
+		r := startWith(t, cfg, Options{Scorer: sharedScorer(t), DuePage: v.duePage})
 		if v.rebalance {
 			testenv.Eventually(t, 60*time.Second, "a third handled", func() bool { return r.handled() >= float64(len(recs)/3) })
 			r2 := start(t, cfg)

@@ -56,6 +56,9 @@ type Options struct {
 	// Naive processes every event with its own Redis round trips (the
 	// benchmark's baseline).
 	Naive bool
+	// DuePage overrides how many due timers a batch loads at once (tests
+	// use a tiny page to exercise paging).
+	DuePage int
 }
 
 // New builds a processor from cfg. It connects nothing yet but the HTTP
@@ -164,6 +167,7 @@ func New(cfg config.Config, log *zap.Logger, opts Options) (_ *Processor, err er
 		AllowedLateness: cfg.Processing.AllowedLateness,
 		IdleAdvance:     cfg.Processing.IdleAdvance,
 		Currency:        cfg.Events.Purchase.DefaultCurrency,
+		DuePage:         opts.DuePage,
 		// Dead letters keep the original bytes up to this size.
 		MaxDeadLetterBytes: cfg.Processing.MaxDeadLetterBytes,
 		Pseudonymizer:      pseudonymizer,

@@ -80,7 +80,12 @@ type running struct {
 
 func start(t *testing.T, cfg config.Config) *running {
 	t.Helper()
-	p, err := New(cfg, zap.NewNop(), Options{Scorer: sharedScorer(t)})
+	return startWith(t, cfg, Options{Scorer: sharedScorer(t)})
+}
+
+func startWith(t *testing.T, cfg config.Config, opts Options) *running {
+	t.Helper()
+	p, err := New(cfg, zap.NewNop(), opts)
 	testenv.Must(t, err, "new processor")
 	testenv.Must(t, p.CheckConnections(context.Background()), "connections")
 	ctx, cancel := context.WithCancel(context.Background())
@@ -266,11 +271,17 @@ func TestEventsBecomeStateAlertsAndDeadLetters(t *testing.T) {
 		t.Errorf("dead letter %q headers %+v", d.Value, d.Headers)
 	}
 
-	time.Sleep(300 * time.Millisecond) // a timer tick publishes cx_timers_pending
-	resp, err := http.Get("http://" + r.HTTPAddr() + "/metrics")
-	testenv.Must(t, err, "scrape")
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
+	// A timer tick publishes cx_timers_pending.
+	var body []byte
+	testenv.Eventually(t, 10*time.Second, "timers gauge published", func() bool {
+		resp, err := http.Get("http://" + r.HTTPAddr() + "/metrics")
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		body, _ = io.ReadAll(resp.Body)
+		return strings.Contains(string(body), `cx_timers_pending{partition=`)
+	})
 	for _, want := range []string{`cx_deadletter_total{reason="invalid_json",topic="cx.clickstream.v1"} 1`, `cx_alerts_total{priority=`, `cx_kafka_`,
 		`cx_consumer_lag_records{partition=`, `cx_consumer_lag_seconds{partition=`, `cx_timers_pending{partition=`, `cx_processor_seconds_bucket{processor="sentiment"`, `cx_redis_seconds_bucket{op="load"`} {
 		if !strings.Contains(string(body), want) {

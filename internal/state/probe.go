@@ -39,5 +39,15 @@ func (s *Store) Probe(ctx context.Context) error {
 	if _, err := s.Forget(ctx, probeUser); err != nil {
 		return fmt.Errorf("probe erasure: %w", err)
 	}
+	// Watermarks: read and raised with a script (GET, EVALSHA/EVAL, SET).
+	if _, _, err := s.Watermark(ctx, probeUser, 0); err != nil {
+		return fmt.Errorf("probe watermark: %w", err)
+	}
+	if err := s.RaiseWatermark(ctx, probeUser, 0, 1); err != nil {
+		return fmt.Errorf("probe watermark: %w", err)
+	}
+	if err := s.rdb.Del(ctx, s.WatermarkKey(probeUser, 0)).Err(); err != nil {
+		return fmt.Errorf("probe watermark: %w", err)
+	}
 	return nil
 }

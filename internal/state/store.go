@@ -244,12 +244,17 @@ func (s *Store) save(ctx context.Context, timers []Timer, writes []Write, confli
 func (s *Store) Prepare(ctx context.Context) error { return s.loadScript(ctx) }
 
 func (s *Store) loadScript(ctx context.Context) error {
-	load := func(ctx context.Context, c *redis.Client) error { return casScript.Load(ctx, c).Err() }
+	load := func(ctx context.Context, c redis.Scripter) error {
+		if err := casScript.Load(ctx, c).Err(); err != nil {
+			return err
+		}
+		return raiseScript.Load(ctx, c).Err()
+	}
 	var err error
 	if cc, ok := s.rdb.(*redis.ClusterClient); ok {
-		err = cc.ForEachMaster(ctx, load)
+		err = cc.ForEachMaster(ctx, func(ctx context.Context, c *redis.Client) error { return load(ctx, c) })
 	} else {
-		err = casScript.Load(ctx, s.rdb).Err()
+		err = load(ctx, s.rdb)
 	}
 	if err != nil {
 		return fmt.Errorf("load state script: %w", err)

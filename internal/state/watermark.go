@@ -50,10 +50,10 @@ type DueTimer struct {
 	Due  int64
 }
 
-// DueUpTo returns every timer of index due at or before upTo (ms), in
-// deadline order.
-func (s *Store) DueUpTo(ctx context.Context, index string, upTo int64) ([]DueTimer, error) {
-	zs, err := s.rdb.ZRangeArgsWithScores(ctx, redis.ZRangeArgs{Key: index, Start: "-inf", Stop: strconv.FormatInt(upTo, 10), ByScore: true}).Result()
+// DueUpTo returns up to limit timers of index due at or before upTo (ms),
+// in deadline order.
+func (s *Store) DueUpTo(ctx context.Context, index string, upTo int64, limit int) ([]DueTimer, error) {
+	zs, err := s.rdb.ZRangeArgsWithScores(ctx, redis.ZRangeArgs{Key: index, Start: "-inf", Stop: strconv.FormatInt(upTo, 10), ByScore: true, Count: int64(limit)}).Result()
 	if err != nil {
 		return nil, fmt.Errorf("due timers: %w", err)
 	}
