@@ -16,6 +16,7 @@ import (
 	"github.com/cxstream/cxstream/internal/alertsink"
 	"github.com/cxstream/cxstream/internal/collect"
 	"github.com/cxstream/cxstream/internal/config"
+	"github.com/cxstream/cxstream/internal/erasure"
 	"github.com/cxstream/cxstream/internal/kafka"
 	"github.com/cxstream/cxstream/internal/preflight"
 	"github.com/cxstream/cxstream/internal/privacy"
@@ -84,7 +85,6 @@ func Assemble(cfg config.Config, log *zap.Logger, o AppOptions) (*App, error) {
 		return nil, fmt.Errorf("kafka client: %w", err)
 	}
 	store := state.New(a.rdb, state.Options{Prefix: cfg.Redis.KeyPrefix, TTL: cfg.Redis.StateTTL})
-	links := collect.NewLinks(a.rdb, cfg.Redis.KeyPrefix, 0, pseudonyms)
 	queue := alertsink.New(a.rdb, alertsink.Options{Prefix: cfg.Redis.KeyPrefix, SLA: alertsink.SLA(cfg.Queue.SLA), Now: o.Now})
 	publisher := kafka.NewPublisher(a.client)
 	if !o.NoSLA {
@@ -104,30 +104,8 @@ func Assemble(cfg config.Config, log *zap.Logger, o AppOptions) (*App, error) {
 			return report.Funnels(ctx, store, fp)
 		},
 		Alerts: a.hub,
-		Erase: func(ctx context.Context, original string) (Erasure, error) {
-			var e Erasure
-			var err error
-			id := pseudonyms.ID(original)
-			if e.Keys, err = store.Forget(ctx, id); err != nil {
-				return e, err
-			}
-			if e.QueueEntries, err = queue.Remove(ctx, id); err != nil {
-				return e, err
-			}
-			if e.IdentityLinks, err = links.Forget(ctx, original); err != nil {
-				return e, err
-			}
-			for _, topic := range []string{cfg.Topics.Alerts, cfg.Topics.AlertsV1} {
-				if topic == "" {
-					continue
-				}
-				if err = alertsink.PublishTombstone(ctx, publisher, topic, id); err != nil {
-					return e, err
-				}
-			}
-			e.Tombstone = true
-			return e, nil
-		},
+		Erase: (&erasure.Eraser{Store: store, Queue: queue, Links: collect.NewLinks(a.rdb, cfg.Redis.KeyPrefix, 0, pseudonyms), Pseudonyms: pseudonyms,
+			Publisher: publisher, Topics: []string{cfg.Topics.Alerts, cfg.Topics.AlertsV1}}).Erase,
 		StoredID:     func(id string) (string, error) { return pseudonyms.ID(id), nil },
 		DefaultLease: cfg.Queue.DefaultLease,
 		Logger:       log,

@@ -19,6 +19,7 @@ import (
 
 	"github.com/cxstream/cxstream/internal/alertsink"
 	"github.com/cxstream/cxstream/internal/config"
+	"github.com/cxstream/cxstream/internal/erasure"
 	"github.com/cxstream/cxstream/internal/report"
 	"github.com/cxstream/cxstream/internal/userview"
 )
@@ -44,17 +45,13 @@ type Principal struct {
 	Role Role
 }
 
-// Eraser erases a user (state, timers, queue entries, then a tombstone)
-// and says what it removed.
-type Eraser func(ctx context.Context, storedID string) (Erasure, error)
+// Eraser erases a user given by their original id (state, timers, queue
+// entries, identity links and the linked anonymous ids' history, then
+// tombstones) and says what it removed.
+type Eraser func(ctx context.Context, originalID string) (Erasure, error)
 
 // Erasure is what an erasure removed.
-type Erasure struct {
-	Keys          int64 `json:"keys_and_timers"`
-	QueueEntries  int   `json:"queue_entries"`
-	IdentityLinks int64 `json:"identity_links"`
-	Tombstone     bool  `json:"tombstone_published"`
-}
+type Erasure = erasure.Result
 
 // Options build a Server. Queue, Views and Funnels are required.
 type Options struct {

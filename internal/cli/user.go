@@ -5,15 +5,18 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
-	"github.com/twmb/franz-go/pkg/kgo"
 	"go.uber.org/zap"
 
 	"github.com/cxstream/cxstream/internal/alertsink"
 	"github.com/cxstream/cxstream/internal/collect"
 	"github.com/cxstream/cxstream/internal/config"
+	"github.com/cxstream/cxstream/internal/erasure"
+	"github.com/cxstream/cxstream/internal/kafka"
 	"github.com/cxstream/cxstream/internal/privacy"
 	"github.com/cxstream/cxstream/internal/runner"
 	"github.com/cxstream/cxstream/internal/secure"
@@ -171,59 +174,54 @@ the alert topic, so downstream subscribers (and compaction) can drop what they h
 Give the original id: with pseudonymisation on it is turned into the stored pseudonym.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			us, id, err := g.forUser(cmd, args[0])
+			us, err := g.userStore(cmd)
 			if err != nil {
 				return err
 			}
 			defer us.close()
-			n, err := us.store.Forget(cmd.Context(), id)
+			key, err := secure.Secret(us.cfg.Privacy.PseudonymKey)
 			if err != nil {
-				return fmt.Errorf("redis at %v: %w", us.cfg.Redis.Addrs, err)
+				return err
 			}
-			q, err := us.queue.Remove(cmd.Context(), id)
+			cfg := us.cfg
+			e := &erasure.Eraser{Store: us.store, Queue: us.queue, Links: us.links, Pseudonyms: privacy.NewPseudonymizer(key)}
+			if !noTombstone {
+				// Check the alert topics before anything is deleted, so a
+				// missing topic does not leave an erasure half done.
+				cl, err := newKafkaClient(cfg, us.log)
+				if err != nil {
+					return err
+				}
+				defer cl.Close()
+				if err := requireTopics(cmd.Context(), cl, cfg, cfg.Topics.Alerts, cfg.Topics.AlertsV1); err != nil {
+					return err
+				}
+				e.Publisher, e.Topics = kafka.NewPublisher(cl), []string{cfg.Topics.Alerts, cfg.Topics.AlertsV1}
+			}
+			ctx, cancel := context.WithTimeout(cmd.Context(), time.Minute)
+			defer cancel()
+			res, err := e.Erase(ctx, args[0])
 			if err != nil {
-				return fmt.Errorf("redis at %v: %w", us.cfg.Redis.Addrs, err)
+				return fmt.Errorf("redis at %v or kafka: %w", cfg.Redis.Addrs, err)
 			}
-			l, err := us.links.Forget(cmd.Context(), args[0])
-			if err != nil {
-				return fmt.Errorf("redis at %v: %w", us.cfg.Redis.Addrs, err)
-			}
-			if n == 0 && q == 0 && l == 0 {
+			out := cmd.OutOrStdout()
+			if res.Nothing() {
 				// Nothing stored (never seen, already erased, or expired
 				// after redis.state_ttl); subscribers may still hold alerts.
-				fmt.Fprintf(cmd.OutOrStdout(), "no state, timers, queue entries or identity links stored for user %q (never seen, already erased, or expired)\n", args[0])
+				fmt.Fprintf(out, "no state, timers, queue entries or identity links stored for user %q (never seen, already erased, or expired)\n", args[0])
 			} else {
-				fmt.Fprintf(cmd.OutOrStdout(), "deleted %d keys and timers, %d queue entries and %d identity link keys of user %q\n", n, q, l, args[0])
+				fmt.Fprintf(out, "deleted %d keys and timers, %d queue entries and %d identity link keys of user %q", res.Keys, res.QueueEntries, res.IdentityLinks, args[0])
+				if res.AnonymousIDs > 0 {
+					fmt.Fprintf(out, " and of the %d anonymous ids linked to them", res.AnonymousIDs)
+				}
+				fmt.Fprintln(out)
 			}
-			if noTombstone {
-				return nil
+			if res.Tombstone {
+				fmt.Fprintf(out, "tombstone published to %s, so subscribers drop what they hold of the user\n", strings.Join(slices.DeleteFunc(slices.Clone(e.Topics), func(t string) bool { return t == "" }), " and "))
 			}
-			if err := publishTombstone(cmd.Context(), us, id); err != nil {
-				return fmt.Errorf("state erased, but the tombstone was not published (run again to retry): %w", err)
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "tombstone published to %s, so subscribers drop what they hold of the user\n", us.cfg.Topics.Alerts)
 			return nil
 		},
 	}
 	cmd.Flags().BoolVar(&noTombstone, "no-tombstone", false, "erase Redis only, publish nothing to Kafka")
 	return cmd
-}
-
-func publishTombstone(ctx context.Context, us *userStore, id string) error {
-	cfg := us.cfg
-	cl, err := newKafkaClient(cfg, us.log)
-	if err != nil {
-		return err
-	}
-	defer cl.Close()
-	if err := requireTopics(ctx, cl, cfg, cfg.Topics.Alerts); err != nil {
-		return err
-	}
-	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
-	defer cancel()
-	recs := []*kgo.Record{{Topic: cfg.Topics.Alerts, Key: []byte(id), Value: nil, Headers: []kgo.RecordHeader{{Key: "cx-erasure", Value: []byte("true")}}}}
-	if cfg.Topics.AlertsV1 != "" {
-		recs = append(recs, &kgo.Record{Topic: cfg.Topics.AlertsV1, Key: []byte(id), Value: nil, Headers: recs[0].Headers})
-	}
-	return cl.ProduceSync(ctx, recs...).FirstErr()
 }

@@ -365,10 +365,10 @@ func TestIdentityLinksKeyLaterEventsByUser(t *testing.T) {
 		t.Errorf("link TTL %v, want the state TTL", ttl)
 	}
 
-	n, err := links.Forget(context.Background(), "user-1")
+	n, anons, err := links.Forget(context.Background(), "user-1")
 	testenv.Must(t, err, "forget")
-	if n != 2 {
-		t.Errorf("forget deleted %d keys, want the link and the reverse set", n)
+	if n != 2 || len(anons) != 1 {
+		t.Errorf("forget deleted %d keys (want the link and the reverse set) and returned %d anonymous ids (want 1)", n, len(anons))
 	}
 	send(`{"batch":[{"type":"track","event":"Product Viewed","messageId":"i-9","anonymousId":"anon-1","timestamp":"` + ts(8) + `"}]}`)
 	evs = decodeAll(t, readAll(t, f.kafka.Brokers, clickTopic, 10))

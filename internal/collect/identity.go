@@ -37,8 +37,12 @@ func NewLinks(rdb redis.UniversalClient, prefix string, ttl time.Duration, pseud
 	return &Links{rdb: rdb, prefix: prefix, ttl: ttl, pseudo: pseudo}
 }
 
-func (l *Links) linkKey(anon string) string {
-	return l.prefix + ":idlink:{" + l.pseudo.ID(anon) + "}"
+func (l *Links) linkKey(anon string) string { return l.storedLinkKey(l.pseudo.ID(anon)) }
+
+// storedLinkKey is the link key of an anonymous id already in its stored
+// form: the reverse sets hold stored ids, never original ones.
+func (l *Links) storedLinkKey(storedAnon string) string {
+	return l.prefix + ":idlink:{" + storedAnon + "}"
 }
 
 func (l *Links) reverseKey(user string) string {
@@ -53,7 +57,7 @@ func (l *Links) Link(ctx context.Context, links map[string]string) error {
 	_, err := l.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for anon, user := range links {
 			p.Set(ctx, l.linkKey(anon), user, l.ttl)
-			p.SAdd(ctx, l.reverseKey(user), anon)
+			p.SAdd(ctx, l.reverseKey(user), l.pseudo.ID(anon))
 			if l.ttl > 0 {
 				p.Expire(ctx, l.reverseKey(user), l.ttl)
 			}
@@ -92,29 +96,41 @@ func (l *Links) Resolve(ctx context.Context, anons []string) (map[string]string,
 }
 
 // Forget deletes every link from or to id (an original id, as the
-// operator gives it) and returns how many keys went.
-func (l *Links) Forget(ctx context.Context, id string) (int64, error) {
+// operator gives it). It returns how many keys went and the stored ids
+// (pseudonyms when pseudonymisation is on) of the anonymous ids that were
+// linked to id: their history is the same person's, and the caller erases
+// it too.
+func (l *Links) Forget(ctx context.Context, id string) (int64, []string, error) {
 	anons, err := l.rdb.SMembers(ctx, l.reverseKey(id)).Result()
 	if err != nil && !errors.Is(err, redis.Nil) {
-		return 0, fmt.Errorf("identity links: %w", err)
+		return 0, nil, fmt.Errorf("identity links: %w", err)
+	}
+	// id may itself be an anonymous id linked to a user: drop it from that
+	// user's set as well.
+	user, err := l.rdb.Get(ctx, l.linkKey(id)).Result()
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return 0, nil, fmt.Errorf("identity links: %w", err)
 	}
 	keys := []string{l.reverseKey(id), l.linkKey(id)}
 	for _, a := range anons {
-		keys = append(keys, l.linkKey(a))
+		keys = append(keys, l.storedLinkKey(a))
 	}
 	var n int64
-	// One DEL per key: on Redis Cluster the keys live in different slots.
+	// One command per key: on Redis Cluster the keys live in different slots.
 	cmds, err := l.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for _, k := range keys {
 			p.Del(ctx, k)
 		}
+		if user != "" {
+			p.SRem(ctx, l.reverseKey(user), l.pseudo.ID(id))
+		}
 		return nil
 	})
 	if err != nil {
-		return 0, fmt.Errorf("identity links: %w", err)
+		return 0, nil, fmt.Errorf("identity links: %w", err)
 	}
-	for _, c := range cmds {
+	for _, c := range cmds[:len(keys)] {
 		n += c.(*redis.IntCmd).Val()
 	}
-	return n, nil
+	return n, anons, nil
 }

@@ -31,8 +31,16 @@ func TestLinksArePseudonymous(t *testing.T) {
 	if len(got) != 2 || got["anon-1"] != "user-1" || got["anon-2"] != "user-1" {
 		t.Fatalf("resolved %v", got)
 	}
-	n, err := links.Forget(ctx, "user-1")
+	n, anons, err := links.Forget(ctx, "user-1")
 	testenv.Must(t, err, "forget")
+	if len(anons) != 2 {
+		t.Fatalf("forget returned %v, want the two linked anonymous ids (stored form)", anons)
+	}
+	for _, a := range anons {
+		if strings.Contains(a, "anon-") {
+			t.Errorf("an original anonymous id in the reverse set: %s", a)
+		}
+	}
 	if n != 3 || len(r.Client.Keys(ctx, "*").Val()) != 0 {
 		t.Fatalf("forget deleted %d, left %v", n, r.Client.Keys(ctx, "*").Val())
 	}
