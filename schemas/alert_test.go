@@ -95,11 +95,10 @@ func TestAlertV2AcceptsAdditions(t *testing.T) {
 func TestAlertV2RequiresTheFiguresOfItsType(t *testing.T) {
 	v := newValidator(t)
 	for name, edit := range map[string][2]string{
-		"negative chat without sentiment":    {`"sentiment":-0.82,`, ``},
-		"negative chat without conversation": {`"conversation_id":"conv-7",`, ``},
-		"sentiment out of range":             {`"sentiment":-0.82`, `"sentiment":-1.5`},
-		"reason without code":                {`"code":"very_negative_message",`, ``},
-		"reason with a nested param":         {`"threshold":-0.8`, `"threshold":{"x":1}`},
+		"negative chat without sentiment": {`"sentiment":-0.82,`, ``},
+		"sentiment out of range":          {`"sentiment":-0.82`, `"sentiment":-1.5`},
+		"reason without code":             {`"code":"very_negative_message",`, ``},
+		"reason with a nested param":      {`"threshold":-0.8`, `"threshold":{"x":1}`},
 	} {
 		raw := strings.Replace(string(readExample(t, "valid/alert.v2.negative_chat.json")), edit[0], edit[1], 1)
 		if _, err := v.DecodeAlert([]byte(raw)); !errors.Is(err, ErrInvalid) {
