@@ -22,7 +22,6 @@ import (
 	"github.com/cxstream/cxstream/internal/privacy"
 	"github.com/cxstream/cxstream/internal/report"
 	"github.com/cxstream/cxstream/internal/runner"
-	"github.com/cxstream/cxstream/internal/secure"
 	"github.com/cxstream/cxstream/internal/state"
 	"github.com/cxstream/cxstream/internal/userview"
 	"github.com/cxstream/cxstream/processors/churn"
@@ -64,11 +63,10 @@ func Assemble(cfg config.Config, log *zap.Logger, o AppOptions) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
-	key, err := secure.Secret(cfg.Privacy.PseudonymKey)
+	pseudonyms, err := privacy.FromSecret(cfg.Privacy.PseudonymKey)
 	if err != nil {
 		return nil, err
 	}
-	pseudonyms := privacy.NewPseudonymizer(key)
 	if a.rdb, err = runner.NewRedis(cfg.Redis); err != nil {
 		return nil, err
 	}

@@ -107,11 +107,11 @@ func runCollector(ctx context.Context, cfg config.Config, log *zap.Logger, liste
 			return err
 		}
 		defer rdb.Close()
-		key, err := secure.Secret(cfg.Privacy.PseudonymKey)
+		pseudonyms, err := privacy.FromSecret(cfg.Privacy.PseudonymKey)
 		if err != nil {
 			return err
 		}
-		links = collect.NewLinks(rdb, cfg.Redis.KeyPrefix, cfg.Redis.StateTTL, privacy.NewPseudonymizer(key))
+		links = collect.NewLinks(rdb, cfg.Redis.KeyPrefix, cfg.Redis.StateTTL, pseudonyms)
 		ready["redis"] = func(ctx context.Context) error { return rdb.Ping(ctx).Err() }
 	}
 	validator, err := schemas.NewValidator(cfg.Processing.MaxMessageBytes)

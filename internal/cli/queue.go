@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -192,32 +193,45 @@ func (f *itemFlags) print(cmd *cobra.Command, verb string, it alertsink.Item) er
 	return nil
 }
 
+// itemCmd completes c, a subcommand acting on one queue item: it opens the
+// store, runs act, and prints the item act returns with its verb.
+func itemCmd(g *globals, c *cobra.Command, f *itemFlags, act func(ctx context.Context, us *userStore, args []string) (alertsink.Item, string, error)) *cobra.Command {
+	c.RunE = func(cmd *cobra.Command, args []string) error {
+		us, err := g.userStore(cmd)
+		if err != nil {
+			return err
+		}
+		defer us.close()
+		it, verb, err := act(cmd.Context(), us, args)
+		if err != nil {
+			return us.redisErr(err)
+		}
+		return f.print(cmd, verb, it)
+	}
+	return c
+}
+
+// leaseOr is --lease, or def when it was not given.
+func (f *itemFlags) leaseOr(def time.Duration) time.Duration {
+	if f.lease == 0 {
+		return def
+	}
+	return f.lease
+}
+
 func newQueueClaimCmd(g *globals) *cobra.Command {
 	var (
 		f            itemFlags
 		conversation string
 	)
-	cmd := &cobra.Command{
+	cmd := itemCmd(g, &cobra.Command{
 		Use:   "claim",
 		Short: "Claim the most urgent waiting conversation (or --conversation) with a lease",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			us, err := g.userStore(cmd)
-			if err != nil {
-				return err
-			}
-			defer us.close()
-			lease := f.lease
-			if lease == 0 {
-				lease = us.cfg.Queue.DefaultLease
-			}
-			it, err := us.queue.Claim(cmd.Context(), alertsink.ClaimOptions{Agent: f.agent, Lease: lease, Conversation: conversation})
-			if err != nil {
-				return us.redisErr(err)
-			}
-			return f.print(cmd, "claimed", it)
-		},
-	}
+	}, &f, func(ctx context.Context, us *userStore, _ []string) (alertsink.Item, string, error) {
+		it, err := us.queue.Claim(ctx, alertsink.ClaimOptions{Agent: f.agent, Lease: f.leaseOr(us.cfg.Queue.DefaultLease), Conversation: conversation})
+		return it, "claimed", err
+	})
 	f.register(cmd, true)
 	cmd.Flags().StringVar(&conversation, "conversation", "", "claim this conversation instead of the most urgent")
 	return cmd
@@ -225,27 +239,14 @@ func newQueueClaimCmd(g *globals) *cobra.Command {
 
 func newQueueExtendCmd(g *globals) *cobra.Command {
 	var f itemFlags
-	cmd := &cobra.Command{
+	cmd := itemCmd(g, &cobra.Command{
 		Use:   "extend <conversation>",
 		Short: "Renew your lease on a conversation (to --lease from now)",
 		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			us, err := g.userStore(cmd)
-			if err != nil {
-				return err
-			}
-			defer us.close()
-			lease := f.lease
-			if lease == 0 {
-				lease = us.cfg.Queue.DefaultLease
-			}
-			it, err := us.queue.Extend(cmd.Context(), args[0], f.agent, lease)
-			if err != nil {
-				return us.redisErr(err)
-			}
-			return f.print(cmd, "extended", it)
-		},
-	}
+	}, &f, func(ctx context.Context, us *userStore, args []string) (alertsink.Item, string, error) {
+		it, err := us.queue.Extend(ctx, args[0], f.agent, f.leaseOr(us.cfg.Queue.DefaultLease))
+		return it, "extended", err
+	})
 	f.register(cmd, true)
 	return cmd
 }
@@ -255,23 +256,14 @@ func newQueueResolveCmd(g *globals) *cobra.Command {
 		f       itemFlags
 		outcome string
 	)
-	cmd := &cobra.Command{
+	cmd := itemCmd(g, &cobra.Command{
 		Use:   "resolve <conversation>",
 		Short: "Close a conversation you hold, with an outcome",
 		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			us, err := g.userStore(cmd)
-			if err != nil {
-				return err
-			}
-			defer us.close()
-			it, err := us.queue.Resolve(cmd.Context(), args[0], f.agent, outcome)
-			if err != nil {
-				return us.redisErr(err)
-			}
-			return f.print(cmd, "resolved ("+outcome+")", it)
-		},
-	}
+	}, &f, func(ctx context.Context, us *userStore, args []string) (alertsink.Item, string, error) {
+		it, err := us.queue.Resolve(ctx, args[0], f.agent, outcome)
+		return it, "resolved (" + outcome + ")", err
+	})
 	f.register(cmd, false)
 	cmd.Flags().StringVar(&outcome, "outcome", "", "what was done, e.g. resolved, refunded, no_action (a-z, 0-9, _ and -)")
 	_ = cmd.MarkFlagRequired("outcome")
@@ -280,47 +272,28 @@ func newQueueResolveCmd(g *globals) *cobra.Command {
 
 func newQueueReleaseCmd(g *globals) *cobra.Command {
 	var f itemFlags
-	cmd := &cobra.Command{
+	cmd := itemCmd(g, &cobra.Command{
 		Use:   "release <conversation>",
 		Short: "Give a conversation you hold back to the queue, in its original place",
 		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			us, err := g.userStore(cmd)
-			if err != nil {
-				return err
-			}
-			defer us.close()
-			it, err := us.queue.Release(cmd.Context(), args[0], f.agent)
-			if err != nil {
-				return us.redisErr(err)
-			}
-			return f.print(cmd, "released", it)
-		},
-	}
+	}, &f, func(ctx context.Context, us *userStore, args []string) (alertsink.Item, string, error) {
+		it, err := us.queue.Release(ctx, args[0], f.agent)
+		return it, "released", err
+	})
 	f.register(cmd, false)
 	return cmd
 }
 
 func newQueueRemoveCmd(g *globals) *cobra.Command {
-	var asJSON bool
-	cmd := &cobra.Command{
+	var f itemFlags
+	cmd := itemCmd(g, &cobra.Command{
 		Use:   "remove <conversation>",
 		Short: "Take a conversation out of the queue whoever holds it (spam, duplicate)",
 		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			us, err := g.userStore(cmd)
-			if err != nil {
-				return err
-			}
-			defer us.close()
-			it, err := us.queue.RemoveConversation(cmd.Context(), args[0])
-			if err != nil {
-				return us.redisErr(err)
-			}
-			f := itemFlags{asJSON: asJSON}
-			return f.print(cmd, "removed", it)
-		},
-	}
-	cmd.Flags().BoolVar(&asJSON, "json", false, "print the item as JSON")
+	}, &f, func(ctx context.Context, us *userStore, args []string) (alertsink.Item, string, error) {
+		it, err := us.queue.RemoveConversation(ctx, args[0])
+		return it, "removed", err
+	})
+	cmd.Flags().BoolVar(&f.asJSON, "json", false, "print the item as JSON")
 	return cmd
 }

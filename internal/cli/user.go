@@ -19,7 +19,6 @@ import (
 	"github.com/cxstream/cxstream/internal/kafka"
 	"github.com/cxstream/cxstream/internal/privacy"
 	"github.com/cxstream/cxstream/internal/runner"
-	"github.com/cxstream/cxstream/internal/secure"
 	"github.com/cxstream/cxstream/internal/state"
 	"github.com/cxstream/cxstream/internal/userview"
 	"github.com/cxstream/cxstream/processors/churn"
@@ -35,7 +34,9 @@ type userStore struct {
 	queue *alertsink.Queue
 	// links are the collector's anonymous id -> user id links.
 	links *collect.Links
-	close func()
+	// pseudonyms turn an id as the operator gives it into the stored one.
+	pseudonyms *privacy.Pseudonymizer
+	close      func()
 }
 
 func (g *globals) userStore(cmd *cobra.Command) (*userStore, error) {
@@ -43,21 +44,22 @@ func (g *globals) userStore(cmd *cobra.Command) (*userStore, error) {
 	if err != nil {
 		return nil, err
 	}
+	pseudonyms, err := privacy.FromSecret(cfg.Privacy.PseudonymKey)
+	if err != nil {
+		return nil, err
+	}
 	rdb, err := runner.NewRedis(cfg.Redis)
 	if err != nil {
 		return nil, err
 	}
-	pseudonymKey, err := secure.Secret(cfg.Privacy.PseudonymKey)
-	if err != nil {
-		return nil, err
-	}
 	return &userStore{
-		cfg:   cfg,
-		log:   log,
-		store: state.New(rdb, state.Options{Prefix: cfg.Redis.KeyPrefix}),
-		queue: alertsink.New(rdb, alertsink.Options{Prefix: cfg.Redis.KeyPrefix, SLA: alertsink.SLA(cfg.Queue.SLA)}),
-		links: collect.NewLinks(rdb, cfg.Redis.KeyPrefix, 0, privacy.NewPseudonymizer(pseudonymKey)),
-		close: func() { _ = rdb.Close() },
+		cfg:        cfg,
+		log:        log,
+		pseudonyms: pseudonyms,
+		store:      state.New(rdb, state.Options{Prefix: cfg.Redis.KeyPrefix}),
+		queue:      alertsink.New(rdb, alertsink.Options{Prefix: cfg.Redis.KeyPrefix, SLA: alertsink.SLA(cfg.Queue.SLA)}),
+		links:      collect.NewLinks(rdb, cfg.Redis.KeyPrefix, 0, pseudonyms),
+		close:      func() { _ = rdb.Close() },
 	}, nil
 }
 
@@ -67,21 +69,7 @@ func (g *globals) forUser(cmd *cobra.Command, id string) (*userStore, string, er
 	if err != nil {
 		return nil, "", err
 	}
-	stored, err := us.storedID(id)
-	if err != nil {
-		us.close()
-		return nil, "", err
-	}
-	return us, stored, nil
-}
-
-// storedID is the id under which a user's state is kept.
-func (u *userStore) storedID(id string) (string, error) {
-	key, err := secure.Secret(u.cfg.Privacy.PseudonymKey)
-	if err != nil {
-		return "", err
-	}
-	return privacy.NewPseudonymizer(key).ID(id), nil
+	return us, us.pseudonyms.ID(id), nil
 }
 
 // viewBuilder assembles the user-view builder for a loaded config.
@@ -179,12 +167,8 @@ Give the original id: with pseudonymisation on it is turned into the stored pseu
 				return err
 			}
 			defer us.close()
-			key, err := secure.Secret(us.cfg.Privacy.PseudonymKey)
-			if err != nil {
-				return err
-			}
 			cfg := us.cfg
-			e := &erasure.Eraser{Store: us.store, Queue: us.queue, Links: us.links, Pseudonyms: privacy.NewPseudonymizer(key)}
+			e := &erasure.Eraser{Store: us.store, Queue: us.queue, Links: us.links, Pseudonyms: us.pseudonyms}
 			if !noTombstone {
 				// Check the alert topics before anything is deleted, so a
 				// missing topic does not leave an erasure half done.

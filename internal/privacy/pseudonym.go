@@ -6,6 +6,9 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
+
+	"github.com/cxstream/cxstream/internal/secure"
 )
 
 // Pseudonymizer replaces user ids with a keyed HMAC before they become
@@ -35,4 +38,14 @@ func (p *Pseudonymizer) ID(userID string) string {
 	m.Write([]byte(userID))
 	var sum [sha256.Size]byte
 	return "p_" + hex.EncodeToString(m.Sum(sum[:0])[:16])
+}
+
+// FromSecret returns the pseudonymizer for privacy.pseudonym_key as
+// configured: the key itself, "file:/path", or empty (disabled).
+func FromSecret(configured string) (*Pseudonymizer, error) {
+	key, err := secure.Secret(configured)
+	if err != nil {
+		return nil, fmt.Errorf("privacy.pseudonym_key: %w", err)
+	}
+	return NewPseudonymizer(key), nil
 }

@@ -95,11 +95,10 @@ func New(cfg config.Config, log *zap.Logger, opts Options) (_ *Processor, err er
 	if err != nil {
 		return nil, err
 	}
-	key, err := secure.Secret(cfg.Privacy.PseudonymKey)
+	pseudonymizer, err := privacy.FromSecret(cfg.Privacy.PseudonymKey)
 	if err != nil {
 		return nil, err
 	}
-	pseudonymizer := privacy.NewPseudonymizer(key)
 	if p.rdb, err = NewRedis(cfg.Redis); err != nil {
 		return nil, err
 	}
