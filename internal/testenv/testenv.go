@@ -216,18 +216,24 @@ func StartRedisCluster(t testing.TB, n int) *RedisCluster {
 	if out, err := exec.Command(cli, args...).CombinedOutput(); err != nil {
 		Unavailable(t, "redis-cli --cluster create: %v\n%s", err, out)
 	}
-	cc := redis.NewClusterClient(&redis.ClusterOptions{Addrs: c.Addrs})
-	defer cc.Close()
+	// Every node must see the whole cluster as ok: a node that has not yet
+	// heard of every slot's owner answers CLUSTERDOWN, whichever node the
+	// client happens to ask first.
 	deadline := time.Now().Add(20 * time.Second)
-	for {
-		info, err := cc.ClusterInfo(context.Background()).Result()
-		if err == nil && strings.Contains(info, "cluster_state:ok") {
-			break
+	for _, addr := range c.Addrs {
+		node := redis.NewClient(&redis.Options{Addr: addr})
+		for {
+			info, err := node.ClusterInfo(context.Background()).Result()
+			if err == nil && strings.Contains(info, "cluster_state:ok") {
+				break
+			}
+			if time.Now().After(deadline) {
+				node.Close()
+				Unavailable(t, "cluster node %s did not reach state ok: %v %s", addr, err, info)
+			}
+			time.Sleep(100 * time.Millisecond)
 		}
-		if time.Now().After(deadline) {
-			Unavailable(t, "the cluster did not reach state ok: %v %s", err, info)
-		}
-		time.Sleep(100 * time.Millisecond)
+		node.Close()
 	}
 	return c
 }
