@@ -7,4 +7,9 @@
 //   - funnel: conversion-funnel progress, windows and abandonment
 //   - sentiment: chat message scoring, rolling sentiment, negative-chat alerts
 //   - churn: churn-risk features, a transparent logistic score, churn alerts
+//
+// Each implements the one processor contract of this package (Processor,
+// and Timed for those with event-time timers) through its Keyed type; the
+// processors read each other through Facts only. internal/runner registers
+// them (runner.Processors) and internal/pipeline runs them.
 package processors

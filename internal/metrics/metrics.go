@@ -18,6 +18,7 @@ import (
 // franz-go's kprom plugin on the same registry).
 type Metrics struct {
 	Registry *prometheus.Registry
+	counters map[string]*prometheus.CounterVec // by name, for Counter
 
 	Received         *prometheus.CounterVec   // topic
 	Applied          *prometheus.CounterVec   // topic
@@ -76,6 +77,7 @@ func New() *Metrics {
 		QueueDepth:       f.gaugeVec("cx_queue_depth", "Support-queue conversations, by state (waiting, claimed); every process that watches the queue reports the same figure, so aggregate with max.", "state"),
 		QueueOldestAge:   f.gauge("cx_queue_oldest_age_seconds", "How long the oldest waiting support-queue conversation has waited (wall clock)."),
 	}
+	m.counters = map[string]*prometheus.CounterVec{"cx_funnel_transitions_total": m.FunnelSteps}
 	m.BuildInfo.WithLabelValues(version.Parts()).Set(1)
 	m.Commits.WithLabelValues("ok")
 	m.Commits.WithLabelValues("error")
@@ -83,6 +85,18 @@ func New() *Metrics {
 		m.QueueDepth.WithLabelValues(s)
 	}
 	return m
+}
+
+// Counter returns the counter of that name, registering it the first time
+// (processors declare the counters of their records this way; see
+// processors.Counted).
+func (m *Metrics) Counter(name, help string, labels ...string) *prometheus.CounterVec {
+	if c, ok := m.counters[name]; ok {
+		return c
+	}
+	c := factory{m.Registry}.counter(name, help, labels...)
+	m.counters[name] = c
+	return c
 }
 
 // Preset creates every series of vec for the cartesian product of dims

@@ -16,15 +16,11 @@
 package pipeline
 
 import (
-	"container/heap"
 	"context"
 	"errors"
 	"fmt"
-	json "github.com/goccy/go-json"
-	"math"
 	"slices"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -36,9 +32,7 @@ import (
 	"github.com/cxstream/cxstream/internal/metrics"
 	"github.com/cxstream/cxstream/internal/privacy"
 	"github.com/cxstream/cxstream/internal/state"
-	"github.com/cxstream/cxstream/processors/churn"
-	"github.com/cxstream/cxstream/processors/funnel"
-	"github.com/cxstream/cxstream/processors/sentiment"
+	"github.com/cxstream/cxstream/processors"
 	"github.com/cxstream/cxstream/schemas"
 )
 
@@ -55,6 +49,9 @@ type Topics struct {
 	DeadLetter string `yaml:"deadletter"`
 	// Transitions, when set, receives every funnel transition.
 	Transitions string `yaml:"transitions"`
+	// Outputs map other processors' outputs (processors.Record.Output)
+	// to topics; an output with no topic is only counted.
+	Outputs map[string]string `yaml:"-"`
 	// Input says how the input topics' records are written (default:
 	// cxstream's own messages).
 	Input ingest.Inputs `yaml:"input"`
@@ -103,8 +100,8 @@ const (
 	HeaderPriority        = "cx-priority"
 )
 
-// Options build a Pipeline. Topics (all but Transitions), Validator, the
-// three processors, Store, Publisher and Metrics are required; every other
+// Options build a Pipeline. Topics (all but Transitions), Validator,
+// Processors, Store, Publisher and Metrics are required; every other
 // field is optional, with the default its comment gives.
 type Options struct {
 	Topics    Topics
@@ -115,9 +112,12 @@ type Options struct {
 	// Vocabulary gives the source's event names their roles (purchase,
 	// support contact, ...); the zero value knows the built-in names.
 	Vocabulary schemas.Vocabulary
-	Funnel     *funnel.Processor
-	Sentiment  *sentiment.Processor
-	Churn      *churn.Processor
+	// Processors, applied in this order to every event of their stream
+	// (and to every timer, for Timed ones). Names must be unique.
+	Processors []processors.Processor
+	// Middleware wraps every processor's Step, outermost first (default:
+	// Observe, then Recover).
+	Middleware []Middleware
 	Store      *state.Store
 	Publisher  Publisher
 	// Queue, when set, receives negative-chat alerts after Kafka has them.
@@ -151,9 +151,6 @@ type Options struct {
 	// DuePage: at most this many due timers are loaded at once (default
 	// DefaultDuePage).
 	DuePage int
-	// Currency names the unit of customers' spend in alert reasons
-	// (events.purchase.default_currency); "" leaves it out.
-	Currency string
 	// IdleAdvance: a clickstream partition with no lag and no record for
 	// this long has its watermark moved to the wall clock less the
 	// allowed lateness, so timers of silent users fire in live operation.
@@ -167,8 +164,8 @@ func (o *Options) validate() error {
 	switch {
 	case o.Topics.Clickstream == "" || o.Topics.Chat == "" || o.Topics.Alerts == "" || o.Topics.DeadLetter == "":
 		return errors.New("pipeline: clickstream, chat, alerts and deadletter topics are required")
-	case o.Validator == nil || o.Funnel == nil || o.Sentiment == nil || o.Churn == nil:
-		return errors.New("pipeline: validator and all processors are required")
+	case o.Validator == nil || len(o.Processors) == 0:
+		return errors.New("pipeline: a validator and processors are required")
 	case o.Store == nil || o.Publisher == nil || o.Metrics == nil:
 		return errors.New("pipeline: store, publisher and metrics are required")
 	}
@@ -190,14 +187,36 @@ func (o *Options) validate() error {
 	if o.MaxDeadLetterBytes <= 0 {
 		o.MaxDeadLetterBytes = 900 << 10
 	}
+	names := map[string]bool{}
+	for _, p := range o.Processors {
+		switch {
+		case names[p.Name()]:
+			return fmt.Errorf("pipeline: two processors named %q", p.Name())
+		case p.Name() == "fence" || p.Name() == "seen" || p.Name() == "latest":
+			return fmt.Errorf("pipeline: processor name %q is reserved", p.Name())
+		case p.Stream() != processors.Clicks && p.Stream() != processors.Chats:
+			return fmt.Errorf("pipeline: processor %s reads unknown stream %q", p.Name(), p.Stream())
+		}
+		if _, timed := p.(processors.Timed); timed && p.Stream() != processors.Clicks {
+			// Timers are kept and fired per clickstream partition.
+			return fmt.Errorf("pipeline: processor %s has timers but reads the %s stream; only clickstream processors can", p.Name(), p.Stream())
+		}
+		names[p.Name()] = true
+	}
+	if o.Middleware == nil {
+		o.Middleware = []Middleware{Observe(o.Metrics), Recover()}
+	}
 	return nil
 }
 
 // Pipeline processes batches. It is safe for concurrent use by one
 // goroutine per partition.
 type Pipeline struct {
-	o                                 Options
-	funnelObs, sentimentObs, churnObs metrics.ProcessorObserver
+	o      Options
+	stages []stage
+	procs  []processors.Processor
+	// counters count the processors' records, by output.
+	counters map[string]*prometheus.CounterVec
 
 	wmMu sync.Mutex
 	wms  map[topicPartition]int64 // watermarks of the partitions this instance works
@@ -209,33 +228,24 @@ func New(o Options) (*Pipeline, error) {
 		return nil, err
 	}
 	presetMetrics(o)
-	return &Pipeline{o: o, funnelObs: o.Metrics.Processor("funnel"), sentimentObs: o.Metrics.Processor("sentiment"), churnObs: o.Metrics.Processor("churn")}, nil
+	p := &Pipeline{o: o, procs: o.Processors, counters: recordCounters(o)}
+	for _, proc := range o.Processors {
+		var step Step = stepOf{proc}
+		for i := len(o.Middleware) - 1; i >= 0; i-- {
+			step = o.Middleware[i](proc.Name(), step)
+		}
+		st := stage{Processor: proc, step: step}
+		st.timed, _ = proc.(processors.Timed)
+		p.stages = append(p.stages, st)
+	}
+	return p, nil
 }
 
-// ClickDoc is a user's clickstream-side document (Redis key
-// <prefix>:{<user>}:click, field s).
-type ClickDoc struct {
-	Fence map[string]int64 `json:"fence"`
-	// Seen holds hashes of the user's latest event ids, to count an event
-	// sent twice upstream once.
-	Seen   []uint64     `json:"seen,omitempty"`
-	Funnel funnel.State `json:"funnel,omitempty"`
-	Churn  churn.State  `json:"churn"`
-}
-
-// ChatDoc is a user's chat-side document (<prefix>:{<user>}:chat).
-type ChatDoc struct {
-	Fence     map[string]int64 `json:"fence"`
-	Seen      []uint64         `json:"seen,omitempty"`
-	Sentiment sentiment.State  `json:"sentiment"`
-}
-
+// user is a user's state during a batch.
 type user struct {
-	docs       state.UserDocs
-	click      ClickDoc
-	chat       ChatDoc
-	clickDirty bool
-	chatDirty  bool
+	*processors.User
+	docs  state.UserDocs
+	sides [2]side
 	// timerIndex is the timer set of the partition the user's clicks come
 	// from, once a click of theirs was applied or a timer of theirs read.
 	timerIndex string
@@ -245,25 +255,10 @@ type user struct {
 }
 
 type event struct {
-	rec   *kgo.Record
-	click *schemas.ClickEvent
-	chat  *schemas.ChatMessage
+	processors.Event
+	rec *kgo.Record
 	// originalUserID is the id before pseudonymisation.
 	originalUserID string
-}
-
-func (e event) eventID() string {
-	if e.click != nil {
-		return e.click.EventID
-	}
-	return e.chat.EventID
-}
-
-func (e event) userID() string {
-	if e.click != nil {
-		return e.click.UserID
-	}
-	return e.chat.UserID
 }
 
 // Result counts what a batch did.
@@ -299,12 +294,11 @@ func (p *Pipeline) Process(ctx context.Context, recs []*kgo.Record) (Result, err
 	for _, r := range recs {
 		ev, reason, detail := p.decode(r, now)
 		if reason != "" {
-			b.out = append(b.out, p.deadLetter(r, reason, detail, now))
-			b.t.add(&b.t.deadLetters, r.Topic+"\x00"+string(reason))
+			p.reject(b, r, reason, detail, now)
 			continue
 		}
 		events = append(events, ev)
-		if id := ev.userID(); !seen[id] {
+		if id := ev.UserID(); !seen[id] {
 			seen[id] = true
 			userIDs = append(userIDs, id)
 		}
@@ -313,7 +307,7 @@ func (p *Pipeline) Process(ctx context.Context, recs []*kgo.Record) (Result, err
 	// due as this batch moves it.
 	clocks := map[topicPartition]*clock{}
 	for _, ev := range events {
-		if ev.click == nil {
+		if ev.Click == nil {
 			continue
 		}
 		tp := topicPartition{ev.rec.Topic, ev.rec.Partition}
@@ -326,7 +320,7 @@ func (p *Pipeline) Process(ctx context.Context, recs []*kgo.Record) (Result, err
 			c = &clock{tp: tp, index: p.o.Store.TimerIndex(tp.topic, tp.partition), wm: wm, start: wm, end: wm}
 			clocks[tp] = c
 		}
-		c.end = max(c.end, ev.click.EventTime-p.o.AllowedLateness.Milliseconds())
+		c.end = max(c.end, ev.Time()-p.o.AllowedLateness.Milliseconds())
 	}
 	dueIDs, err := p.dueTimers(ctx, clocks)
 	if err != nil {
@@ -360,82 +354,70 @@ func (p *Pipeline) Process(ctx context.Context, recs []*kgo.Record) (Result, err
 	type partitionKeys struct{ fence, timers string }
 	keys := map[topicPartition]partitionKeys{}
 	for _, ev := range events {
-		u := b.users[ev.userID()]
+		u := b.users[ev.UserID()]
 		tp := topicPartition{ev.rec.Topic, ev.rec.Partition}
 		pk, ok := keys[tp]
 		if !ok {
 			pk = partitionKeys{fence: ev.rec.Topic + "/" + strconv.Itoa(int(ev.rec.Partition)), timers: p.o.Store.TimerIndex(ev.rec.Topic, ev.rec.Partition)}
 			keys[tp] = pk
 		}
-		if c := clocks[tp]; c != nil {
+		c := clocks[tp]
+		if c != nil {
 			// Timers the watermark passed before this record fire
 			// before it, whatever the batch boundaries: the result is a
 			// function of the records alone.
 			if err := p.fireUpTo(b, c, c.wm); err != nil {
 				return b.res, err
 			}
-			c.wm = max(c.wm, ev.click.EventTime-p.o.AllowedLateness.Milliseconds())
+			c.wm = max(c.wm, ev.Time()-p.o.AllowedLateness.Milliseconds())
 		}
-		fk := pk.fence
-		fence := u.click.Fence
-		if ev.chat != nil {
-			fence = u.chat.Fence
-		}
-		if last, ok := fence[fk]; ok && ev.rec.Offset <= last {
+		sd := &u.sides[sideIndex(ev.Stream())]
+		if last, ok := sd.Fence[pk.fence]; ok && ev.rec.Offset <= last {
 			b.res.Skipped++
 			b.t.add(&b.t.skipped, ev.rec.Topic)
 			continue
 		}
-		if ev.click != nil && p.o.AllowedLateness > 0 && ev.click.EventTime < u.click.Churn.LastSeen-p.o.AllowedLateness.Milliseconds() {
-			b.out = append(b.out, p.deadLetter(ev.rec, ReasonLate, fmt.Sprintf("event_time is %s behind the user's latest event; allowed lateness %s",
-				time.Duration(u.click.Churn.LastSeen-ev.click.EventTime)*time.Millisecond, p.o.AllowedLateness), now))
-			b.t.add(&b.t.deadLetters, ev.rec.Topic+"\x00"+string(ReasonLate))
-			fence[fk] = ev.rec.Offset
-			markDirty(u, ev)
+		// From here on the record is accounted for in the user's state,
+		// whatever becomes of it: its offset joins the fence.
+		sd.Fence[pk.fence] = ev.rec.Offset
+		sd.dirty = true
+		if c != nil && p.o.AllowedLateness > 0 && ev.Time() < sd.Latest-p.o.AllowedLateness.Milliseconds() {
+			p.reject(b, ev.rec, ReasonLate, fmt.Sprintf("event_time is %s behind the user's latest event; allowed lateness %s",
+				time.Duration(sd.Latest-ev.Time())*time.Millisecond, p.o.AllowedLateness), now)
 			continue
 		}
-		seenIDs := &u.click.Seen
-		if ev.chat != nil {
-			seenIDs = &u.chat.Seen
-		}
-		if h := hashID(ev.eventID()); slices.Contains(*seenIDs, h) {
+		if h := hashID(ev.ID()); slices.Contains(sd.Seen, h) {
 			b.res.Duplicates++
 			b.t.add(&b.t.duplicates, ev.rec.Topic)
-			fence[fk] = ev.rec.Offset
-			markDirty(u, ev)
 			continue
 		} else {
-			*seenIDs = append(*seenIDs, h)
-			if len(*seenIDs) > p.o.DedupWindow {
-				*seenIDs = (*seenIDs)[len(*seenIDs)-p.o.DedupWindow:]
+			sd.Seen = append(sd.Seen, h)
+			if len(sd.Seen) > p.o.DedupWindow {
+				sd.Seen = sd.Seen[len(sd.Seen)-p.o.DedupWindow:]
 			}
 		}
-		alerts, transitions, perr := p.apply(u, ev)
+		sd.Latest = max(sd.Latest, ev.Time())
+		eff, perr := p.applyEvent(u, ev)
 		if perr != nil {
 			// A processor bug must not stop the stream or be silent:
 			// the event goes to the dead letters, the state keeps what
 			// was applied before it.
 			p.o.Logger.Error("processor failed on an event", zap.String("topic", ev.rec.Topic), zap.Int32("partition", ev.rec.Partition), zap.Int64("offset", ev.rec.Offset), zap.Error(perr))
-			b.out = append(b.out, p.deadLetter(ev.rec, ReasonProcessorError, perr.Error(), now))
-			b.t.add(&b.t.deadLetters, ev.rec.Topic+"\x00"+string(ReasonProcessorError))
+			p.reject(b, ev.rec, ReasonProcessorError, perr.Error(), now)
 		}
-		fence[fk] = ev.rec.Offset
-		markDirty(u, ev)
-		if ev.click != nil {
+		if c != nil {
 			u.timerIndex = pk.timers
-			if c := clocks[tp]; c != nil {
-				c.schedule(ev.userID(), p.nextDue(u))
-			}
+			c.schedule(ev.UserID(), p.nextDue(u))
 		}
 		b.res.Applied++
 		b.t.add(&b.t.applied, ev.rec.Topic)
-		for _, a := range alerts {
+		for _, a := range eff.Alerts {
 			if p.o.AlertOriginalID && p.o.Pseudonymizer.Enabled() {
 				a.OriginalUserID = ev.originalUserID
 			}
-			a.Source = &schemas.AlertSource{Topic: ev.rec.Topic, Partition: ev.rec.Partition, Offset: ev.rec.Offset, EventID: ev.eventID()}
+			a.Source = &schemas.AlertSource{Topic: ev.rec.Topic, Partition: ev.rec.Partition, Offset: ev.rec.Offset, EventID: ev.ID()}
 		}
-		if err := p.emitInto(b, ev.userID(), alerts, transitions); err != nil {
+		if err := p.emitInto(b, ev.UserID(), eff); err != nil {
 			return b.res, err
 		}
 	}
@@ -477,8 +459,8 @@ func (p *Pipeline) splitAt(recs []*kgo.Record, events []event, clocks map[topicP
 	lateness := p.o.AllowedLateness.Milliseconds()
 	times := make(map[*kgo.Record]int64, len(events))
 	for _, ev := range events {
-		if ev.click != nil {
-			times[ev.rec] = ev.click.EventTime
+		if ev.Click != nil {
+			times[ev.rec] = ev.Time()
 		}
 	}
 	k := len(recs)
@@ -517,11 +499,17 @@ type batch struct {
 	nowMs   int64 // wall clock: detected_at of alerts
 }
 
-func (p *Pipeline) emitInto(b *batch, userID string, alerts []*schemas.Alert, transitions []funnel.Transition) error {
+func (p *Pipeline) emitInto(b *batch, userID string, eff processors.Effects) error {
 	var err error
-	b.out, b.emitted, err = p.emit(&b.t, b.out, b.emitted, userID, alerts, transitions, b.nowMs)
-	b.res.Alerts += len(alerts)
+	b.out, b.emitted, err = p.emit(&b.t, b.out, b.emitted, userID, eff, b.nowMs)
+	b.res.Alerts += len(eff.Alerts)
 	return err
+}
+
+// reject sends a record to the dead letters, with the reason.
+func (p *Pipeline) reject(b *batch, r *kgo.Record, reason schemas.Reason, detail string, now time.Time) {
+	b.out = append(b.out, p.deadLetter(r, reason, detail, now))
+	b.t.add(&b.t.deadLetters, r.Topic+"\x00"+string(reason))
 }
 
 // finish makes a batch durable (commitEffects), then raises the
@@ -531,7 +519,7 @@ func (p *Pipeline) finish(ctx context.Context, b *batch, clocks map[topicPartiti
 	if err := p.commitEffects(ctx, b.out, b.emitted, b.users); err != nil {
 		return err
 	}
-	b.t.record(p.o.Metrics)
+	b.t.record(p.o.Metrics, p.counters)
 	for _, c := range clocks {
 		if c.wm > c.start && c.wm != noWatermark {
 			// The batch is durable: a watermark that fails to be stored
@@ -563,374 +551,61 @@ func (p *Pipeline) commitEffects(ctx context.Context, out []*kgo.Record, alerts 
 	}
 	var timers []state.Timer
 	for id, u := range users {
-		if (u.clickDirty || u.reschedule) && u.timerIndex != "" {
+		if (u.sides[0].dirty || u.reschedule) && u.timerIndex != "" {
 			timers = append(timers, state.Timer{Index: u.timerIndex, User: id, Due: p.nextDue(u)})
 		}
 	}
 	return p.save(ctx, timers, users)
 }
 
-// nextDue is when the user's click side needs attention without a new
-// event: a funnel window ending, or an inactivity check. 0: never.
+// nextDue is when the user's clickstream side needs attention without a
+// new event: the earliest deadline of the timed processors. 0: never.
 func (p *Pipeline) nextDue(u *user) int64 {
-	due := p.o.Funnel.NextDeadline(u.click.Funnel)
-	if c := p.o.Churn.NextCheck(&u.click.Churn); c > 0 && (due == 0 || c < due) {
-		due = c
+	var due int64
+	for _, s := range p.stages {
+		if s.timed == nil {
+			continue
+		}
+		if d := s.timed.NextDue(u.User); d > 0 && (due == 0 || d < due) {
+			due = d
+		}
 	}
 	return due
 }
 
-// FireTimers is called between batches with the wall clock. Timers fire
-// by event time, as the partition's watermark passes them (in Process);
-// this only advances an idle partition's watermark: when the partition
-// has had no record for IdleAdvance and has no lag (idleFor says how
-// long), its watermark moves to now less the allowed lateness, so silent
-// users are still noticed in live operation.
-func (p *Pipeline) FireTimers(ctx context.Context, topic string, partition int32, now time.Time, idleFor time.Duration) (Result, error) {
-	if topic != p.o.Topics.Clickstream {
-		return Result{}, nil
-	}
-	tp := topicPartition{topic, partition}
-	index := p.o.Store.TimerIndex(topic, partition)
-	if pending, err := p.o.Store.Pending(ctx, index); err == nil {
-		p.o.Metrics.TimersPending.WithLabelValues(topic, strconv.Itoa(int(partition))).Set(float64(pending))
-	}
-	if p.o.IdleAdvance <= 0 || idleFor < p.o.IdleAdvance {
-		return Result{}, nil
-	}
-	wm, err := p.watermark(ctx, tp)
-	if err != nil {
-		return Result{}, err
-	}
-	target := now.UnixMilli() - p.o.AllowedLateness.Milliseconds()
-	if target <= wm {
-		return Result{}, nil
-	}
-	return p.drain(ctx, tp, wm, target, now)
-}
-
-// drain fires, a page at a time, every timer of the partition due at or
-// before target, moving its watermark from wm to target; each page is made
-// durable before the next is read.
-func (p *Pipeline) drain(ctx context.Context, tp topicPartition, wm, target int64, now time.Time) (Result, error) {
-	var total Result
-	for {
-		c := &clock{tp: tp, index: p.o.Store.TimerIndex(tp.topic, tp.partition), wm: wm, start: wm, end: target}
-		clocks := map[topicPartition]*clock{tp: c}
-		ids, err := p.dueTimers(ctx, clocks)
-		if err != nil {
-			return total, err
-		}
-		b := &batch{nowMs: now.UnixMilli()}
-		if b.users, err = p.load(ctx, ids); err != nil {
-			return total, err
-		}
-		p.armTimers(b, c)
-		c.wm = max(c.wm, c.end)
-		if err := p.fireUpTo(b, c, c.wm); err != nil {
-			return total, err
-		}
-		if err := p.finish(ctx, b, clocks); err != nil {
-			return total, err
-		}
-		total.Applied += b.res.Applied
-		total.Alerts += b.res.Alerts
-		if !c.truncated {
-			return total, nil
-		}
-		wm = c.wm
-	}
-}
-
-// noWatermark: the partition has seen no event yet.
-const noWatermark = math.MinInt64
-
-// clock is one clickstream partition's event time during a batch: the
-// watermark (the largest event time seen less the allowed lateness) and
-// the users whose timers come due as it moves, earliest first.
-type clock struct {
-	tp             topicPartition
-	index          string
-	wm, start, end int64 // now, at the start, and where the batch takes it
-	due            dueHeap
-	fired          map[string]int64
-	// truncated: more timers were due than one page; end is the last
-	// deadline read, and what lies beyond is fired by drain.
-	truncated bool
-}
-
-// schedule notes that user's timer is due at due (0: none).
-func (c *clock) schedule(user string, due int64) {
-	if due > 0 && due <= c.end {
-		heap.Push(&c.due, dueTimer{due: due, user: user})
-	}
-}
-
-type dueTimer struct {
-	due  int64
-	user string
-}
-
-// dueHeap orders timers by deadline, then user, so firing order is a
-// function of the state alone.
-type dueHeap []dueTimer
-
-func (h dueHeap) Len() int { return len(h) }
-func (h dueHeap) Less(i, j int) bool {
-	return h[i].due < h[j].due || (h[i].due == h[j].due && h[i].user < h[j].user)
-}
-func (h dueHeap) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
-func (h *dueHeap) Push(x any)   { *h = append(*h, x.(dueTimer)) }
-func (h *dueHeap) Pop() any {
-	old := *h
-	x := old[len(old)-1]
-	*h = old[:len(old)-1]
-	return x
-}
-
-// DefaultDuePage bounds how many due timers one batch loads: a watermark
-// that jumps (the first idle advance after a backfill) may pass a whole
-// partition's timers, which are then fired a page at a time.
-const DefaultDuePage = 5000
-
-// dueTimers reads, for every clock, the users whose stored timers fall due
-// before the clock's end, and returns them to be loaded with the batch. A
-// clock whose page came back full has truncated set and its end lowered
-// to the last deadline read.
-func (p *Pipeline) dueTimers(ctx context.Context, clocks map[topicPartition]*clock) ([]string, error) {
-	var ids []string
-	for _, c := range clocks {
-		if c.end == noWatermark {
+// applyEvent runs the processors of the event's stream on it, in order;
+// the first failure stops the rest.
+func (p *Pipeline) applyEvent(u *user, ev event) (processors.Effects, error) {
+	var all processors.Effects
+	stream := ev.Stream()
+	for _, s := range p.stages {
+		if s.Stream() != stream {
 			continue
 		}
-		due, err := p.o.Store.DueUpTo(ctx, c.index, c.end, p.o.DuePage)
+		eff, err := s.step.Apply(u.User, ev.Event)
+		all.Add(eff)
 		if err != nil {
-			return nil, err
-		}
-		if len(due) == p.o.DuePage {
-			c.truncated, c.end = true, due[len(due)-1].Due
-		}
-		for _, d := range due {
-			ids = append(ids, d.User)
-			c.due = append(c.due, dueTimer{due: d.Due, user: d.User})
+			return all, err
 		}
 	}
-	return ids, nil
+	return all, nil
 }
 
-// armTimers replaces the stored deadlines read by dueTimers with the ones
-// the loaded state gives (the state decides what is due; a stored timer is
-// a hint), and marks those users for rescheduling.
-func (p *Pipeline) armTimers(b *batch, c *clock) {
-	stored := c.due
-	c.due = nil
-	for _, d := range stored {
-		u := b.users[d.user]
-		u.timerIndex = c.index
-		u.reschedule = true
-		c.schedule(d.user, p.nextDue(u))
-	}
-}
-
-// fireUpTo fires, in deadline order, every timer of c due at or before
-// limit: a funnel window that ran out (abandonment) or an inactivity check
-// (churn), stamped with the deadline's event time.
-func (p *Pipeline) fireUpTo(b *batch, c *clock, limit int64) error {
-	for c.due.Len() > 0 && c.due[0].due <= limit {
-		d := heap.Pop(&c.due).(dueTimer)
-		u := b.users[d.user]
-		if p.nextDue(u) != d.due || c.fired[d.user] == d.due {
-			continue // stale: the state moved on since it was scheduled
+// fire runs the timed processors at event time at, in order, each seeing
+// what the ones before it did.
+func (p *Pipeline) fire(u *user, at int64) (processors.Effects, error) {
+	var all processors.Effects
+	for _, s := range p.stages {
+		if s.timed == nil {
+			continue
 		}
-		if c.fired == nil {
-			c.fired = map[string]int64{}
-		}
-		c.fired[d.user] = d.due
-		u.timerIndex = c.index
-		u.clickDirty = true
-		transitions := p.o.Funnel.Expire(u.click.Funnel, d.due)
-		var alerts []*schemas.Alert
-		if check := p.o.Churn.NextCheck(&u.click.Churn); check > 0 && check <= d.due {
-			if a := p.o.Churn.CheckInactive(&u.click.Churn, d.user, p.churnSignals(u), check); a != nil {
-				alerts = append(alerts, a)
-			}
-		} else if len(transitions) > 0 {
-			// An abandonment can tip the churn score.
-			if a := p.o.Churn.Evaluate(&u.click.Churn, d.user, p.churnSignals(u), d.due, "abandoned:"+strconv.FormatInt(d.due, 10)); a != nil {
-				alerts = append(alerts, a)
-			}
-		}
-		// The state holds only the pseudonym: timer alerts cannot carry
-		// the original id.
-		if err := p.emitInto(b, d.user, alerts, transitions); err != nil {
-			return err
-		}
-		b.res.Applied++
-		p.o.Metrics.TimersFired.Inc()
-		if next := p.nextDue(u); next > d.due {
-			c.schedule(d.user, next)
-		}
-	}
-	return nil
-}
-
-// watermark returns the partition's watermark: cached while this
-// instance owns the partition, else the stored one.
-func (p *Pipeline) watermark(ctx context.Context, tp topicPartition) (int64, error) {
-	p.wmMu.Lock()
-	wm, ok := p.wms[tp]
-	p.wmMu.Unlock()
-	if ok {
-		return wm, nil
-	}
-	wm, found, err := p.o.Store.Watermark(ctx, tp.topic, tp.partition)
-	if err != nil {
-		return 0, err
-	}
-	if !found {
-		wm = noWatermark
-	}
-	p.setWatermark(tp, wm)
-	return wm, nil
-}
-
-func (p *Pipeline) setWatermark(tp topicPartition, wm int64) {
-	p.wmMu.Lock()
-	defer p.wmMu.Unlock()
-	if p.wms == nil {
-		p.wms = map[topicPartition]int64{}
-	}
-	p.wms[tp] = wm
-}
-
-// Release forgets a partition's cached watermark when this instance no
-// longer owns it; the next owner reads the stored one.
-func (p *Pipeline) Release(topic string, partition int32) {
-	p.wmMu.Lock()
-	defer p.wmMu.Unlock()
-	delete(p.wms, topicPartition{topic, partition})
-}
-
-// tally counts a batch's outcomes; they reach the metrics only once the
-// batch is durable, so a retried batch is not counted twice and a reader
-// of the metrics never sees work that is not yet in Redis.
-type tally struct {
-	applied, skipped, duplicates, deadLetters, alerts, transitions map[string]int
-}
-
-func (t *tally) add(m *map[string]int, key string) {
-	if *m == nil {
-		*m = map[string]int{}
-	}
-	(*m)[key]++
-}
-
-func (t *tally) record(m *metrics.Metrics) {
-	for k, n := range t.applied {
-		m.Applied.WithLabelValues(k).Add(float64(n))
-	}
-	for k, n := range t.skipped {
-		m.ReplaySkipped.WithLabelValues(k).Add(float64(n))
-	}
-	for k, n := range t.duplicates {
-		m.Duplicates.WithLabelValues(k).Add(float64(n))
-	}
-	for k, n := range t.deadLetters {
-		m.DeadLetters.WithLabelValues(strings.Split(k, "\x00")...).Add(float64(n))
-	}
-	for k, n := range t.alerts {
-		m.Alerts.WithLabelValues(strings.Split(k, "\x00")...).Add(float64(n))
-	}
-	for k, n := range t.transitions {
-		m.FunnelSteps.WithLabelValues(strings.Split(k, "\x00")...).Add(float64(n))
-	}
-}
-
-// presetMetrics creates the pipeline's series at 0 for every label value
-// known at start: input topics, dead-letter reasons, alert types and
-// priorities, processors, funnel steps.
-func presetMetrics(o Options) {
-	m := o.Metrics
-	inputs := []string{o.Topics.Clickstream, o.Topics.Chat}
-	for _, c := range []*prometheus.CounterVec{m.Received, m.Applied, m.ReplaySkipped, m.Duplicates} {
-		metrics.Preset(c, inputs)
-	}
-	reasons := make([]string, len(DeadLetterReasons))
-	for i, r := range DeadLetterReasons {
-		reasons[i] = string(r)
-	}
-	metrics.Preset(m.DeadLetters, inputs, reasons)
-	priorities := []string{string(schemas.PriorityLow), string(schemas.PriorityNormal), string(schemas.PriorityHigh), string(schemas.PriorityUrgent)}
-	metrics.Preset(m.Alerts, schemas.AlertTypes, priorities)
-	metrics.Preset(m.ProcessorErrors, []string{"funnel", "sentiment", "churn"})
-	for _, d := range o.Funnel.Definitions() {
-		steps := make([]string, len(d.Steps))
-		for i, s := range d.Steps {
-			steps[i] = s.Name
-		}
-		kinds := []string{string(funnel.Entered), string(funnel.Advanced), string(funnel.Converted), string(funnel.Abandoned)}
-		metrics.Preset(m.FunnelSteps, []string{d.Name}, steps, kinds)
-	}
-}
-
-// countReceived adds a batch's records to the received counter, one label
-// lookup per run of records from the same topic.
-func countReceived(m *metrics.Metrics, recs []*kgo.Record) {
-	for i := 0; i < len(recs); {
-		j := i + 1
-		for j < len(recs) && recs[j].Topic == recs[i].Topic {
-			j++
-		}
-		m.Received.WithLabelValues(recs[i].Topic).Add(float64(j - i))
-		i = j
-	}
-}
-
-func markDirty(u *user, ev event) {
-	if ev.chat != nil {
-		u.chatDirty = true
-	} else {
-		u.clickDirty = true
-	}
-}
-
-// hashID is FNV-1a: the dedup window stores 8 bytes per event id.
-func hashID(id string) uint64 {
-	h := uint64(14695981039346656037)
-	for i := 0; i < len(id); i++ {
-		h ^= uint64(id[i])
-		h *= 1099511628211
-	}
-	return h
-}
-
-// emit turns a user's alerts and funnel transitions into records to
-// produce, and counts them.
-func (p *Pipeline) emit(t *tally, out []*kgo.Record, emitted []*schemas.Alert, userID string, alerts []*schemas.Alert, transitions []funnel.Transition, nowMs int64) ([]*kgo.Record, []*schemas.Alert, error) {
-	for _, a := range alerts {
-		a.DetectedAt = nowMs
-		rec, err := p.alertRecord(a)
+		eff, err := s.step.Fire(u.User, at, all)
+		all.Add(eff)
 		if err != nil {
-			return out, emitted, err
-		}
-		out = append(out, rec)
-		if p.o.Topics.AlertsV1 != "" {
-			v1, err := p.alertRecordV1(a)
-			if err != nil {
-				return out, emitted, err
-			}
-			out = append(out, v1)
-		}
-		emitted = append(emitted, a)
-		t.add(&t.alerts, a.Type+"\x00"+string(a.Priority))
-	}
-	for _, tr := range transitions {
-		t.add(&t.transitions, tr.Funnel+"\x00"+tr.StepName+"\x00"+string(tr.Kind))
-		if p.o.Topics.Transitions != "" {
-			out = append(out, p.transitionRecord(userID, tr))
+			return all, err
 		}
 	}
-	return out, emitted, nil
+	return all, nil
 }
 
 type topicPartition struct {
@@ -952,7 +627,7 @@ func (p *Pipeline) decode(r *kgo.Record, now time.Time) (event, schemas.Reason, 
 			c, err = p.o.Validator.DecodeClick(r.Value)
 		}
 		p.o.Vocabulary.Complete(&c)
-		ev.click, at = &c, c.EventTime
+		ev.Click, ev.Role, at = &c, p.o.Vocabulary.RoleOf(c.Type), c.EventTime
 	case p.o.Topics.Chat:
 		var m schemas.ChatMessage
 		if p.o.ChatInput != nil {
@@ -960,7 +635,7 @@ func (p *Pipeline) decode(r *kgo.Record, now time.Time) (event, schemas.Reason, 
 		} else {
 			m, err = p.o.Validator.DecodeChat(r.Value)
 		}
-		ev.chat, at = &m, m.EventTime
+		ev.Chat, at = &m, m.EventTime
 	default:
 		return ev, ReasonUnknownTopic, "no processor reads topic " + r.Topic
 	}
@@ -975,67 +650,13 @@ func (p *Pipeline) decode(r *kgo.Record, now time.Time) (event, schemas.Reason, 
 		return ev, ReasonFutureTimestamp, fmt.Sprintf("event_time %d is more than %s ahead of the processor clock", at, p.o.MaxClockSkew)
 	}
 	if p.o.Pseudonymizer.Enabled() {
-		if ev.click != nil {
-			ev.originalUserID, ev.click.UserID = ev.click.UserID, p.o.Pseudonymizer.ID(ev.click.UserID)
+		if ev.Click != nil {
+			ev.originalUserID, ev.Click.UserID = ev.Click.UserID, p.o.Pseudonymizer.ID(ev.Click.UserID)
 		} else {
-			ev.originalUserID, ev.chat.UserID = ev.chat.UserID, p.o.Pseudonymizer.ID(ev.chat.UserID)
+			ev.originalUserID, ev.Chat.UserID = ev.Chat.UserID, p.o.Pseudonymizer.ID(ev.Chat.UserID)
 		}
 	}
 	return ev, "", ""
-}
-
-// apply runs the processors for one event. A panic in a processor is
-// returned as an error.
-func (p *Pipeline) apply(u *user, ev event) (alerts []*schemas.Alert, transitions []funnel.Transition, err error) {
-	name := "funnel"
-	defer func() {
-		if r := recover(); r != nil {
-			p.o.Metrics.ProcessorErrors.WithLabelValues(name).Inc()
-			err = fmt.Errorf("%s processor panicked: %v", name, r)
-		}
-	}()
-	if ev.chat != nil {
-		name = "sentiment"
-		start := time.Now()
-		cust := sentiment.Customer{Purchases: u.click.Churn.Purchases, Spend: u.click.Churn.Spend, Currency: p.o.Currency, FunnelStage: p.stage(u)}
-		outcome := p.o.Sentiment.Apply(&u.chat.Sentiment, *ev.chat, cust)
-		p.sentimentObs.Since(start)
-		if outcome.Alert != nil {
-			alerts = append(alerts, outcome.Alert)
-		}
-		return alerts, nil, nil
-	}
-	c := ev.click
-	start := time.Now()
-	transitions = p.o.Funnel.Apply(u.click.Funnel, *c)
-	p.funnelObs.Since(start)
-
-	name = "churn"
-	start = time.Now()
-	churn.ObserveAs(&u.click.Churn, *c, p.o.Vocabulary.RoleOf(c.Type))
-	if a := p.o.Churn.Evaluate(&u.click.Churn, c.UserID, p.churnSignals(u), c.EventTime, c.EventID); a != nil {
-		alerts = append(alerts, a)
-	}
-	p.churnObs.Since(start)
-	return alerts, transitions, nil
-}
-
-// stage is the user's funnel stage in the built-in vocabulary: a step
-// named "Product Added" declared cart_add reads as add_to_cart, so the
-// processors that weigh the stage understand the source's names.
-func (p *Pipeline) stage(u *user) string {
-	return p.o.Vocabulary.Canonical(p.o.Funnel.Stage(u.click.Funnel))
-}
-
-func (p *Pipeline) churnSignals(u *user) churn.Signals {
-	sig := churn.Signals{
-		NegativeAt:  u.chat.Sentiment.NegativeAt,
-		ContactAt:   u.chat.Sentiment.ContactAt,
-		FunnelStage: p.stage(u),
-		Sentiment:   u.chat.Sentiment.User.Mean,
-	}
-	sig.AbandonedAt = p.o.Funnel.AbandonedAt(u.click.Funnel)
-	return sig
 }
 
 func (p *Pipeline) load(ctx context.Context, ids []string) (map[string]*user, error) {
@@ -1047,50 +668,37 @@ func (p *Pipeline) load(ctx context.Context, ids []string) (map[string]*user, er
 	}
 	users := make(map[string]*user, len(ids))
 	for _, id := range ids {
-		u := &user{docs: docs[id]}
-		if err := unmarshalDoc(u.docs.Click.Data, &u.click); err != nil {
-			return nil, fmt.Errorf("user state %s: %w", state.Click, err)
-		}
-		if err := unmarshalDoc(u.docs.Chat.Data, &u.chat); err != nil {
-			return nil, fmt.Errorf("user state %s: %w", state.Chat, err)
-		}
-		if u.click.Fence == nil {
-			u.click.Fence = map[string]int64{}
-		}
-		if u.click.Funnel == nil {
-			u.click.Funnel = funnel.State{}
-		}
-		if u.chat.Fence == nil {
-			u.chat.Fence = map[string]int64{}
+		u := &user{docs: docs[id], User: processors.NewUser(id, p.procs, nil)}
+		for i, data := range [2][]byte{u.docs.Click.Data, u.docs.Chat.Data} {
+			stream := processors.Clicks
+			if i == 1 {
+				stream = processors.Chats
+			}
+			if err := decodeDoc(data, stream, p.procs, u.States(), &u.sides[i]); err != nil {
+				return nil, fmt.Errorf("user state %s: %w", storeSides[i], err)
+			}
 		}
 		users[id] = u
 	}
 	return users, nil
 }
 
-func unmarshalDoc(data []byte, into any) error {
-	if len(data) == 0 {
-		return nil
-	}
-	return json.Unmarshal(data, into)
-}
-
 func (p *Pipeline) save(ctx context.Context, timers []state.Timer, users map[string]*user) error {
 	var writes []state.Write
 	for id, u := range users {
-		if u.clickDirty {
-			data, err := json.Marshal(&u.click)
+		for i := range u.sides {
+			if !u.sides[i].dirty {
+				continue
+			}
+			stream, expect := processors.Clicks, u.docs.Click.Version
+			if i == 1 {
+				stream, expect = processors.Chats, u.docs.Chat.Version
+			}
+			data, err := encodeDoc(stream, p.procs, u.States(), &u.sides[i])
 			if err != nil {
 				return fmt.Errorf("encode state: %w", err)
 			}
-			writes = append(writes, state.Write{User: id, Side: state.Click, Expect: u.docs.Click.Version, Data: data})
-		}
-		if u.chatDirty {
-			data, err := json.Marshal(&u.chat)
-			if err != nil {
-				return fmt.Errorf("encode state: %w", err)
-			}
-			writes = append(writes, state.Write{User: id, Side: state.Chat, Expect: u.docs.Chat.Version, Data: data})
+			writes = append(writes, state.Write{User: id, Side: storeSides[i], Expect: expect, Data: data})
 		}
 	}
 	start := time.Now()
@@ -1100,61 +708,4 @@ func (p *Pipeline) save(ctx context.Context, timers []state.Timer, users map[str
 		p.o.Metrics.StateConflicts.Inc()
 	}
 	return err
-}
-
-func (p *Pipeline) deadLetter(r *kgo.Record, reason schemas.Reason, detail string, now time.Time) *kgo.Record {
-	headers := make([]kgo.RecordHeader, 0, len(r.Headers)+6)
-	headers = append(headers, r.Headers...)
-	headers = append(headers,
-		kgo.RecordHeader{Key: HeaderReason, Value: []byte(reason)},
-		kgo.RecordHeader{Key: HeaderDetail, Value: []byte(detail)},
-		kgo.RecordHeader{Key: HeaderSourceTopic, Value: []byte(r.Topic)},
-		kgo.RecordHeader{Key: HeaderSourcePartition, Value: []byte(strconv.Itoa(int(r.Partition)))},
-		kgo.RecordHeader{Key: HeaderSourceOffset, Value: []byte(strconv.FormatInt(r.Offset, 10))},
-		kgo.RecordHeader{Key: HeaderFailedAt, Value: []byte(strconv.FormatInt(now.UnixMilli(), 10))},
-	)
-	value := r.Value
-	if len(value) > p.o.MaxDeadLetterBytes {
-		headers = append(headers, kgo.RecordHeader{Key: HeaderTruncated, Value: []byte(strconv.Itoa(len(value)))})
-		value = value[:p.o.MaxDeadLetterBytes]
-	}
-	return &kgo.Record{Topic: p.o.Topics.DeadLetter, Key: r.Key, Value: value, Headers: headers}
-}
-
-func (p *Pipeline) alertRecord(a *schemas.Alert) (*kgo.Record, error) {
-	value, err := json.Marshal(a)
-	if err != nil {
-		return nil, fmt.Errorf("encode alert: %w", err)
-	}
-	return &kgo.Record{
-		Topic: p.o.Topics.Alerts,
-		Key:   []byte(a.UserID),
-		Value: value,
-		Headers: []kgo.RecordHeader{
-			{Key: HeaderAlertType, Value: []byte(a.Type)},
-			{Key: HeaderAlertID, Value: []byte(a.AlertID)},
-			{Key: HeaderPriority, Value: []byte(a.Priority)},
-		},
-	}, nil
-}
-
-// alertRecordV1 is the alert rendered as alert.v1 for topics.alerts_v1.
-func (p *Pipeline) alertRecordV1(a *schemas.Alert) (*kgo.Record, error) {
-	rec, err := p.alertRecord(a)
-	if err != nil {
-		return nil, err
-	}
-	if rec.Value, err = json.Marshal(a.V1()); err != nil {
-		return nil, fmt.Errorf("encode alert.v1: %w", err)
-	}
-	rec.Topic = p.o.Topics.AlertsV1
-	return rec, nil
-}
-
-func (p *Pipeline) transitionRecord(userID string, t funnel.Transition) *kgo.Record {
-	value, _ := json.Marshal(struct {
-		UserID string `json:"user_id"`
-		funnel.Transition
-	}{userID, t})
-	return &kgo.Record{Topic: p.o.Topics.Transitions, Key: []byte(userID), Value: value}
 }

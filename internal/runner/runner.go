@@ -26,8 +26,6 @@ import (
 	"github.com/cxstream/cxstream/internal/privacy"
 	"github.com/cxstream/cxstream/internal/secure"
 	"github.com/cxstream/cxstream/internal/state"
-	"github.com/cxstream/cxstream/processors/churn"
-	"github.com/cxstream/cxstream/processors/funnel"
 	"github.com/cxstream/cxstream/processors/sentiment"
 	"github.com/cxstream/cxstream/schemas"
 )
@@ -77,21 +75,7 @@ func New(cfg config.Config, log *zap.Logger, opts Options) (_ *Processor, err er
 	if err != nil {
 		return nil, err
 	}
-	fp, err := funnel.New(cfg.Funnels, cfg.Processing.AllowedLateness)
-	if err != nil {
-		return nil, err
-	}
-	scorer := opts.Scorer
-	if scorer == nil {
-		if scorer, err = sentiment.NewScorer(cfg.Sentiment.Models); err != nil {
-			return nil, fmt.Errorf("load sentiment model: %w", err)
-		}
-	}
-	sp, err := sentiment.NewProcessor(cfg.Sentiment, scorer)
-	if err != nil {
-		return nil, err
-	}
-	cp, err := churn.New(cfg.Churn)
+	procs, err := Processors(cfg, opts.Scorer)
 	if err != nil {
 		return nil, err
 	}
@@ -154,9 +138,7 @@ func New(cfg config.Config, log *zap.Logger, opts Options) (_ *Processor, err er
 		ClickInput:      clickIn,
 		ChatInput:       chatIn,
 		Vocabulary:      cfg.Events.Vocabulary(),
-		Funnel:          fp,
-		Sentiment:       sp,
-		Churn:           cp,
+		Processors:      procs,
 		Store:           p.Store,
 		Publisher:       kafka.NewPublisher(p.client),
 		Queue:           queue,
@@ -165,7 +147,6 @@ func New(cfg config.Config, log *zap.Logger, opts Options) (_ *Processor, err er
 		MaxClockSkew:    cfg.Processing.MaxClockSkew,
 		AllowedLateness: cfg.Processing.AllowedLateness,
 		IdleAdvance:     cfg.Processing.IdleAdvance,
-		Currency:        cfg.Events.Purchase.DefaultCurrency,
 		DuePage:         opts.DuePage,
 		// Dead letters keep the original bytes up to this size.
 		MaxDeadLetterBytes: cfg.Processing.MaxDeadLetterBytes,

@@ -1,0 +1,41 @@
+package runner
+
+import (
+	"fmt"
+
+	"github.com/cxstream/cxstream/internal/config"
+	"github.com/cxstream/cxstream/processors"
+	"github.com/cxstream/cxstream/processors/churn"
+	"github.com/cxstream/cxstream/processors/funnel"
+	"github.com/cxstream/cxstream/processors/sentiment"
+)
+
+// Processors builds the registered processors from the configuration, in
+// the order the pipeline applies them to an event. Adding a processor is
+// one line here (and its package and configuration block). The order
+// matters where one reads another's Facts after the same event: churn
+// scores after the funnel has taken the click.
+func Processors(cfg config.Config, scorer sentiment.Scorer) ([]processors.Processor, error) {
+	fp, err := funnel.New(cfg.Funnels, cfg.Processing.AllowedLateness)
+	if err != nil {
+		return nil, err
+	}
+	if scorer == nil {
+		if scorer, err = sentiment.NewScorer(cfg.Sentiment.Models); err != nil {
+			return nil, fmt.Errorf("load sentiment model: %w", err)
+		}
+	}
+	sp, err := sentiment.NewProcessor(cfg.Sentiment, scorer)
+	if err != nil {
+		return nil, err
+	}
+	cp, err := churn.New(cfg.Churn)
+	if err != nil {
+		return nil, err
+	}
+	return []processors.Processor{
+		funnel.NewKeyed(fp, cfg.Events.Vocabulary()),
+		churn.NewKeyed(cp),
+		sentiment.NewKeyed(sp, cfg.Events.Purchase.DefaultCurrency),
+	}, nil
+}
