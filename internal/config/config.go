@@ -95,7 +95,8 @@ type Processing struct {
 	// in live operation; 0 moves watermarks by event time only.
 	IdleAdvance time.Duration `yaml:"idle_advance"`
 	// CommitInterval: how often offsets of durable batches are committed.
-	CommitInterval time.Duration `yaml:"commit_interval"`
+	CommitInterval time.Duration    `yaml:"commit_interval"`
+	StateCache     `yaml:",inline"` // state_cache_bytes, state_encoding (state.go)
 }
 
 // Privacy configures pseudonymisation.
@@ -140,6 +141,7 @@ func Default() Config {
 			TimerInterval:      time.Second,
 			IdleAdvance:        30 * time.Second,
 			CommitInterval:     200 * time.Millisecond,
+			StateCache:         DefaultStateCache(),
 		},
 		Funnels:   funnel.DefaultDefinitions(),
 		Events:    DefaultEvents(),
@@ -405,6 +407,7 @@ func (c Config) Validate() error {
 		ps.add("log.format", "must be json or console, got %q", c.Log.Format)
 	}
 	c.validateInputs(&ps)
+	ps.addKeyed(c.Processing.StateCache.Validate())
 	ps.addKeyed(c.Queue.Validate())
 	ps.addKeyed(c.API.Validate())
 	ps.addKeyed(c.Deliver.Validate())

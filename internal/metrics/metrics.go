@@ -43,6 +43,10 @@ type Metrics struct {
 	BuildInfo        *prometheus.GaugeVec // version, revision, go_version
 	QueueDepth       *prometheus.GaugeVec // state: waiting, claimed
 	QueueOldestAge   prometheus.Gauge
+
+	// The pipeline's cache of decoded user state (processing.state_cache_bytes).
+	StateCacheHits, StateCacheMisses, StateCacheEvictions prometheus.Counter
+	StateCacheBytes                                       prometheus.Gauge
 }
 
 // New creates the metrics on a fresh registry, with Go and process
@@ -77,6 +81,10 @@ func New() *Metrics {
 		QueueDepth:       f.gaugeVec("cx_queue_depth", "Support-queue conversations, by state (waiting, claimed); every process that watches the queue reports the same figure, so aggregate with max.", "state"),
 		QueueOldestAge:   f.gauge("cx_queue_oldest_age_seconds", "How long the oldest waiting support-queue conversation has waited (wall clock)."),
 	}
+	m.StateCacheHits = f.counter("cx_state_cache_hits_total", "User documents of an owned partition found in the state cache (no Redis read).").WithLabelValues()
+	m.StateCacheMisses = f.counter("cx_state_cache_misses_total", "User documents of an owned partition not in the state cache, read from Redis.").WithLabelValues()
+	m.StateCacheEvictions = f.counter("cx_state_cache_evictions_total", "User documents evicted from the state cache to stay within processing.state_cache_bytes.").WithLabelValues()
+	m.StateCacheBytes = f.gauge("cx_state_cache_bytes", "Estimated bytes of decoded user state held in the state cache.")
 	m.counters = map[string]*prometheus.CounterVec{"cx_funnel_transitions_total": m.FunnelSteps}
 	m.BuildInfo.WithLabelValues(version.Parts()).Set(1)
 	m.Commits.WithLabelValues("ok")

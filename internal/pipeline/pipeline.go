@@ -148,6 +148,10 @@ type Options struct {
 	// timer write and state write per event): the naive design, kept as a
 	// switch so the benchmark can compare it on the real code path.
 	PerEventRoundTrips bool
+	// CacheBytes bounds the cache of decoded user state of the partitions
+	// this instance owns (see cache.go); 0 disables it. The naive design
+	// (PerEventRoundTrips) never caches.
+	CacheBytes int64
 	// DuePage: at most this many due timers are loaded at once (default
 	// DefaultDuePage).
 	DuePage int
@@ -220,6 +224,8 @@ type Pipeline struct {
 
 	wmMu sync.Mutex
 	wms  map[topicPartition]int64 // watermarks of the partitions this instance works
+
+	cache *stateCache // nil: off
 }
 
 // New checks the options and returns a pipeline.
@@ -229,6 +235,9 @@ func New(o Options) (*Pipeline, error) {
 	}
 	presetMetrics(o)
 	p := &Pipeline{o: o, procs: o.Processors, counters: recordCounters(o)}
+	if o.CacheBytes > 0 && !o.PerEventRoundTrips {
+		p.cache = newStateCache(o.CacheBytes, o.Metrics)
+	}
 	for _, proc := range o.Processors {
 		var step Step = stepOf{proc}
 		for i := len(o.Middleware) - 1; i >= 0; i-- {
@@ -252,6 +261,16 @@ type user struct {
 	// reschedule: the user's timer must be set again though the state did
 	// not change (it fired early).
 	reschedule bool
+	// encoded is each document's encoded length, as read or written.
+	encoded [2]int
+}
+
+// version is the stored version of the user's document i.
+func (u *user) version(i int) int64 {
+	if i == 1 {
+		return u.docs.Chat.Version
+	}
+	return u.docs.Click.Version
 }
 
 type event struct {
@@ -288,6 +307,13 @@ func (p *Pipeline) Process(ctx context.Context, recs []*kgo.Record) (Result, err
 	start := time.Now()
 	now := p.o.Now()
 	b := &batch{nowMs: now.UnixMilli()}
+	uniform := true
+	for _, r := range recs[1:] {
+		uniform = uniform && r.Topic == recs[0].Topic && r.Partition == recs[0].Partition
+	}
+	if len(recs) > 0 {
+		b.owner = p.ownerOf(recs[0].Topic, recs[0].Partition, uniform)
+	}
 	events := make([]event, 0, len(recs))
 	userIDs := make([]string, 0, len(recs))
 	seen := make(map[string]bool, len(recs))
@@ -343,7 +369,7 @@ func (p *Pipeline) Process(ctx context.Context, recs []*kgo.Record) (Result, err
 			userIDs = append(userIDs, id)
 		}
 	}
-	if b.users, err = p.load(ctx, userIDs); err != nil {
+	if b.users, err = p.load(ctx, userIDs, b.owner); err != nil {
 		return b.res, err
 	}
 	for _, c := range clocks {
@@ -497,6 +523,9 @@ type batch struct {
 	t       tally
 	res     Result
 	nowMs   int64 // wall clock: detected_at of alerts
+	// owner: the batch's users' documents of this partition's stream come
+	// from and go back to the state cache (nil: Redis only).
+	owner *owner
 }
 
 func (p *Pipeline) emitInto(b *batch, userID string, eff processors.Effects) error {
@@ -519,6 +548,7 @@ func (p *Pipeline) finish(ctx context.Context, b *batch, clocks map[topicPartiti
 	if err := p.commitEffects(ctx, b.out, b.emitted, b.users); err != nil {
 		return err
 	}
+	p.keep(b.owner, b.users)
 	b.t.record(p.o.Metrics, p.counters)
 	for _, c := range clocks {
 		if c.wm > c.start && c.wm != noWatermark {
@@ -659,21 +689,51 @@ func (p *Pipeline) decode(r *kgo.Record, now time.Time) (event, schemas.Reason, 
 	return ev, "", ""
 }
 
-func (p *Pipeline) load(ctx context.Context, ids []string) (map[string]*user, error) {
+// load reads the users' state. With an owner, the documents of the
+// owner's stream come from the cache where it has them (taken out until
+// the batch is durable), and only the rest from Redis.
+func (p *Pipeline) load(ctx context.Context, ids []string, o *owner) (map[string]*user, error) {
+	var cached map[string]cachedDoc
+	var known map[string]state.Side
+	if o != nil {
+		for _, id := range ids {
+			if d, ok := p.cache.take(o.tp, id); ok {
+				if cached == nil {
+					cached = make(map[string]cachedDoc, len(ids))
+					known = make(map[string]state.Side, len(ids))
+				}
+				cached[id] = d
+				known[id] = storeSides[sideIndex(o.stream)]
+			}
+		}
+	}
 	start := time.Now()
-	docs, err := p.o.Store.Load(ctx, ids)
+	docs, err := p.o.Store.LoadExcept(ctx, ids, known)
 	p.o.Metrics.RedisSeconds.WithLabelValues("load").Observe(time.Since(start).Seconds())
 	if err != nil {
 		return nil, err
 	}
 	users := make(map[string]*user, len(ids))
 	for _, id := range ids {
-		u := &user{docs: docs[id], User: processors.NewUser(id, p.procs, nil)}
+		u := &user{docs: docs[id]}
+		d, hit := cached[id]
+		u.User = processors.NewUser(id, p.procs, d.states) // fills the states the cache lacks
 		for i, data := range [2][]byte{u.docs.Click.Data, u.docs.Chat.Data} {
+			if hit && i == sideIndex(o.stream) {
+				u.sides[i] = d.side
+				if i == 1 {
+					u.docs.Chat.Version = d.version
+				} else {
+					u.docs.Click.Version = d.version
+				}
+				u.encoded[i] = d.encoded
+				continue
+			}
 			stream := processors.Clicks
 			if i == 1 {
 				stream = processors.Chats
 			}
+			u.encoded[i] = len(data)
 			if err := decodeDoc(data, stream, p.procs, u.States(), &u.sides[i]); err != nil {
 				return nil, fmt.Errorf("user state %s: %w", storeSides[i], err)
 			}
@@ -685,20 +745,23 @@ func (p *Pipeline) load(ctx context.Context, ids []string) (map[string]*user, er
 
 func (p *Pipeline) save(ctx context.Context, timers []state.Timer, users map[string]*user) error {
 	var writes []state.Write
+	var written []*int64 // the versions the writes move on
 	for id, u := range users {
 		for i := range u.sides {
 			if !u.sides[i].dirty {
 				continue
 			}
-			stream, expect := processors.Clicks, u.docs.Click.Version
+			stream, version := processors.Clicks, &u.docs.Click.Version
 			if i == 1 {
-				stream, expect = processors.Chats, u.docs.Chat.Version
+				stream, version = processors.Chats, &u.docs.Chat.Version
 			}
 			data, err := encodeDoc(stream, p.procs, u.States(), &u.sides[i])
 			if err != nil {
 				return fmt.Errorf("encode state: %w", err)
 			}
-			writes = append(writes, state.Write{User: id, Side: storeSides[i], Expect: expect, Data: data})
+			u.encoded[i] = len(data)
+			writes = append(writes, state.Write{User: id, Side: storeSides[i], Expect: *version, Data: data})
+			written = append(written, version)
 		}
 	}
 	start := time.Now()
@@ -706,6 +769,11 @@ func (p *Pipeline) save(ctx context.Context, timers []state.Timer, users map[str
 	p.o.Metrics.RedisSeconds.WithLabelValues("save").Observe(time.Since(start).Seconds())
 	if errors.Is(err, state.ErrConflict) {
 		p.o.Metrics.StateConflicts.Inc()
+	}
+	if err == nil {
+		for _, v := range written {
+			*v++ // as the state script did
+		}
 	}
 	return err
 }

@@ -52,8 +52,8 @@ func (p *Pipeline) drain(ctx context.Context, tp topicPartition, wm, target int6
 		if err != nil {
 			return total, err
 		}
-		b := &batch{nowMs: now.UnixMilli()}
-		if b.users, err = p.load(ctx, ids); err != nil {
+		b := &batch{nowMs: now.UnixMilli(), owner: p.ownerOf(tp.topic, tp.partition, true)}
+		if b.users, err = p.load(ctx, ids, b.owner); err != nil {
 			return total, err
 		}
 		p.armTimers(b, c)
@@ -228,10 +228,15 @@ func (p *Pipeline) setWatermark(tp topicPartition, wm int64) {
 	p.wms[tp] = wm
 }
 
-// Release forgets a partition's cached watermark when this instance no
-// longer owns it; the next owner reads the stored one.
+// Release forgets a partition's cached watermark and cached user state
+// when this instance no longer owns it; the next owner reads the stored
+// ones.
 func (p *Pipeline) Release(topic string, partition int32) {
+	tp := topicPartition{topic, partition}
+	if p.cache != nil {
+		p.cache.drop(tp)
+	}
 	p.wmMu.Lock()
 	defer p.wmMu.Unlock()
-	delete(p.wms, topicPartition{topic, partition})
+	delete(p.wms, tp)
 }

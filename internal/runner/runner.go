@@ -147,6 +147,7 @@ func New(cfg config.Config, log *zap.Logger, opts Options) (_ *Processor, err er
 		MaxClockSkew:    cfg.Processing.MaxClockSkew,
 		AllowedLateness: cfg.Processing.AllowedLateness,
 		IdleAdvance:     cfg.Processing.IdleAdvance,
+		CacheBytes:      cfg.Processing.StateCacheBytes,
 		DuePage:         opts.DuePage,
 		// Dead letters keep the original bytes up to this size.
 		MaxDeadLetterBytes: cfg.Processing.MaxDeadLetterBytes,

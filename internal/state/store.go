@@ -106,6 +106,12 @@ func (s *Store) Key(user string, side Side) string {
 // Load reads the documents of users in one pipelined round trip (one per
 // cluster node).
 func (s *Store) Load(ctx context.Context, users []string) (map[string]UserDocs, error) {
+	return s.LoadExcept(ctx, users, nil)
+}
+
+// LoadExcept is Load, except that the document known[user] names is not
+// read (the caller holds it): its Doc is left empty.
+func (s *Store) LoadExcept(ctx context.Context, users []string, known map[string]Side) (map[string]UserDocs, error) {
 	out := make(map[string]UserDocs, len(users))
 	if len(users) == 0 {
 		return out, nil
@@ -113,8 +119,13 @@ func (s *Store) Load(ctx context.Context, users []string) (map[string]UserDocs, 
 	pipe := s.rdb.Pipeline()
 	cmds := make([][2]*redis.SliceCmd, len(users))
 	for i, u := range users {
-		cmds[i][0] = pipe.HMGet(ctx, s.Key(u, Click), "v", "s")
-		cmds[i][1] = pipe.HMGet(ctx, s.Key(u, Chat), "v", "s")
+		skip := known[u]
+		if skip != Click {
+			cmds[i][0] = pipe.HMGet(ctx, s.Key(u, Click), "v", "s")
+		}
+		if skip != Chat {
+			cmds[i][1] = pipe.HMGet(ctx, s.Key(u, Chat), "v", "s")
+		}
 	}
 	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
 		return nil, fmt.Errorf("load state: %w", err)
@@ -134,6 +145,9 @@ func (s *Store) Load(ctx context.Context, users []string) (map[string]UserDocs, 
 }
 
 func docOf(cmd *redis.SliceCmd) (Doc, error) {
+	if cmd == nil {
+		return Doc{}, nil // not asked for
+	}
 	vals, err := cmd.Result()
 	if err != nil {
 		return Doc{}, fmt.Errorf("load state: %w", err)

@@ -1,0 +1,197 @@
+package pipeline
+
+import (
+	"sync"
+
+	"github.com/cxstream/cxstream/internal/metrics"
+	"github.com/cxstream/cxstream/processors"
+)
+
+// The state cache keeps, per owned input partition, the decoded document
+// of each recent user of that partition's stream, so a batch reads from
+// Redis only what it cannot know: the documents of new users and the
+// other stream's document of every user.
+//
+// Which documents may be cached: a user's click document has one writer,
+// the owner of the user's clickstream partition, and the chat document
+// the owner of the chat partition; the two may be different instances. A
+// batch of clickstream partition P caches only the click documents of its
+// users; their chat documents (whose Facts churn reads) are read from Redis
+// on every batch, since another instance may have changed them. The same
+// holds the other way round for chat partitions.
+//
+// A cached document is still written compare-and-set on the version it
+// was read or last written at, so a zombie that lost its partition without
+// hearing of it cannot overwrite the new owner's state with its stale copy:
+// its write conflicts, the batch fails, and the retry reads Redis.
+//
+// Entries are taken out of the cache when a batch loads them and put back
+// only after the batch is durable: a batch that fails (a conflict, Kafka or
+// Redis unavailable) leaves nothing behind that it may have changed.
+
+// cachedDoc is one user's decoded document of one stream.
+type cachedDoc struct {
+	version int64
+	side    side
+	// states are the processors' states, aligned with the pipeline's
+	// processors; only those of the document's stream are set.
+	states []any
+	// encoded is the document's encoded length; size estimates the bytes
+	// the decoded document holds.
+	encoded int
+	size    int64
+}
+
+// docSize estimates the memory of a decoded document from its encoded
+// length: maps, slices and pointers take more room than their encoding.
+func docSize(encoded int) int64 { return int64(encoded)*3 + 512 }
+
+type cacheKey struct {
+	tp   topicPartition
+	user string
+}
+
+type cacheEntry struct {
+	key        cacheKey
+	doc        cachedDoc
+	prev, next *cacheEntry // LRU order: head is the most recently used
+}
+
+// stateCache is a byte-bounded LRU of decoded documents, indexed by owned
+// partition so a revoked partition's users are dropped at once. It is
+// safe for concurrent use by the partitions' workers.
+type stateCache struct {
+	limit int64
+	m     *metrics.Metrics
+
+	mu    sync.Mutex
+	bytes int64
+	head  *cacheEntry // most recent
+	tail  *cacheEntry // least recent
+	parts map[topicPartition]map[string]*cacheEntry
+}
+
+func newStateCache(limit int64, m *metrics.Metrics) *stateCache {
+	return &stateCache{limit: limit, m: m, parts: map[topicPartition]map[string]*cacheEntry{}}
+}
+
+// take removes and returns the user's document cached for partition tp.
+func (c *stateCache) take(tp topicPartition, user string) (cachedDoc, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e := c.parts[tp][user]
+	if e == nil {
+		c.m.StateCacheMisses.Inc()
+		return cachedDoc{}, false
+	}
+	c.m.StateCacheHits.Inc()
+	c.remove(e)
+	return e.doc, true
+}
+
+// put caches the user's document for partition tp, evicting the least
+// recently used documents beyond the limit.
+func (c *stateCache) put(tp topicPartition, user string, doc cachedDoc) {
+	if doc.size > c.limit {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	users := c.parts[tp]
+	if users == nil {
+		users = map[string]*cacheEntry{}
+		c.parts[tp] = users
+	}
+	if old := users[user]; old != nil {
+		c.remove(old)
+	}
+	e := &cacheEntry{key: cacheKey{tp, user}, doc: doc, next: c.head}
+	if c.head != nil {
+		c.head.prev = e
+	}
+	c.head = e
+	if c.tail == nil {
+		c.tail = e
+	}
+	users[user] = e
+	c.bytes += doc.size
+	for c.bytes > c.limit && c.tail != nil {
+		c.remove(c.tail)
+		c.m.StateCacheEvictions.Inc()
+	}
+	c.m.StateCacheBytes.Set(float64(c.bytes))
+}
+
+// drop forgets every document cached for partition tp.
+func (c *stateCache) drop(tp topicPartition) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, e := range c.parts[tp] {
+		c.remove(e)
+	}
+	delete(c.parts, tp)
+	c.m.StateCacheBytes.Set(float64(c.bytes))
+}
+
+// remove unlinks e; c.mu is held.
+func (c *stateCache) remove(e *cacheEntry) {
+	if e.prev != nil {
+		e.prev.next = e.next
+	} else {
+		c.head = e.next
+	}
+	if e.next != nil {
+		e.next.prev = e.prev
+	} else {
+		c.tail = e.prev
+	}
+	e.prev, e.next = nil, nil
+	if users := c.parts[e.key.tp]; users != nil {
+		delete(users, e.key.user)
+	}
+	c.bytes -= e.doc.size
+}
+
+// owner is the partition whose documents a batch may take from and put
+// back into the cache: set when the cache is on and every record of the
+// batch comes from one input partition (as the consumer hands them over).
+type owner struct {
+	tp     topicPartition
+	stream processors.Stream
+}
+
+// ownerOf returns the batch's owning partition, if any.
+func (p *Pipeline) ownerOf(topic string, partition int32, uniform bool) *owner {
+	if p.cache == nil || !uniform {
+		return nil
+	}
+	switch topic {
+	case p.o.Topics.Clickstream:
+		return &owner{tp: topicPartition{topic, partition}, stream: processors.Clicks}
+	case p.o.Topics.Chat:
+		return &owner{tp: topicPartition{topic, partition}, stream: processors.Chats}
+	}
+	return nil
+}
+
+// keep puts the owned documents of a durable batch's users back into the
+// cache, at the versions just written.
+func (p *Pipeline) keep(o *owner, users map[string]*user) {
+	if o == nil {
+		return
+	}
+	i := sideIndex(o.stream)
+	for id, u := range users {
+		// The batch is done with the user: its states slice is reused,
+		// without the other stream's states, which are read afresh.
+		states := u.States()
+		for j, proc := range p.procs {
+			if proc.Stream() != o.stream {
+				states[j] = nil
+			}
+		}
+		sd := u.sides[i]
+		sd.dirty = false
+		p.cache.put(o.tp, id, cachedDoc{version: u.version(i), side: sd, states: states, encoded: u.encoded[i], size: docSize(u.encoded[i])})
+	}
+}

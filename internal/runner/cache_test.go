@@ -1,0 +1,153 @@
+package runner
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/redis/go-redis/v9"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/cxstream/cxstream/internal/kafka"
+	"github.com/cxstream/cxstream/internal/metrics"
+	"github.com/cxstream/cxstream/internal/pipeline"
+	"github.com/cxstream/cxstream/internal/state"
+	"github.com/cxstream/cxstream/internal/testenv"
+	"github.com/cxstream/cxstream/schemas"
+)
+
+// instance is one pipeline with the state cache on, as one cxstream
+// process would run it, driven batch by batch.
+type instance struct {
+	*pipeline.Pipeline
+	m *metrics.Metrics
+}
+
+func newInstance(t *testing.T, e env, rdb redis.UniversalClient, prefix string) instance {
+	t.Helper()
+	cfg := e.config(prefix, prefix)
+	cfg.Processing.StateCacheBytes = 1 << 20
+	procs, err := Processors(cfg, sharedScorer(t))
+	testenv.Must(t, err, "processors")
+	validator, err := schemas.NewValidator(cfg.Processing.MaxMessageBytes)
+	testenv.Must(t, err, "validator")
+	cl, err := kgo.NewClient(kgo.SeedBrokers(e.kafka.Brokers...))
+	testenv.Must(t, err, "kafka client")
+	t.Cleanup(cl.Close)
+	m := metrics.New()
+	p, err := pipeline.New(pipeline.Options{Topics: cfg.Topics, Validator: validator, Processors: procs,
+		Store: state.New(rdb, state.Options{Prefix: prefix}), Publisher: kafka.NewPublisher(cl), Metrics: m,
+		AllowedLateness: cfg.Processing.AllowedLateness, CacheBytes: cfg.Processing.StateCacheBytes})
+	testenv.Must(t, err, "pipeline")
+	return instance{Pipeline: p, m: m}
+}
+
+// clicksAt are n product views of user on clickstream partition 0 at
+// offsets from, from+1, ...
+func clicksAt(user string, from, n int) []*kgo.Record {
+	at := time.Now().Add(-time.Hour).UnixMilli()
+	var out []*kgo.Record
+	for i := from; i < from+n; i++ {
+		r := click(user, user+"-"+string(rune('a'+i)), schemas.ClickProductView, at+int64(i)*1000, 0)
+		r.Partition, r.Offset = 0, int64(i)
+		out = append(out, r)
+	}
+	return out
+}
+
+// storedClicks is the fence and the event count of the user's stored
+// click document.
+func storedClicks(t *testing.T, store *state.Store, user string) (fence int64, events int, version int64) {
+	t.Helper()
+	docs, err := store.Load(context.Background(), []string{user})
+	testenv.Must(t, err, "load")
+	d, err := pipeline.DecodeClick(docs[user].Click.Data)
+	testenv.Must(t, err, "decode")
+	for _, n := range d.Churn.Days {
+		events += n
+	}
+	return d.Fence["cx.clickstream.v1/0"], events, docs[user].Click.Version
+}
+
+// A zombie (an instance that lost its partition without hearing of it)
+// holds a stale cached copy of a user's state; its write must lose to the
+// new owner's, and its retry must read Redis and count nothing twice.
+func TestZombieWithStaleCacheCannotOverwriteNewerState(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	zombie := newInstance(t, e, e.redis.Client, "zombie")
+	owner := newInstance(t, e, e.redis.Client, "zombie")
+	store := state.New(e.redis.Client, state.Options{Prefix: "zombie"})
+	recs := clicksAt("z", 0, 5)
+
+	_, err := zombie.Process(ctx, recs[:2])
+	testenv.Must(t, err, "zombie's first batch")
+	// The partition moves: the new owner replays from the last commit.
+	_, err = owner.Process(ctx, recs[:4])
+	testenv.Must(t, err, "new owner's batch")
+	if fence, events, _ := storedClicks(t, store, "z"); fence != 3 || events != 4 {
+		t.Fatalf("after the new owner: fence %d, %d events; want 3, 4", fence, events)
+	}
+
+	_, err = zombie.Process(ctx, recs[2:])
+	if !errors.Is(err, state.ErrConflict) {
+		t.Fatalf("zombie's batch from its stale cache: %v, want a state conflict", err)
+	}
+	if hits := testutil.ToFloat64(zombie.m.StateCacheHits); hits != 1 {
+		t.Fatalf("the zombie read %v users from its cache, want 1 (the test must exercise the cache)", hits)
+	}
+	if fence, events, _ := storedClicks(t, store, "z"); fence != 3 || events != 4 {
+		t.Fatalf("after the zombie's write: fence %d, %d events; want the new owner's 3, 4", fence, events)
+	}
+	// The consumer retries the batch: from Redis, fenced.
+	_, err = zombie.Process(ctx, recs[2:])
+	testenv.Must(t, err, "zombie's retry")
+	if fence, events, _ := storedClicks(t, store, "z"); fence != 4 || events != 5 {
+		t.Fatalf("after the retry: fence %d, %d events; want 4, 5 (each event once)", fence, events)
+	}
+}
+
+// A revoked partition's users leave the cache: when the partition comes
+// back after another instance worked it, the state is read from Redis
+// and the batch succeeds at once.
+func TestReleaseDropsThePartitionsCache(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	a := newInstance(t, e, e.redis.Client, "release")
+	b := newInstance(t, e, e.redis.Client, "release")
+	store := state.New(e.redis.Client, state.Options{Prefix: "release"})
+	recs := clicksAt("r", 0, 6)
+
+	_, err := a.Process(ctx, recs[:2])
+	testenv.Must(t, err, "first batch")
+	if n := testutil.ToFloat64(a.m.StateCacheBytes); n <= 0 {
+		t.Fatalf("cache holds %v bytes after a batch, want some", n)
+	}
+	a.Release("cx.clickstream.v1", 0)
+	if n := testutil.ToFloat64(a.m.StateCacheBytes); n != 0 {
+		t.Fatalf("cache holds %v bytes after the partition was released, want 0", n)
+	}
+	_, err = b.Process(ctx, recs[:4])
+	testenv.Must(t, err, "other instance's batch")
+	// The partition comes back.
+	_, err = a.Process(ctx, recs[4:])
+	testenv.Must(t, err, "batch after the partition came back")
+	if c := testutil.ToFloat64(a.m.StateConflicts); c != 0 {
+		t.Fatalf("%v state conflicts: the released cache was used", c)
+	}
+	if fence, events, _ := storedClicks(t, store, "r"); fence != 5 || events != 6 {
+		t.Fatalf("fence %d, %d events; want 5, 6", fence, events)
+	}
+	// And the user is cached again: the next batch needs no read of it.
+	more := clicksAt("r", 6, 1)
+	_, err = a.Process(ctx, more)
+	testenv.Must(t, err, "next batch")
+	if hits := testutil.ToFloat64(a.m.StateCacheHits); hits != 1 {
+		t.Fatalf("%v cache hits, want 1", hits)
+	}
+	if fence, events, v := storedClicks(t, store, "r"); fence != 6 || events != 7 || v != 4 {
+		t.Fatalf("fence %d, %d events, version %d; want 6, 7, 4", fence, events, v)
+	}
+}
