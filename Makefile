@@ -24,6 +24,7 @@ fuzz:
 	go test -run='^$$' -fuzz=FuzzFastPathAgreesWithSchema -fuzztime=$(FUZZTIME) ./schemas
 	go test -run='^$$' -fuzz=FuzzDecodeAlert -fuzztime=$(FUZZTIME) ./schemas
 	go test -run='^$$' -fuzz=FuzzReaders -fuzztime=$(FUZZTIME) ./internal/ingest
+	go test -run='^$$' -fuzz=FuzzDecodeDoc -fuzztime=$(FUZZTIME) ./internal/pipeline
 
 # Tests start their own redis-server and Kafka broker on free ports; this
 # only makes sure the programs are installed (Debian/Ubuntu): redis-server,

@@ -133,7 +133,9 @@ type Processor interface {
 	// Stream is the input stream it reads.
 	Stream() Stream
 	// NewState returns a pointer to an empty state; the pipeline decodes
-	// stored state into it (JSON).
+	// stored state into it: with its own compact codec when the state
+	// implements encoding.BinaryAppender and encoding.BinaryUnmarshaler
+	// (see codec.go), else as JSON.
 	NewState() any
 	// Apply applies one event of the processor's stream.
 	Apply(u *User, ev Event) Effects

@@ -13,6 +13,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/cxstream/cxstream/internal/config"
+	"github.com/cxstream/cxstream/internal/pipeline"
 	"github.com/cxstream/cxstream/internal/runner"
 	"github.com/cxstream/cxstream/internal/testenv"
 )
@@ -64,8 +65,10 @@ func TestReplayAndTail(t *testing.T) {
 	}
 	docs, err := p.Store.Load(context.Background(), []string{"carl"})
 	testenv.Must(t, err, "load")
-	if !bytes.Contains(docs["carl"].Click.Data, []byte(`"p":1,"m":59.5`)) {
-		t.Errorf("carl's purchase from the CSV is not in the state: %s", docs["carl"].Click.Data)
+	carl, err := pipeline.DocJSON(docs["carl"].Click.Data)
+	testenv.Must(t, err, "state as JSON")
+	if !bytes.Contains(carl, []byte(`"p":1,"m":59.5`)) {
+		t.Errorf("carl's purchase from the CSV is not in the state: %s", carl)
 	}
 	out := run("tail", "--from-beginning", "-n", "1")
 	if !strings.Contains(out, "negative_chat") || !strings.Contains(out, "carl") {

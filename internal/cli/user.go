@@ -17,6 +17,7 @@ import (
 	"github.com/cxstream/cxstream/internal/config"
 	"github.com/cxstream/cxstream/internal/erasure"
 	"github.com/cxstream/cxstream/internal/kafka"
+	"github.com/cxstream/cxstream/internal/pipeline"
 	"github.com/cxstream/cxstream/internal/privacy"
 	"github.com/cxstream/cxstream/internal/runner"
 	"github.com/cxstream/cxstream/internal/state"
@@ -141,7 +142,11 @@ func printRaw(cmd *cobra.Command, us *userStore, id, shown string) error {
 	view := map[string]any{"user_id": id}
 	for side, doc := range map[state.Side]state.Doc{state.Click: d.Click, state.Chat: d.Chat} {
 		if len(doc.Data) > 0 {
-			view[string(side)] = json.RawMessage(doc.Data)
+			data, err := pipeline.DocJSON(doc.Data) // a binary document is shown in the JSON layout
+			if err != nil {
+				return fmt.Errorf("%s document: %w", side, err)
+			}
+			view[string(side)] = json.RawMessage(data)
 			view[string(side)+"_version"] = doc.Version
 		}
 	}

@@ -12,6 +12,7 @@ import (
 	analytics "gopkg.in/segmentio/analytics-go.v3"
 
 	"github.com/cxstream/cxstream/internal/config"
+	"github.com/cxstream/cxstream/internal/pipeline"
 	"github.com/cxstream/cxstream/internal/runner"
 	"github.com/cxstream/cxstream/internal/testenv"
 	"github.com/cxstream/cxstream/processors/funnel"
@@ -108,12 +109,14 @@ func TestRetriedCallsCountOnce(t *testing.T) {
 			Days      []int   `json:"n"`
 		} `json:"churn"`
 	}
-	testenv.Must(t, json.Unmarshal(docs["u-d"].Click.Data, &st), "decode state")
+	doc, err := pipeline.DocJSON(docs["u-d"].Click.Data)
+	testenv.Must(t, err, "state as JSON")
+	testenv.Must(t, json.Unmarshal(doc, &st), "decode state")
 	activity := 0
 	for _, n := range st.Churn.Days {
 		activity += n
 	}
 	if st.Funnel["shop"].Now.Conversions != 1 || st.Churn.Purchases != 1 || st.Churn.Spend != 25 || activity != 3 {
-		t.Fatalf("state counts the retry: %s", docs["u-d"].Click.Data)
+		t.Fatalf("state counts the retry: %s", doc)
 	}
 }

@@ -152,6 +152,9 @@ type Options struct {
 	// this instance owns (see cache.go); 0 disables it. The naive design
 	// (PerEventRoundTrips) never caches.
 	CacheBytes int64
+	// StateEncoding is how state documents are written (default binary);
+	// both encodings are always read.
+	StateEncoding Encoding
 	// DuePage: at most this many due timers are loaded at once (default
 	// DefaultDuePage).
 	DuePage int
@@ -184,6 +187,13 @@ func (o *Options) validate() error {
 	}
 	if o.DedupWindow <= 0 {
 		o.DedupWindow = 64
+	}
+	switch o.StateEncoding {
+	case "":
+		o.StateEncoding = EncodingBinary
+	case EncodingBinary, EncodingJSON:
+	default:
+		return fmt.Errorf("pipeline: unknown state encoding %q", o.StateEncoding)
 	}
 	if o.DuePage <= 0 {
 		o.DuePage = DefaultDuePage
@@ -755,7 +765,7 @@ func (p *Pipeline) save(ctx context.Context, timers []state.Timer, users map[str
 			if i == 1 {
 				stream, version = processors.Chats, &u.docs.Chat.Version
 			}
-			data, err := encodeDoc(stream, p.procs, u.States(), &u.sides[i])
+			data, err := encodeDoc(p.o.StateEncoding, stream, p.procs, u.States(), &u.sides[i], u.encoded[i])
 			if err != nil {
 				return fmt.Errorf("encode state: %w", err)
 			}

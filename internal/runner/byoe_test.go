@@ -74,20 +74,20 @@ func TestOwnEventNamesInTheirOwnFormats(t *testing.T) {
 			Contacts  []int64 `json:"ct"`
 		} `json:"churn"`
 	}
-	testenv.Must(t, json.Unmarshal(docs["dana"].Click.Data, &dana), "dana")
+	testenv.Must(t, json.Unmarshal(docJSON(t, docs["dana"].Click.Data), &dana), "dana")
 	shop := dana.Funnel["shop"].Now
 	if shop.Conversions != 1 || fmt.Sprint(shop.Reached) != "[1 1 1]" {
-		t.Errorf("funnel over the source's names: %s", docs["dana"].Click.Data)
+		t.Errorf("funnel over the source's names: %s", docJSON(t, docs["dana"].Click.Data))
 	}
 	activity := 0
 	for _, n := range dana.Churn.Days {
 		activity += n
 	}
 	if dana.Churn.Purchases != 1 || dana.Churn.Spend != 30.5 || activity != 5 || len(dana.Churn.Contacts) != 1 {
-		t.Errorf("purchase by name, activity (5: the retry counts once), contact: %s", docs["dana"].Click.Data)
+		t.Errorf("purchase by name, activity (5: the retry counts once), contact: %s", docJSON(t, docs["dana"].Click.Data))
 	}
-	if !strings.Contains(string(docs["dana"].Chat.Data), `"msgs":1`) {
-		t.Errorf("chat via mapping not applied: %s", docs["dana"].Chat.Data)
+	if !strings.Contains(string(docJSON(t, docs["dana"].Chat.Data)), `"msgs":1`) {
+		t.Errorf("chat via mapping not applied: %s", docJSON(t, docs["dana"].Chat.Data))
 	}
 	dead := readTopic(t, e.kafka.Brokers, "cx.deadletter.v1", 1)
 	if len(dead) != 1 || header(dead[0], pipeline.HeaderReason) != string(ingest.ReasonFormat) || !strings.Contains(header(dead[0], pipeline.HeaderDetail), "timestamp") {

@@ -151,3 +151,12 @@ func TestReleaseDropsThePartitionsCache(t *testing.T) {
 		t.Fatalf("fence %d, %d events, version %d; want 6, 7, 4", fence, events, v)
 	}
 }
+
+// docJSON is a stored document in the JSON layout, whichever encoding
+// stored it.
+func docJSON(t *testing.T, data []byte) []byte {
+	t.Helper()
+	j, err := pipeline.DocJSON(data)
+	testenv.Must(t, err, "document as JSON")
+	return j
+}

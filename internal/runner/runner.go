@@ -148,6 +148,7 @@ func New(cfg config.Config, log *zap.Logger, opts Options) (_ *Processor, err er
 		AllowedLateness: cfg.Processing.AllowedLateness,
 		IdleAdvance:     cfg.Processing.IdleAdvance,
 		CacheBytes:      cfg.Processing.StateCacheBytes,
+		StateEncoding:   pipeline.Encoding(cfg.Processing.StateEncoding),
 		DuePage:         opts.DuePage,
 		// Dead letters keep the original bytes up to this size.
 		MaxDeadLetterBytes: cfg.Processing.MaxDeadLetterBytes,

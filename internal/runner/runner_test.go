@@ -201,9 +201,9 @@ func TestEventsBecomeStateAlertsAndDeadLetters(t *testing.T) {
 			Spend     float64 `json:"m"`
 		} `json:"churn"`
 	}
-	testenv.Must(t, json.Unmarshal(docs["alice"].Click.Data, &alice), "alice")
+	testenv.Must(t, json.Unmarshal(docJSON(t, docs["alice"].Click.Data), &alice), "alice")
 	if alice.Funnel["purchase"].Now.Conversions != 1 || alice.Churn.Purchases != 1 || alice.Churn.Spend != 49.9 {
-		t.Errorf("alice's state: %s", docs["alice"].Click.Data)
+		t.Errorf("alice's state: %s", docJSON(t, docs["alice"].Click.Data))
 	}
 	var bob struct {
 		Sentiment struct {
@@ -211,9 +211,9 @@ func TestEventsBecomeStateAlertsAndDeadLetters(t *testing.T) {
 			NegativeAt []int64 `json:"neg"`
 		} `json:"sentiment"`
 	}
-	testenv.Must(t, json.Unmarshal(docs["bob"].Chat.Data, &bob), "bob")
+	testenv.Must(t, json.Unmarshal(docJSON(t, docs["bob"].Chat.Data), &bob), "bob")
 	if bob.Sentiment.Messages != 1 || len(bob.Sentiment.NegativeAt) != 1 {
-		t.Errorf("bob's state: %s", docs["bob"].Chat.Data)
+		t.Errorf("bob's state: %s", docJSON(t, docs["bob"].Chat.Data))
 	}
 	if docs["carol"].Click.Version != 1 {
 		t.Errorf("carol's event after the bad record was not applied: %+v", docs["carol"])
@@ -312,13 +312,13 @@ func genRecords(n int, users int) []*kgo.Record {
 func comparable(t *testing.T, d state.UserDocs) (click, chat map[string]any) {
 	t.Helper()
 	if len(d.Click.Data) > 0 {
-		testenv.Must(t, json.Unmarshal(d.Click.Data, &click), "click doc")
+		testenv.Must(t, json.Unmarshal(docJSON(t, d.Click.Data), &click), "click doc")
 		ch := click["churn"].(map[string]any)
 		delete(ch, "s")
 		delete(ch, "a")
 	}
 	if len(d.Chat.Data) > 0 {
-		testenv.Must(t, json.Unmarshal(d.Chat.Data, &chat), "chat doc")
+		testenv.Must(t, json.Unmarshal(docJSON(t, d.Chat.Data), &chat), "chat doc")
 	}
 	return click, chat
 }
@@ -391,7 +391,7 @@ func TestRestartAndFullReplayEndInTheSameState(t *testing.T) {
 		ac, ah := comparable(t, a[id])
 		bc, bh := comparable(t, b[id])
 		if !reflect.DeepEqual(ac, bc) || !reflect.DeepEqual(ah, bh) {
-			t.Errorf("user %s differs:\n once:      %s | %s\n restarted: %s | %s", id, a[id].Click.Data, a[id].Chat.Data, b[id].Click.Data, b[id].Chat.Data)
+			t.Errorf("user %s differs:\n once:      %s | %s\n restarted: %s | %s", id, docJSON(t, a[id].Click.Data), docJSON(t, a[id].Chat.Data), docJSON(t, b[id].Click.Data), docJSON(t, b[id].Chat.Data))
 		}
 		if ac != nil || ah != nil {
 			compared++
@@ -463,7 +463,7 @@ func TestTimersNoticeSilentUsers(t *testing.T) {
 			} `json:"n"`
 		} `json:"funnel"`
 	}
-	testenv.Must(t, json.Unmarshal(docs["silent"].Click.Data, &silent), "silent")
+	testenv.Must(t, json.Unmarshal(docJSON(t, docs["silent"].Click.Data), &silent), "silent")
 	if f := silent.Funnel["purchase"].Now; f.Step != -1 || f.Abandonments != 1 {
 		t.Errorf("silent's funnel after the window: %+v", f)
 	}
