@@ -29,9 +29,123 @@ func fields(raw []byte) (map[string]gojson.RawMessage, bool) {
 	return m, true
 }
 
+// object reads the top-level members of a JSON object in order, without
+// building a map: the fast path's hot loop allocates only the strings it
+// keeps. start checks that raw is valid UTF-8 and valid JSON (so the
+// scanning after it can be simple) and is an object.
+type object struct {
+	b []byte
+	i int
+}
+
+func (o *object) start(raw []byte) bool {
+	if !utf8.Valid(raw) || !gojson.Valid(raw) {
+		return false
+	}
+	o.b, o.i = raw, 0
+	o.space()
+	if o.i >= len(o.b) || o.b[o.i] != '{' {
+		return false
+	}
+	o.i++
+	return true
+}
+
+func (o *object) space() {
+	for o.i < len(o.b) && (o.b[o.i] == ' ' || o.b[o.i] == '\t' || o.b[o.i] == '\n' || o.b[o.i] == '\r') {
+		o.i++
+	}
+}
+
+// next returns the next member's key and raw value. done is set at the
+// end of the object; ok is false when the fast path cannot read a member
+// (a key with escapes, which only the library compares exactly).
+func (o *object) next() (key, val []byte, done, ok bool) {
+	o.space()
+	if o.i < len(o.b) && o.b[o.i] == ',' {
+		o.i++
+		o.space()
+	}
+	if o.i >= len(o.b) || o.b[o.i] == '}' {
+		return nil, nil, true, true
+	}
+	if o.b[o.i] != '"' {
+		return nil, nil, false, false
+	}
+	end := o.stringEnd(o.i)
+	key = o.b[o.i+1 : max(o.i+1, end-1)]
+	if bytes.IndexByte(key, '\\') >= 0 {
+		return nil, nil, false, false
+	}
+	o.i = end
+	o.space()
+	if o.i >= len(o.b) || o.b[o.i] != ':' {
+		return nil, nil, false, false
+	}
+	o.i++
+	o.space()
+	if o.i >= len(o.b) {
+		return nil, nil, false, false
+	}
+	from := o.i
+	o.i = o.valueEnd(o.i)
+	return key, o.b[from:o.i], false, true
+}
+
+// stringEnd is the index after the string starting at i (valid JSON).
+func (o *object) stringEnd(i int) int {
+	for i++; i < len(o.b); i++ {
+		switch o.b[i] {
+		case '\\':
+			i++
+		case '"':
+			return i + 1
+		}
+	}
+	return len(o.b)
+}
+
+// valueEnd is the index after the value starting at i (valid JSON).
+func (o *object) valueEnd(i int) int {
+	switch o.b[i] {
+	case '"':
+		return o.stringEnd(i)
+	case '{', '[':
+		depth := 0
+		for i < len(o.b) {
+			switch o.b[i] {
+			case '"':
+				i = o.stringEnd(i)
+				continue
+			case '{', '[':
+				depth++
+			case '}', ']':
+				depth--
+				if depth == 0 {
+					return i + 1
+				}
+			}
+			i++
+		}
+		return i
+	}
+	for ; i < len(o.b); i++ { // a number or a literal
+		switch o.b[i] {
+		case ',', '}', ']', ' ', '\t', '\r', '\n':
+			return i
+		}
+	}
+	return i
+}
+
 func str(v gojson.RawMessage, minLen, maxLen int) (string, bool) {
 	if len(v) < 2 || v[0] != '"' {
 		return "", false
+	}
+	if body := v[1 : len(v)-1]; bytes.IndexByte(body, '\\') < 0 && validJSONString(body) {
+		// No escapes: the value is its bytes.
+		n := utf8.RuneCount(body)
+		return string(body), n >= minLen && n <= maxLen
 	}
 	var s string
 	if err := gojson.Unmarshal(v, &s); err != nil {
@@ -83,25 +197,77 @@ const (
 	maxEventTime = 9007199254740991
 )
 
+// validJSONString: body holds no raw control character (valid JSON
+// cannot; callers outside a validated document may pass anything).
+func validJSONString(body []byte) bool {
+	for _, c := range body {
+		if c < 0x20 {
+			return false
+		}
+	}
+	return true
+}
+
+// known returns the constant among names that v (a JSON string without
+// escapes) spells, so common values cost no allocation; "" if none.
+func known(v []byte, names ...string) string {
+	if len(v) < 2 || v[0] != '"' {
+		return ""
+	}
+	body := v[1 : len(v)-1]
+	for _, n := range names {
+		if string(body) == n {
+			return n
+		}
+	}
+	return ""
+}
+
+// The fields a message must have, as bits.
+const (
+	hasEventID = 1 << iota
+	hasUserID
+	hasType
+	hasEventTime
+	hasAmount
+	hasCurrency
+	hasConversationID
+	hasSender
+	hasText
+)
+
 func fastClick(raw []byte, ev *ClickEvent) bool {
-	m, ok := fields(raw)
-	if !ok {
+	var o object
+	if !o.start(raw) {
 		return false
 	}
-	for k, v := range m {
-		switch k {
+	var seen int
+	for {
+		k, v, done, ok := o.next()
+		if !ok {
+			return false
+		}
+		if done {
+			break
+		}
+		switch string(k) {
 		case "schema":
-			ev.Schema, ok = str(v, 0, 64)
-			ok = ok && (ev.Schema == ClickstreamV1 || ev.Schema == ClickstreamV2)
+			ev.Schema = known(v, ClickstreamV1, ClickstreamV2)
+			ok = ev.Schema != ""
 		case "event_id":
+			seen |= hasEventID
 			ev.EventID, ok = str(v, 1, 128)
 		case "user_id":
+			seen |= hasUserID
 			ev.UserID, ok = str(v, 1, 128)
 		case "session_id":
 			ev.SessionID, ok = str(v, 0, 128)
 		case "type":
-			ev.Type, ok = str(v, 1, MaxEventNameLength)
-			ok = ok && ValidEventName(ev.Type)
+			seen |= hasType
+			if ev.Type = known(v, BuiltinClickNames...); ev.Type == "" {
+				ev.Type, ok = str(v, 1, MaxEventNameLength)
+				ok = ok && ValidEventName(ev.Type)
+			}
 		case "page":
 			ev.Page, ok = str(v, 0, 2048)
 		case "item_id":
@@ -109,11 +275,14 @@ func fastClick(raw []byte, ev *ClickEvent) bool {
 		case "properties":
 			ev.Properties, ok = properties(v)
 		case "amount":
+			seen |= hasAmount
 			ev.Amount, ok = number(v, 0, 1e9)
 		case "currency":
+			seen |= hasCurrency
 			ev.Currency, ok = str(v, 3, 3)
 			ok = ok && isUpper3(ev.Currency)
 		case "event_time":
+			seen |= hasEventTime
 			ev.EventTime, ok = integer(v, minEventTime, maxEventTime)
 		default:
 			ok = true // other fields are allowed and ignored
@@ -122,9 +291,8 @@ func fastClick(raw []byte, ev *ClickEvent) bool {
 			return false
 		}
 	}
-	_, hasAmount := m["amount"]
-	_, hasCurrency := m["currency"]
-	return has(m, "event_id", "user_id", "type", "event_time") && (ev.Type != ClickPurchase || (hasAmount && hasCurrency))
+	const required = hasEventID | hasUserID | hasType | hasEventTime
+	return seen&required == required && (ev.Type != ClickPurchase || seen&(hasAmount|hasCurrency) == hasAmount|hasCurrency)
 }
 
 func properties(v gojson.RawMessage) (map[string]any, bool) {
@@ -150,33 +318,49 @@ func isUpper3(s string) bool {
 }
 
 func fastChat(raw []byte, m *ChatMessage) bool {
-	fs, ok := fields(raw)
-	if !ok {
+	var o object
+	if !o.start(raw) {
 		return false
 	}
-	for k, v := range fs {
-		switch k {
+	var seen int
+	for {
+		k, v, done, ok := o.next()
+		if !ok {
+			return false
+		}
+		if done {
+			break
+		}
+		switch string(k) {
 		case "schema":
-			m.Schema, ok = str(v, 0, 64)
-			ok = ok && m.Schema == ChatV1
+			m.Schema = known(v, ChatV1)
+			ok = m.Schema != ""
 		case "event_id":
+			seen |= hasEventID
 			m.EventID, ok = str(v, 1, 128)
 		case "conversation_id":
+			seen |= hasConversationID
 			m.ConversationID, ok = str(v, 1, 128)
 		case "user_id":
+			seen |= hasUserID
 			m.UserID, ok = str(v, 1, 128)
 		case "sender":
-			m.Sender, ok = str(v, 1, 16)
-			ok = ok && oneOf(m.Sender, SenderCustomer, SenderAgent, SenderBot)
+			seen |= hasSender
+			m.Sender = known(v, SenderCustomer, SenderAgent, SenderBot)
+			ok = m.Sender != ""
 		case "channel":
-			m.Channel, ok = str(v, 1, 16)
-			ok = ok && oneOf(m.Channel, "web", "app", "email", "phone", "social", "sms")
+			m.Channel = known(v, "web", "app", "email", "phone", "social", "sms")
+			ok = m.Channel != ""
 		case "text":
+			seen |= hasText
 			m.Text, ok = str(v, 0, 8000)
 		case "language":
-			m.Language, ok = str(v, 2, 64)
-			ok = ok && isLanguageTag(m.Language)
+			if m.Language = known(v, "en", "zh", "de", "fr", "es"); m.Language == "" {
+				m.Language, ok = str(v, 2, 64)
+				ok = ok && isLanguageTag(m.Language)
+			}
 		case "event_time":
+			seen |= hasEventTime
 			m.EventTime, ok = integer(v, minEventTime, maxEventTime)
 		default:
 			ok = true
@@ -185,7 +369,8 @@ func fastChat(raw []byte, m *ChatMessage) bool {
 			return false
 		}
 	}
-	return has(fs, "event_id", "conversation_id", "user_id", "sender", "text", "event_time")
+	const required = hasEventID | hasConversationID | hasUserID | hasSender | hasText | hasEventTime
+	return seen&required == required
 }
 
 // isLanguageTag is ^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$.
