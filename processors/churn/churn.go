@@ -228,8 +228,25 @@ type Signals struct {
 	Sentiment   float64
 }
 
+// featureOrder names the entries of a featureVector.
+var featureOrder = [...]string{FeatResurrected, FeatPurchaseGap, FeatDaysInactive, FeatActivityDrop, FeatAbandonments,
+	FeatNegativeChats, FeatSupportContact, FeatPurchases, FeatSpend}
+
+// featureVector is the model's inputs in featureOrder: what every
+// evaluation computes, without a map per event.
+type featureVector [len(featureOrder)]float64
+
 // Features computes the model's inputs at time now (ms).
 func Features(st *State, sig Signals, now int64) map[string]float64 {
+	v := features(st, sig, now)
+	m := make(map[string]float64, len(v))
+	for i, name := range featureOrder {
+		m[name] = v[i]
+	}
+	return m
+}
+
+func features(st *State, sig Signals, now int64) featureVector {
 	since := now - 14*dayMs
 	recent, before := 0, 0
 	offset := now/dayMs - st.Day // days passed since the last counted day
@@ -258,16 +275,16 @@ func Features(st *State, sig Signals, now int64) map[string]float64 {
 	if st.LastPurchase > 0 {
 		purchaseGap = math.Min(180, float64(now-st.LastPurchase)/float64(dayMs))
 	}
-	return map[string]float64{
-		FeatResurrected:    resurrected,
-		FeatPurchaseGap:    purchaseGap,
-		FeatDaysInactive:   inactive,
-		FeatActivityDrop:   drop,
-		FeatAbandonments:   math.Min(3, float64(countSince(sig.AbandonedAt, since))),
-		FeatNegativeChats:  math.Min(3, float64(countSince(sig.NegativeAt, since))),
-		FeatSupportContact: math.Min(5, float64(countSince(sig.ContactAt, since)+countSince(st.ContactAt, since))),
-		FeatPurchases:      math.Min(5, float64(st.Purchases)),
-		FeatSpend:          math.Log1p(st.Spend),
+	return featureVector{
+		resurrected,
+		purchaseGap,
+		inactive,
+		drop,
+		math.Min(3, float64(countSince(sig.AbandonedAt, since))),
+		math.Min(3, float64(countSince(sig.NegativeAt, since))),
+		math.Min(5, float64(countSince(sig.ContactAt, since)+countSince(st.ContactAt, since))),
+		math.Min(5, float64(st.Purchases)),
+		math.Log1p(st.Spend),
 	}
 }
 
@@ -288,6 +305,8 @@ type Processor struct {
 	// way every time, without a map walk per event.
 	names   []string
 	weights []float64
+	// index[i] is names[i]'s place in a featureVector (-1: none).
+	index []int
 }
 
 // New returns a processor for cfg.
@@ -298,6 +317,7 @@ func New(cfg Config) (*Processor, error) {
 	p := &Processor{cfg: cfg, names: slices.Sorted(maps.Keys(cfg.Weights))}
 	for _, n := range p.names {
 		p.weights = append(p.weights, cfg.Weights[n])
+		p.index = append(p.index, slices.Index(featureOrder[:], n))
 	}
 	return p, nil
 }
@@ -314,6 +334,19 @@ func (p *Processor) logistic(f map[string]float64) float64 {
 	z := p.cfg.Bias
 	for i, name := range p.names {
 		z += p.weights[i] * f[name]
+	}
+	return 1 / (1 + math.Exp(-z))
+}
+
+// logisticOf is logistic on a vector: the same sum in the same order.
+func (p *Processor) logisticOf(v *featureVector) float64 {
+	z := p.cfg.Bias
+	for i, j := range p.index {
+		f := 0.0
+		if j >= 0 {
+			f = v[j]
+		}
+		z += p.weights[i] * f
 	}
 	return 1 / (1 + math.Exp(-z))
 }
@@ -338,14 +371,14 @@ func (p *Processor) Score(f map[string]float64) (float64, []Contribution) {
 // crosses the threshold upwards, outside the cooldown. seed names what
 // triggered the evaluation (an event id or a timer) for the alert id.
 func (p *Processor) Evaluate(st *State, userID string, sig Signals, now int64, seed string) *schemas.Alert {
-	features := Features(st, sig, now)
-	score := p.logistic(features)
+	v := features(st, sig, now)
+	score := p.logisticOf(&v)
 	crossed := score >= p.cfg.Threshold && st.LastScore < p.cfg.Threshold
 	st.LastScore = score
 	if !crossed || (st.LastAlertAt > 0 && now-st.LastAlertAt < p.cfg.Cooldown.Milliseconds()) {
 		return nil
 	}
-	_, contributions := p.Score(features)
+	_, contributions := p.Score(Features(st, sig, now))
 	st.LastAlertAt = now
 	reasons := Reasons(contributions)
 	lc := Lifecycle(st, now)
