@@ -25,7 +25,7 @@ type instance struct {
 	m *metrics.Metrics
 }
 
-func newInstance(t *testing.T, e env, rdb redis.UniversalClient, prefix string) instance {
+func newInstance(t testing.TB, e env, rdb redis.UniversalClient, prefix string) instance {
 	t.Helper()
 	cfg := e.config(prefix, prefix)
 	cfg.Processing.StateCacheBytes = 1 << 20
