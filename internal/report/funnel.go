@@ -5,7 +5,6 @@ package report
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"slices"
@@ -58,8 +57,8 @@ func Funnels(ctx context.Context, st *state.Store, p *funnel.Processor) ([]Funne
 		}
 	}
 	err := st.Scan(ctx, state.Click, func(_ string, data []byte) error {
-		var doc pipeline.ClickDoc
-		if err := json.Unmarshal(data, &doc); err != nil {
+		doc, err := pipeline.DecodeClick(data)
+		if err != nil {
 			return fmt.Errorf("decode state: %w", err)
 		}
 		for i := range defs {

@@ -7,7 +7,6 @@ package userview
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -163,17 +162,13 @@ func (b *Builder) Build(ctx context.Context, id string) (View, error) {
 	if d.Click.Version == 0 && d.Chat.Version == 0 && len(items) == 0 {
 		return View{}, ErrNoUser
 	}
-	var click pipeline.ClickDoc
-	var chat pipeline.ChatDoc
-	if len(d.Click.Data) > 0 {
-		if err := json.Unmarshal(d.Click.Data, &click); err != nil {
-			return View{}, fmt.Errorf("click document: %w", err)
-		}
+	click, err := pipeline.DecodeClick(d.Click.Data)
+	if err != nil {
+		return View{}, fmt.Errorf("click document: %w", err)
 	}
-	if len(d.Chat.Data) > 0 {
-		if err := json.Unmarshal(d.Chat.Data, &chat); err != nil {
-			return View{}, fmt.Errorf("chat document: %w", err)
-		}
+	chat, err := pipeline.DecodeChat(d.Chat.Data)
+	if err != nil {
+		return View{}, fmt.Errorf("chat document: %w", err)
 	}
 	v := View{Schema: SchemaV1, UserID: id, GeneratedAt: now.UTC()}
 	ch := &click.Churn
