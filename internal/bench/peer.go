@@ -103,21 +103,11 @@ func (b *bencher) compare(ctx context.Context, d *dataset, c *comparison) (*comp
 	if c == nil {
 		c = &comparison{events: d.events}
 	}
-	cfg := b.config(d)
-	cfg.Funnels = comparisonFunnels(d.events)
-	cfg.Processing.AllowedLateness = comparisonLateness
-	// Timers move by event time only, as the peer's punctuator does: the
-	// wall clock must not fire the dataset's windows once it is read.
-	cfg.Processing.IdleAdvance = 0
-	var figs []FunnelFigures
+	cfg := b.comparisonConfig(d, comparisonFunnels(d.events), comparisonLateness)
 	if err := b.pinSUT(); err != nil {
 		return nil, err
 	}
-	m, err := b.process(ctx, d, cfg, runner.Options{Scorer: NewWordListScorer(NegativeWords())}, func(*runner.Processor) error {
-		var err error
-		figs, err = b.cxstreamFunnels(ctx, cfg)
-		return err
-	})
+	m, figs, err := b.processForFigures(ctx, d, cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -138,6 +128,29 @@ func (b *bencher) compare(ctx context.Context, d *dataset, c *comparison) (*comp
 	}
 	c.funnels = figs
 	return c, nil
+}
+
+// comparisonConfig is cxstream's configuration for the comparison on d.
+func (b *bencher) comparisonConfig(d *dataset, funnels []funnel.Definition, lateness time.Duration) config.Config {
+	cfg := b.config(d)
+	cfg.Funnels = funnels
+	cfg.Processing.AllowedLateness = lateness
+	// Timers move by event time only, as the peer's punctuator does: the
+	// wall clock must not fire the dataset's windows once it is read.
+	cfg.Processing.IdleAdvance = 0
+	return cfg
+}
+
+// processForFigures runs cxstream with the word-list scorer over d and
+// reads its funnel figures once everything is committed.
+func (b *bencher) processForFigures(ctx context.Context, d *dataset, cfg config.Config) (measured, []FunnelFigures, error) {
+	var figs []FunnelFigures
+	m, err := b.process(ctx, d, cfg, runner.Options{Scorer: NewWordListScorer(NegativeWords())}, func(*runner.Processor) error {
+		var err error
+		figs, err = b.cxstreamFunnels(ctx, cfg)
+		return err
+	})
+	return m, figs, err
 }
 
 // cxstreamFunnels reads cxstream's funnel figures from its state in
@@ -167,6 +180,9 @@ func (b *bencher) cxstreamFunnels(ctx context.Context, cfg config.Config) ([]Fun
 
 // buildPeer builds the peer's jar with Maven when it is missing.
 func (b *bencher) buildPeer(ctx context.Context) error {
+	if _, err := os.Stat(filepath.Join(b.o.PeerDir, "pom.xml")); err != nil {
+		return fmt.Errorf("the kstreams peer: no Maven project in %s (run from the repository root or give --peer-dir): %w", b.o.PeerDir, err)
+	}
 	jar := filepath.Join(b.o.PeerDir, peerJar)
 	if _, err := os.Stat(jar); err == nil {
 		if libs, _ := filepath.Glob(filepath.Join(b.o.PeerDir, peerLib, "kafka-streams-*.jar")); len(libs) > 0 {
