@@ -166,15 +166,23 @@ final class PeerProcessor implements Processor<String, byte[], String, byte[]> {
         }
     }
 
-    /** Fires every timer the click watermark has reached, earliest first. */
+    /**
+     * Fires every timer the click watermark has reached, earliest first. The scan starts at the
+     * earliest live timer, not at the store's start: fired timers leave RocksDB tombstones there
+     * until compaction, and a queue read from its head would step over all of them every time.
+     */
     private void fireDue() {
         if (clickWatermark < minDue) return;
         List<KeyValue<Long, String>> due = new ArrayList<>();
-        try (KeyValueIterator<Bytes, byte[]> it = timers.all()) {
+        long next = ClickState.NO_DUE;
+        try (KeyValueIterator<Bytes, byte[]> it = timers.range(timerKey(minDue, ""), timerKey(Long.MAX_VALUE, ""))) {
             while (it.hasNext()) {
                 ByteBuffer k = ByteBuffer.wrap(it.next().key.get());
                 long at = k.getLong();
-                if (at > clickWatermark) break;
+                if (at > clickWatermark) {
+                    next = at;
+                    break;
+                }
                 byte[] user = new byte[k.remaining()];
                 k.get(user);
                 due.add(KeyValue.pair(at, new String(user, StandardCharsets.UTF_8)));
@@ -189,11 +197,14 @@ final class PeerProcessor implements Processor<String, byte[], String, byte[]> {
                 if (f.due(cfg.funnels.get(i).windowMs, cfg.allowedLatenessMs) <= d.key) abandon(f);
             }
             progress.timersFired.increment();
-            long next = s.due(cfg);
-            if (next != ClickState.NO_DUE) timers.put(timerKey(next, d.value), NOTHING);
+            long again = s.due(cfg);
+            if (again != ClickState.NO_DUE) {
+                timers.put(timerKey(again, d.value), NOTHING);
+                next = Math.min(next, again);
+            }
             clicks.put(d.value, s.encode());
         }
-        minDue = firstDue();
+        minDue = next;
     }
 
     private long firstDue() {
