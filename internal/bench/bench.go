@@ -851,7 +851,7 @@ func Print(w io.Writer, r *Result) {
 	row("CPU per million events", stat("cpu_s_per_million", "%.1f"), "CPU s", fmt.Sprintf("cxstream %s + redis-server %s", stat("process_cpu_s_per_million", "%.1f"), stat("redis_cpu_s_per_million", "%.1f")))
 	row("RSS at the first event", stat("rss_start_mb", "%.0f"), "MB", "whole benchmark process")
 	row("RSS peak", stat("peak_rss_mb", "%.0f"), "MB", "")
-	row("RSS at the end", stat("rss_end_mb", "%.0f"), "MB", fmt.Sprintf("after 1/4, 1/2, 3/4 of the last run: %s MB", joinMB(r.RSSByQuarterMB)))
+	row("RSS at the end", stat("rss_end_mb", "%.0f"), "MB", fmt.Sprintf("after 1/4, 1/2, 3/4, all of the last run: %s MB", joinMB(r.RSSByQuarterMB)))
 	if r.RedisRSSMB > 0 {
 		row("redis-server RSS at the end", stat("redis_rss_mb", "%.0f"), "MB", "")
 	}
