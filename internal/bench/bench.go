@@ -8,6 +8,7 @@ package bench
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -44,10 +45,49 @@ type Options struct {
 	ChatShare float64
 	// Partitions of the main run's input topics (default 4).
 	Partitions int
-	// Quick runs a smaller version (under 2 minutes) with the same fields.
+	// Quick runs a smaller version (a few minutes) with the same fields.
 	Quick bool
+	// Runs: how many times the main figures (ceilings, cxstream end to
+	// end, latency, the peer comparison) are measured; each is reported as
+	// the median with the range (default 3; quick 1). The naive and
+	// scaling rows run once.
+	Runs int
+	// CPUs pins, as "A:B" (taskset core lists), the system under test and
+	// its state store (cxstream or the peer's JVM, and a local
+	// redis-server) to cores A and the load generator (this process while
+	// it produces the datasets) to cores B; test/bench/run.sh starts the
+	// broker on B. Empty: nothing is pinned.
+	CPUs string
+	// Peer names a system to compare with on the same topics: "kstreams"
+	// (the Kafka Streams peer in PeerDir, run with at_least_once and with
+	// exactly_once_v2). Empty: no comparison.
+	Peer string
+	// PeerDir is the peer's Maven project (default test/peers/kstreams);
+	// its jar is built with mvn when missing.
+	PeerDir string
 	// Log receives progress lines.
 	Log io.Writer
+}
+
+// Peers the bench can compare with.
+const PeerKStreams = "kstreams"
+
+// ErrUnknownPeer: --peer names no peer the bench knows.
+var ErrUnknownPeer = errors.New("unknown peer")
+
+func (o *Options) validate() error {
+	if o.Peer != "" && o.Peer != PeerKStreams {
+		return fmt.Errorf("%w %q (known: %s)", ErrUnknownPeer, o.Peer, PeerKStreams)
+	}
+	if o.CPUs != "" {
+		if _, err := ParseCPUs(o.CPUs); err != nil {
+			return err
+		}
+	}
+	if o.Runs < 0 {
+		return fmt.Errorf("runs must be positive, got %d", o.Runs)
+	}
+	return nil
 }
 
 func (o *Options) defaults() {
@@ -69,29 +109,98 @@ func (o *Options) defaults() {
 	if o.Log == nil {
 		o.Log = io.Discard
 	}
+	if o.Runs <= 0 {
+		o.Runs = 3
+		if o.Quick {
+			o.Runs = 1
+		}
+	}
+	if o.PeerDir == "" {
+		o.PeerDir = "test/peers/kstreams"
+	}
 }
 
 // Result holds the figures; the JSON names are the contract of --json.
+// The single-number fields are the medians over Runs; Stats holds every
+// repeated figure's median, range and values by the same JSON name.
 type Result struct {
-	Events               int     `json:"events"`
-	CeilingEventsPerS    float64 `json:"ceiling_events_per_s"`
-	ConsumeEventsPerS    float64 `json:"consume_events_per_s"`
-	RedisRMWEventsPerS   float64 `json:"redis_rmw_events_per_s"`
-	EventsPerS           float64 `json:"events_per_s"`
-	NaiveEventsPerS      float64 `json:"naive_events_per_s"`
-	NaiveEvents          int     `json:"naive_events"`
-	LatencyOfferedPerS   float64 `json:"latency_offered_events_per_s"`
-	LatencyAlerts        int     `json:"latency_alerts"`
-	LatencyP50Ms         float64 `json:"latency_p50_ms"`
-	LatencyP95Ms         float64 `json:"latency_p95_ms"`
-	LatencyP99Ms         float64 `json:"latency_p99_ms"`
-	LatencyMaxMs         float64 `json:"latency_max_ms"`
-	CPUSecondsPerMillion float64 `json:"cpu_s_per_million"`
-	PeakRSSMB            float64 `json:"peak_rss_mb"`
+	Events             int     `json:"events"`
+	Runs               int     `json:"runs"`
+	CPUs               string  `json:"cpus,omitempty"`
+	CeilingEventsPerS  float64 `json:"ceiling_events_per_s"`
+	ConsumeEventsPerS  float64 `json:"consume_events_per_s"`
+	RedisRMWEventsPerS float64 `json:"redis_rmw_events_per_s"`
+	EventsPerS         float64 `json:"events_per_s"`
+	NaiveEventsPerS    float64 `json:"naive_events_per_s"`
+	NaiveEvents        int     `json:"naive_events"`
+	// The latency fields are those of the lowest load of Latency.
+	LatencyOfferedPerS float64 `json:"latency_offered_events_per_s"`
+	LatencyAlerts      int     `json:"latency_alerts"`
+	LatencyP50Ms       float64 `json:"latency_p50_ms"`
+	LatencyP95Ms       float64 `json:"latency_p95_ms"`
+	LatencyP99Ms       float64 `json:"latency_p99_ms"`
+	LatencyMaxMs       float64 `json:"latency_max_ms"`
+	// CPUSecondsPerMillion counts this process and, when it runs on this
+	// machine, redis-server; the two parts follow.
+	CPUSecondsPerMillion        float64 `json:"cpu_s_per_million"`
+	ProcessCPUSecondsPerMillion float64 `json:"process_cpu_s_per_million"`
+	RedisCPUSecondsPerMillion   float64 `json:"redis_cpu_s_per_million"`
+	// RSS of this process when the main run's first event was handled,
+	// its peak and at its end; flat means no growth with volume.
+	RSSStartMB float64 `json:"rss_start_mb"`
+	PeakRSSMB  float64 `json:"peak_rss_mb"`
+	RSSEndMB   float64 `json:"rss_end_mb"`
 	// RSSByQuarterMB: RSS after 1/4, 1/2, 3/4 and all of the main run.
 	RSSByQuarterMB []float64 `json:"rss_by_quarter_mb"`
-	Scaling        []Row     `json:"scaling"`
-	Machine        string    `json:"machine"`
+	// RedisRSSMB: redis-server's RSS at the end of the main run (0: not local).
+	RedisRSSMB float64         `json:"redis_rss_mb"`
+	Stats      map[string]Stat `json:"stats"`
+	// Latency at 20%, 50% and 80% of the measured maximum.
+	Latency    []LatencyRow `json:"latency"`
+	Comparison *Comparison  `json:"comparison,omitempty"`
+	Scaling    []Row        `json:"scaling"`
+	Machine    string       `json:"machine"`
+}
+
+// LatencyRow is event -> alert latency at one offered load, over the runs.
+type LatencyRow struct {
+	LoadShare   float64 `json:"load_share"`
+	OfferedPerS Stat    `json:"offered_events_per_s"`
+	Alerts      Stat    `json:"alerts"`
+	P50Ms       Stat    `json:"p50_ms"`
+	P95Ms       Stat    `json:"p95_ms"`
+	P99Ms       Stat    `json:"p99_ms"`
+	P999Ms      Stat    `json:"p999_ms"`
+	MaxMs       Stat    `json:"max_ms"`
+}
+
+// Comparison is the side-by-side run of cxstream and a peer on the main
+// dataset, with the word-list scorer and the comparison funnel.
+type Comparison struct {
+	Peer   string `json:"peer"`
+	Events int    `json:"events"`
+	// Funnel is what both ran: window and allowed lateness in ms.
+	FunnelWindowMs int64 `json:"funnel_window_ms"`
+	LatenessMs     int64 `json:"allowed_lateness_ms"`
+	// Funnels are cxstream's figures (of the last run); every system's
+	// agreed with them, or the bench failed.
+	Funnels []FunnelFigures `json:"funnels"`
+	Systems []SystemRow     `json:"systems"`
+}
+
+// SystemRow is one system's figures in the comparison, over the runs.
+type SystemRow struct {
+	System string `json:"system"`
+	// Guarantee is the peer's processing.guarantee ("" for cxstream, whose
+	// state is fenced and exactly once, its alerts at least once with
+	// stable ids).
+	Guarantee string `json:"guarantee"`
+	// CPU counts every process of the system: cxstream and redis-server,
+	// or the peer's JVM (RocksDB included).
+	EventsPerS           Stat `json:"events_per_s"`
+	EventsPerCPUSecond   Stat `json:"events_per_cpu_s"`
+	CPUSecondsPerMillion Stat `json:"cpu_s_per_million"`
+	PeakRSSMB            Stat `json:"peak_rss_mb"`
 }
 
 // Row is one scaling run.
@@ -104,10 +213,24 @@ type Row struct {
 	EventsPerS float64 `json:"events_per_s"`
 }
 
+// latencyShares are the offered loads of the latency runs, as shares of
+// the throughput measured in the same run.
+var latencyShares = []float64{0.2, 0.5, 0.8}
+
 // Run runs every measurement in turn.
 func Run(ctx context.Context, o Options) (*Result, error) {
 	o.defaults()
+	if err := o.validate(); err != nil {
+		return nil, err
+	}
 	b := &bencher{o: o, run: strconv.FormatInt(time.Now().UnixNano()%1e9, 36)}
+	var err error
+	if o.CPUs != "" {
+		b.cpus, _ = ParseCPUs(o.CPUs)
+		if b.cpusAtStart, err = affinity(os.Getpid()); err != nil {
+			return nil, err
+		}
+	}
 	cl, err := kgo.NewClient(kgo.SeedBrokers(o.Brokers...))
 	if err != nil {
 		return nil, err
@@ -122,49 +245,128 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	if b.scorer, err = sentiment.NewDefaultScorer(); err != nil {
 		return nil, err
 	}
-	res := &Result{Events: o.Events, Machine: machine()}
+	b.redisPID = localRedisPID(ctx, b.rdb)
+	if b.redisPID == 0 {
+		b.logf("redis-server is not on this machine: its CPU is not counted")
+	}
+	if o.Peer != "" {
+		if err := b.buildPeer(ctx); err != nil {
+			return nil, err
+		}
+	}
+	if err := b.pinRedis(); err != nil {
+		return nil, err
+	}
+	res := &Result{Events: o.Events, Runs: o.Runs, CPUs: o.CPUs, Machine: machine(), Stats: map[string]Stat{}}
+	defer b.pinOff()
 
+	if err := b.pinLoad(); err != nil {
+		return nil, err
+	}
 	main, err := b.dataset(ctx, "main", o.Events, o.Users, o.ChatShare, o.Partitions)
 	if err != nil {
 		return nil, err
 	}
-	if res.ConsumeEventsPerS, err = b.consumeCeiling(ctx, main); err != nil {
-		return nil, err
+	series := map[string][]float64{}
+	add := func(name string, v float64) { series[name] = append(series[name], v) }
+	latency := make([]map[string][]float64, len(latencyShares))
+	for i := range latency {
+		latency[i] = map[string][]float64{}
 	}
-	b.logf("ceiling: raw consume %.0f events/s", res.ConsumeEventsPerS)
-	if res.RedisRMWEventsPerS, err = b.redisCeiling(ctx, o.Users, min(o.Events, 500_000)); err != nil {
-		return nil, err
-	}
-	b.logf("ceiling: pipelined Redis read-modify-write %.0f events/s", res.RedisRMWEventsPerS)
-	res.CeilingEventsPerS = min(res.ConsumeEventsPerS, res.RedisRMWEventsPerS)
+	var cmp *comparison
+	for run := 1; run <= o.Runs; run++ {
+		if o.Runs > 1 {
+			b.logf("run %d of %d", run, o.Runs)
+		}
+		if err := b.pinSUT(); err != nil {
+			return nil, err
+		}
+		consume, err := b.consumeCeiling(ctx, main)
+		if err != nil {
+			return nil, err
+		}
+		b.logf("ceiling: raw consume %.0f events/s", consume)
+		rmw, err := b.redisCeiling(ctx, o.Users, min(o.Events, 500_000))
+		if err != nil {
+			return nil, err
+		}
+		b.logf("ceiling: pipelined Redis read-modify-write %.0f events/s", rmw)
+		add("consume_events_per_s", consume)
+		add("redis_rmw_events_per_s", rmw)
+		add("ceiling_events_per_s", min(consume, rmw))
 
-	m, err := b.process(ctx, main, false)
-	if err != nil {
-		return nil, err
+		m, err := b.process(ctx, main, b.config(main), runner.Options{Scorer: b.scorer}, nil)
+		if err != nil {
+			return nil, err
+		}
+		add("events_per_s", m.perS)
+		add("cpu_s_per_million", m.cpuPerMillion)
+		add("process_cpu_s_per_million", m.processCPUPerMillion)
+		add("redis_cpu_s_per_million", m.redisCPUPerMillion)
+		add("rss_start_mb", m.rssStartMB)
+		add("peak_rss_mb", m.peakRSSMB)
+		add("rss_end_mb", m.rssEndMB)
+		add("redis_rss_mb", m.redisRSSMB)
+		res.RSSByQuarterMB = m.rssByQuarter[:]
+		b.logf("cxstream: %.0f events/s, %.1f CPU s per million events (%.1f cxstream, %.1f redis-server), RSS start %.0f, peak %.0f, end %.0f MB (1/4, 1/2, 3/4: %.0f %.0f %.0f MB)",
+			m.perS, m.cpuPerMillion, m.processCPUPerMillion, m.redisCPUPerMillion, m.rssStartMB, m.peakRSSMB, m.rssEndMB, m.rssByQuarter[0], m.rssByQuarter[1], m.rssByQuarter[2])
+
+		for i, share := range latencyShares {
+			l, err := b.latency(ctx, share*m.perS)
+			if err != nil {
+				return nil, err
+			}
+			for k, v := range map[string]float64{"offered": l.offered, "alerts": float64(l.alerts), "p50": l.p50, "p95": l.p95, "p99": l.p99, "p999": l.p999, "max": l.max} {
+				latency[i][k] = append(latency[i][k], v)
+			}
+			b.logf("latency at %.0f%% (%.0f events/s): p50 %.1f ms, p99 %.1f ms, p99.9 %.1f ms, max %.1f ms over %d alerts", 100*share, l.offered, l.p50, l.p99, l.p999, l.max, l.alerts)
+		}
+		if o.Peer != "" {
+			if cmp, err = b.compare(ctx, main, cmp); err != nil {
+				return nil, err
+			}
+		}
 	}
-	res.EventsPerS, res.CPUSecondsPerMillion, res.PeakRSSMB, res.RSSByQuarterMB = m.perS, m.cpuPerMillion, m.peakRSSMB, m.rssByQuarter[:]
-	b.logf("cxstream: %.0f events/s, %.1f CPU s per million events, peak RSS %.0f MB, RSS at 1/4, 1/2, 3/4, all of the run %.0f %.0f %.0f %.0f MB",
-		m.perS, m.cpuPerMillion, m.peakRSSMB, m.rssByQuarter[0], m.rssByQuarter[1], m.rssByQuarter[2], m.rssByQuarter[3])
+	for name, values := range series {
+		res.Stats[name] = Summarize(values)
+	}
+	med := func(name string) float64 { return res.Stats[name].Median }
+	res.ConsumeEventsPerS, res.RedisRMWEventsPerS, res.CeilingEventsPerS = med("consume_events_per_s"), med("redis_rmw_events_per_s"), med("ceiling_events_per_s")
+	res.EventsPerS, res.CPUSecondsPerMillion = med("events_per_s"), med("cpu_s_per_million")
+	res.ProcessCPUSecondsPerMillion, res.RedisCPUSecondsPerMillion = med("process_cpu_s_per_million"), med("redis_cpu_s_per_million")
+	res.RSSStartMB, res.PeakRSSMB, res.RSSEndMB, res.RedisRSSMB = med("rss_start_mb"), med("peak_rss_mb"), med("rss_end_mb"), med("redis_rss_mb")
+	for i, share := range latencyShares {
+		l := latency[i]
+		res.Latency = append(res.Latency, LatencyRow{LoadShare: share, OfferedPerS: Summarize(l["offered"]), Alerts: Summarize(l["alerts"]),
+			P50Ms: Summarize(l["p50"]), P95Ms: Summarize(l["p95"]), P99Ms: Summarize(l["p99"]), P999Ms: Summarize(l["p999"]), MaxMs: Summarize(l["max"])})
+	}
+	low := res.Latency[0]
+	res.LatencyOfferedPerS, res.LatencyAlerts = low.OfferedPerS.Median, int(low.Alerts.Median)
+	res.LatencyP50Ms, res.LatencyP95Ms, res.LatencyP99Ms, res.LatencyMaxMs = low.P50Ms.Median, low.P95Ms.Median, low.P99Ms.Median, low.MaxMs.Median
+	if cmp != nil {
+		res.Comparison = cmp.result()
+	}
 
 	naiveN := min(o.Events, 50_000)
 	if o.Quick {
 		naiveN = min(o.Events, 20_000)
 	}
+	if err := b.pinLoad(); err != nil {
+		return nil, err
+	}
 	naive, err := b.dataset(ctx, "naive", naiveN, o.Users, o.ChatShare, o.Partitions)
 	if err != nil {
 		return nil, err
 	}
-	nm, err := b.process(ctx, naive, true)
+	if err := b.pinSUT(); err != nil {
+		return nil, err
+	}
+	nm, err := b.process(ctx, naive, b.config(naive), runner.Options{Scorer: b.scorer, Naive: true}, nil)
 	if err != nil {
 		return nil, err
 	}
 	res.NaiveEventsPerS, res.NaiveEvents = nm.perS, naiveN
 	b.logf("naive (round trips per event): %.0f events/s", nm.perS)
-
-	if err := b.latency(ctx, res); err != nil {
-		return nil, err
-	}
-	b.logf("latency at %.0f events/s: p50 %.1f ms, p99 %.1f ms, max %.1f ms over %d alerts", res.LatencyOfferedPerS, res.LatencyP50Ms, res.LatencyP99Ms, res.LatencyMaxMs, res.LatencyAlerts)
 
 	scaleN := 300_000
 	if o.Quick {
@@ -182,11 +384,17 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		{"10% chat", o.Partitions, o.Users, 0.10}, {"50% chat", o.Partitions, o.Users, 0.50},
 	}
 	for _, v := range variants {
+		if err := b.pinLoad(); err != nil {
+			return nil, err
+		}
 		ds, err := b.dataset(ctx, "scale", scaleN, v.users, v.chat, v.partitions)
 		if err != nil {
 			return nil, err
 		}
-		sm, err := b.process(ctx, ds, false)
+		if err := b.pinSUT(); err != nil {
+			return nil, err
+		}
+		sm, err := b.process(ctx, ds, b.config(ds), runner.Options{Scorer: b.scorer}, nil)
 		if err != nil {
 			return nil, err
 		}
@@ -197,12 +405,54 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 }
 
 type bencher struct {
-	o      Options
-	run    string
-	seq    int
-	adm    *kadm.Client
-	rdb    *redis.Client
-	scorer *sentiment.DefaultScorer
+	o        Options
+	run      string
+	seq      int
+	adm      *kadm.Client
+	rdb      *redis.Client
+	scorer   *sentiment.DefaultScorer
+	redisPID int     // 0: redis-server is not local
+	cpus     CPUSets // zero: nothing pinned
+	// cpusAtStart is this process's core list before any pinning.
+	cpusAtStart string
+}
+
+// pinSUT moves this process to the system-under-test cores (it is about to
+// run cxstream, or measure a ceiling of what cxstream uses).
+func (b *bencher) pinSUT() error {
+	if b.cpus.SUT == "" {
+		return nil
+	}
+	return pin(os.Getpid(), b.cpus.SUT)
+}
+
+// pinLoad moves this process to the load cores (it is about to produce a
+// dataset, beside the broker).
+func (b *bencher) pinLoad() error {
+	if b.cpus.Load == "" {
+		return nil
+	}
+	return pin(os.Getpid(), b.cpus.Load)
+}
+
+// pinRedis puts a local redis-server on the system-under-test cores: it is
+// cxstream's state store.
+func (b *bencher) pinRedis() error {
+	if b.cpus.SUT == "" {
+		return nil
+	}
+	if b.redisPID == 0 {
+		b.logf("--cpus: redis-server is not local, not pinned")
+		return nil
+	}
+	return pin(b.redisPID, b.cpus.SUT)
+}
+
+// pinOff gives this process the cores it started with.
+func (b *bencher) pinOff() {
+	if b.cpus.SUT != "" && b.cpusAtStart != "" {
+		_ = pin(os.Getpid(), b.cpusAtStart)
+	}
 }
 
 func (b *bencher) logf(format string, args ...any) {
@@ -338,21 +588,24 @@ func (b *bencher) redisCeiling(ctx context.Context, users, n int) (float64, erro
 }
 
 type measured struct {
-	perS, cpuPerMillion, peakRSSMB float64
+	perS, cpuPerMillion float64
+	// The CPU split: this process, and a local redis-server.
+	processCPUPerMillion, redisCPUPerMillion    float64
+	rssStartMB, peakRSSMB, rssEndMB, redisRSSMB float64
 	// rssByQuarter is the RSS when a quarter, half, three quarters and all
 	// of the events were handled: flat means no growth with volume.
 	rssByQuarter [4]float64
 }
 
 // process runs the real processor over a dataset until its group has
-// committed everything, measuring time, CPU and memory.
-func (b *bencher) process(ctx context.Context, d *dataset, naive bool) (measured, error) {
-	cfg := b.config(d)
-	p, err := runner.New(cfg, zap.NewNop(), runner.Options{Scorer: b.scorer, Naive: naive})
+// committed everything, measuring time, CPU (its own and redis-server's)
+// and memory; atEnd, when given, runs then, before the processor stops.
+func (b *bencher) process(ctx context.Context, d *dataset, cfg config.Config, opts runner.Options, atEnd func(*runner.Processor) error) (measured, error) {
+	p, err := runner.New(cfg, zap.NewNop(), opts)
 	if err != nil {
 		return measured{}, err
 	}
-	cpu0 := cpuSeconds()
+	cpu0, redis0 := cpuSeconds(), b.redisCPU()
 	start := time.Now()
 	runCtx, stop := context.WithCancel(ctx)
 	done := make(chan error, 1)
@@ -365,7 +618,9 @@ func (b *bencher) process(ctx context.Context, d *dataset, naive bool) (measured
 	for {
 		received := p.Metrics.Sum("cx_events_received_total", nil)
 		if !started && received > 0 {
-			start, cpu0, started = time.Now(), cpuSeconds(), true
+			start, cpu0, redis0, started = time.Now(), cpuSeconds(), b.redisCPU(), true
+			m.rssStartMB = rssMB()
+			peak = m.rssStartMB
 		}
 		if q := int(4 * received / float64(d.events)); q > 0 && m.rssByQuarter[min(q, 4)-1] == 0 {
 			m.rssByQuarter[min(q, 4)-1] = rssMB()
@@ -383,14 +638,37 @@ func (b *bencher) process(ctx context.Context, d *dataset, naive bool) (measured
 			return measured{}, ctx.Err()
 		case <-time.After(50 * time.Millisecond):
 		}
-		peak = max(peak, rssMB())
+		if started {
+			peak = max(peak, rssMB())
+		}
 	}
 	elapsed := time.Since(start)
-	cpu := cpuSeconds() - cpu0
+	cpu, redisCPU := cpuSeconds()-cpu0, b.redisCPU()-redis0
+	m.rssEndMB = rssMB()
+	m.peakRSSMB = max(peak, m.rssEndMB)
+	if b.redisPID != 0 {
+		m.redisRSSMB = procRSSMB(b.redisPID)
+	}
+	var endErr error
+	if atEnd != nil {
+		endErr = atEnd(p)
+	}
 	stop()
 	<-done
-	m.perS, m.cpuPerMillion, m.peakRSSMB = float64(d.events)/elapsed.Seconds(), cpu/float64(d.events)*1e6, peak
-	return m, nil
+	perMillion := 1e6 / float64(d.events)
+	m.perS = float64(d.events) / elapsed.Seconds()
+	m.processCPUPerMillion, m.redisCPUPerMillion = cpu*perMillion, redisCPU*perMillion
+	m.cpuPerMillion = m.processCPUPerMillion + m.redisCPUPerMillion
+	return m, endErr
+}
+
+// redisCPU is a local redis-server's CPU seconds so far (0: not local).
+func (b *bencher) redisCPU() float64 {
+	if b.redisPID == 0 {
+		return 0
+	}
+	s, _ := procCPUSeconds(b.redisPID)
+	return s
 }
 
 func (b *bencher) config(d *dataset) config.Config {
@@ -426,18 +704,26 @@ func (b *bencher) lag(ctx context.Context, d *dataset, group string) (int64, err
 	return lag, nil
 }
 
-// latency offers 20% of the measured throughput for a while and measures,
-// for every alert, the time from its triggering chat message's event time
-// (stamped when produced) to the alert being read from the alert topic.
-func (b *bencher) latency(ctx context.Context, res *Result) error {
+// latencyFigures are one latency run's.
+type latencyFigures struct {
+	offered                  float64
+	alerts                   int
+	p50, p95, p99, p999, max float64
+}
+
+// latency offers rate events/s for a while and measures, for every
+// negative-chat alert, the time from its triggering chat message's event
+// time (stamped when produced) to the alert being read from the alert
+// topic. The generator runs in this process, beside the processor.
+func (b *bencher) latency(ctx context.Context, rate float64) (latencyFigures, error) {
 	d, err := b.dataset(ctx, "latency", 0, b.o.Users, b.o.ChatShare, b.o.Partitions)
 	if err != nil {
-		return err
+		return latencyFigures{}, err
 	}
 	cfg := b.config(d)
 	p, err := runner.New(cfg, zap.NewNop(), runner.Options{Scorer: b.scorer})
 	if err != nil {
-		return err
+		return latencyFigures{}, err
 	}
 	runCtx, stop := context.WithCancel(ctx)
 	defer stop()
@@ -447,21 +733,20 @@ func (b *bencher) latency(ctx context.Context, res *Result) error {
 
 	reader, err := kgo.NewClient(kgo.SeedBrokers(b.o.Brokers...), kgo.ConsumeTopics(d.alerts), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(10*time.Millisecond))
 	if err != nil {
-		return err
+		return latencyFigures{}, err
 	}
 	defer reader.Close()
 	// Let the group settle before offering load.
 	time.Sleep(3 * time.Second)
 
-	rate := max(1000, 0.2*res.EventsPerS)
-	dur := 30 * time.Second
+	rate = max(1000, rate)
+	dur := 20 * time.Second
 	if b.o.Quick {
-		dur = 10 * time.Second
+		dur = 6 * time.Second
 	}
-	res.LatencyOfferedPerS = rate
 	producer, err := kgo.NewClient(kgo.SeedBrokers(b.o.Brokers...), kgo.ProducerLinger(0))
 	if err != nil {
-		return err
+		return latencyFigures{}, err
 	}
 	defer producer.Close()
 	var stats gen.Stats
@@ -489,10 +774,10 @@ func (b *bencher) latency(ctx context.Context, res *Result) error {
 		})
 	}
 	if err := <-prodDone; err != nil {
-		return err
+		return latencyFigures{}, err
 	}
 	if len(lat) == 0 {
-		return fmt.Errorf("no alert arrived during the latency run")
+		return latencyFigures{}, fmt.Errorf("no alert arrived during the latency run at %.0f events/s", rate)
 	}
 	b.logf("latency run: processor batch time p50 %.1f ms, p99 %.1f ms over %d batches",
 		1000*histQuantile(p.Metrics.Registry, "cx_batch_seconds", 0.5), 1000*histQuantile(p.Metrics.Registry, "cx_batch_seconds", 0.99),
@@ -503,9 +788,7 @@ func (b *bencher) latency(ctx context.Context, res *Result) error {
 		toDetect[len(toDetect)/2], toDetect[len(toDetect)*99/100], toRead[len(toRead)/2], toRead[len(toRead)*99/100])
 	slices.Sort(lat)
 	q := func(p float64) float64 { return lat[min(len(lat)-1, int(p*float64(len(lat))))] }
-	res.LatencyAlerts = len(lat)
-	res.LatencyP50Ms, res.LatencyP95Ms, res.LatencyP99Ms, res.LatencyMaxMs = q(0.50), q(0.95), q(0.99), lat[len(lat)-1]
-	return nil
+	return latencyFigures{offered: rate, alerts: len(lat), p50: q(0.50), p95: q(0.95), p99: q(0.99), p999: q(0.999), max: lat[len(lat)-1]}, nil
 }
 
 func cpuSeconds() float64 {
@@ -538,29 +821,73 @@ func machine() string {
 	return fmt.Sprintf("%d CPUs", cpus)
 }
 
-// Print writes the result as a table.
+// Print writes the result as a table. With several runs each figure is
+// the median, followed by the range (min-max) over the runs.
 func Print(w io.Writer, r *Result) {
-	row := func(name string, v float64, unit, note string) {
-		fmt.Fprintf(w, "%-44s %12.1f %-14s %s\n", name, v, unit, note)
+	row := func(name, v, unit, note string) {
+		fmt.Fprintf(w, "%-44s %26s %-14s %s\n", name, v, unit, note)
 	}
-	fmt.Fprintf(w, "\ncxstream bench (%s, %d events)\n", r.Machine, r.Events)
-	row("ceiling: raw franz-go consume", r.ConsumeEventsPerS, "events/s", "")
-	row("ceiling: pipelined Redis read-modify-write", r.RedisRMWEventsPerS, "events/s", "")
-	row("ceiling (the lower)", r.CeilingEventsPerS, "events/s", "")
-	row("cxstream end to end", r.EventsPerS, "events/s", fmt.Sprintf("%.0f%% of ceiling", 100*r.EventsPerS/r.CeilingEventsPerS))
-	row("naive: Redis round trips per event", r.NaiveEventsPerS, "events/s", fmt.Sprintf("cxstream is %.1fx (%d events)", r.EventsPerS/r.NaiveEventsPerS, r.NaiveEvents))
-	row("CPU per million events", r.CPUSecondsPerMillion, "CPU s", "")
-	row("peak RSS", r.PeakRSSMB, "MB", "whole benchmark process")
-	if len(r.RSSByQuarterMB) == 4 {
-		row("RSS after all events", r.RSSByQuarterMB[3], "MB", fmt.Sprintf("after 1/4, 1/2, 3/4: %.0f, %.0f, %.0f MB", r.RSSByQuarterMB[0], r.RSSByQuarterMB[1], r.RSSByQuarterMB[2]))
+	stat := func(name string, verb string) string {
+		if s, ok := r.Stats[name]; ok {
+			return s.Format(verb)
+		}
+		return "-"
 	}
-	row(fmt.Sprintf("latency p50 at %.0f events/s", r.LatencyOfferedPerS), r.LatencyP50Ms, "ms", "produce -> alert readable")
-	row("latency p95", r.LatencyP95Ms, "ms", "")
-	row("latency p99", r.LatencyP99Ms, "ms", fmt.Sprintf("%d alerts", r.LatencyAlerts))
-	row("latency max", r.LatencyMaxMs, "ms", "")
+	runs := "1 run"
+	if r.Runs > 1 {
+		runs = fmt.Sprintf("median (range) of %d runs", r.Runs)
+	}
+	pinned := "nothing pinned"
+	if r.CPUs != "" {
+		c, _ := ParseCPUs(r.CPUs)
+		pinned = fmt.Sprintf("cxstream, peer and redis-server on cores %s; load generator (and broker, via run.sh) on %s", c.SUT, c.Load)
+	}
+	fmt.Fprintf(w, "\ncxstream bench (%s, %d events, %s; %s)\n", r.Machine, r.Events, runs, pinned)
+	row("ceiling: raw franz-go consume", stat("consume_events_per_s", "%.0f"), "events/s", "")
+	row("ceiling: pipelined Redis read-modify-write", stat("redis_rmw_events_per_s", "%.0f"), "events/s", "")
+	row("ceiling (the lower)", stat("ceiling_events_per_s", "%.0f"), "events/s", "")
+	row("cxstream end to end", stat("events_per_s", "%.0f"), "events/s", fmt.Sprintf("%.0f%% of ceiling", 100*r.EventsPerS/r.CeilingEventsPerS))
+	row("naive: Redis round trips per event", fmt.Sprintf("%.0f", r.NaiveEventsPerS), "events/s", fmt.Sprintf("cxstream is %.1fx (%d events)", r.EventsPerS/r.NaiveEventsPerS, r.NaiveEvents))
+	row("CPU per million events", stat("cpu_s_per_million", "%.1f"), "CPU s", fmt.Sprintf("cxstream %s + redis-server %s", stat("process_cpu_s_per_million", "%.1f"), stat("redis_cpu_s_per_million", "%.1f")))
+	row("RSS at the first event", stat("rss_start_mb", "%.0f"), "MB", "whole benchmark process")
+	row("RSS peak", stat("peak_rss_mb", "%.0f"), "MB", "")
+	row("RSS at the end", stat("rss_end_mb", "%.0f"), "MB", fmt.Sprintf("after 1/4, 1/2, 3/4, all of the last run: %s MB", joinMB(r.RSSByQuarterMB)))
+	if r.RedisRSSMB > 0 {
+		row("redis-server RSS at the end", stat("redis_rss_mb", "%.0f"), "MB", "")
+	}
+	for _, l := range r.Latency {
+		load := fmt.Sprintf("at %.0f%% (%s events/s)", 100*l.LoadShare, l.OfferedPerS.Format("%.0f"))
+		row("latency p50 "+load, l.P50Ms.Format("%.1f"), "ms", "produce -> alert readable")
+		row("latency p99", l.P99Ms.Format("%.1f"), "ms", "")
+		row("latency p99.9", l.P999Ms.Format("%.1f"), "ms", fmt.Sprintf("%s alerts", l.Alerts.Format("%.0f")))
+		row("latency max", l.MaxMs.Format("%.1f"), "ms", "")
+	}
 	for _, s := range r.Scaling {
-		row("scaling: "+s.Name, s.EventsPerS, "events/s", fmt.Sprintf("%d partitions, %d users, %.0f%% chat, %d events", s.Partitions, s.Users, s.ChatShare*100, s.Events))
+		row("scaling: "+s.Name, fmt.Sprintf("%.0f", s.EventsPerS), "events/s", fmt.Sprintf("%d partitions, %d users, %.0f%% chat, %d events", s.Partitions, s.Users, s.ChatShare*100, s.Events))
 	}
+	if c := r.Comparison; c != nil {
+		fmt.Fprintf(w, "\ncomparison with %s: same %d events, same topics, word-list sentiment, funnel window %s, allowed lateness %s\n",
+			c.Peer, c.Events, time.Duration(c.FunnelWindowMs)*time.Millisecond, time.Duration(c.LatenessMs)*time.Millisecond)
+		for _, f := range c.Funnels {
+			fmt.Fprintf(w, "funnel %q agreed: entries %d, reached %v, conversions %d, abandonments %d\n", f.Name, f.Entries, f.Reached, f.Conversions, f.Abandonments)
+		}
+		fmt.Fprintf(w, "%-30s %24s %24s %20s %18s\n", "system", "events/s", "events per CPU s", "CPU s per million", "peak RSS MB")
+		for _, s := range c.Systems {
+			name := s.System
+			if s.Guarantee != "" {
+				name += " " + s.Guarantee
+			}
+			fmt.Fprintf(w, "%-30s %24s %24s %20s %18s\n", name, s.EventsPerS.Format("%.0f"), s.EventsPerCPUSecond.Format("%.0f"), s.CPUSecondsPerMillion.Format("%.1f"), s.PeakRSSMB.Format("%.0f"))
+		}
+	}
+}
+
+func joinMB(v []float64) string {
+	parts := make([]string, 0, len(v))
+	for _, x := range v {
+		parts = append(parts, fmt.Sprintf("%.0f", x))
+	}
+	return strings.Join(parts, ", ")
 }
 
 // histQuantile estimates a quantile of a histogram family (all series

@@ -21,11 +21,15 @@ func newBenchCmd(g *globals) *cobra.Command {
 		Short: "Measure throughput, latency and scaling against a real Kafka and Redis, beside their ceilings",
 		Long: `bench creates its own topics and key prefix on the given broker and Redis, and in one run
 measures: the raw consume and pipelined Redis ceilings, cxstream end to end (events/s,
-CPU seconds per million events, peak RSS), the naive design (Redis round trips per event)
-on the same code path, event -> alert latency at 20% of the measured throughput, and
-scaling with partitions, users and chat share. test/bench/run.sh starts a local broker
-and redis-server and runs it.`,
-		Example: "  cxstream bench --brokers 127.0.0.1:9092 --redis 127.0.0.1:6379 --quick --json bench.json",
+CPU seconds per million events with redis-server's CPU, RSS at start, peak and end), the
+naive design (Redis round trips per event) on the same code path, event -> alert latency
+(p50/p99/p99.9) at 20%, 50% and 80% of the measured throughput, and scaling with
+partitions, users and chat share. --runs repeats the main figures and reports medians
+with ranges. --peer kstreams runs cxstream and the Kafka Streams peer on the same
+topics with a word-list scorer, checks that their funnel figures agree, and reports
+events/s and events per CPU second for each. test/bench/run.sh starts a local broker
+and redis-server (pinned with --cpus) and runs it.`,
+		Example: "  cxstream bench --brokers 127.0.0.1:9092 --redis 127.0.0.1:6379 --quick --json bench.json\n  cxstream bench --brokers 127.0.0.1:9092 --redis 127.0.0.1:6379 --quick --peer kstreams --cpus 0:1",
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, _, err := g.load(cmd, nil)
 			if err != nil {
@@ -61,7 +65,11 @@ and redis-server and runs it.`,
 	f.IntVar(&o.Users, "users", 0, "distinct users in the main run (default 100,000)")
 	f.IntVar(&o.Partitions, "partitions", 0, "partitions of the input topics (default 4)")
 	f.Float64Var(&o.ChatShare, "chat-share", 0, "share of chat messages (default 0.15)")
-	f.BoolVar(&o.Quick, "quick", false, "a smaller run (under 2 minutes) with the same fields")
+	f.BoolVar(&o.Quick, "quick", false, "a smaller run (a few minutes) with the same fields, one run by default")
+	f.IntVar(&o.Runs, "runs", 0, "measure the main figures this many times and report the median and range (default 3; --quick 1)")
+	f.StringVar(&o.CPUs, "cpus", "", "A:B pins cxstream, the peer and a local redis-server to cores A and this process's load generation to cores B (taskset lists, e.g. 0:1)")
+	f.StringVar(&o.Peer, "peer", "", "also run this peer on the same topics and compare: kstreams (Kafka Streams, at_least_once and exactly_once_v2)")
+	f.StringVar(&o.PeerDir, "peer-dir", "test/peers/kstreams", "the kstreams peer's Maven project (built with mvn when its jar is missing)")
 	f.StringVar(&jsonPath, "json", "", "also write the figures to this JSON file")
 	f.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run (go tool pprof)")
 	return cmd

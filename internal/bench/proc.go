@@ -1,0 +1,127 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// clockTicks is USER_HZ, the unit of /proc/PID/stat's CPU times (100 on
+// every Linux architecture Go supports).
+const clockTicks = 100
+
+// procCPUSeconds is the user plus system CPU time of process pid, all its
+// threads (for a JVM: RocksDB's and the garbage collector's too).
+func procCPUSeconds(pid int) (float64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
+	}
+	// The command name (field 2) may hold spaces: count from its end.
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 {
+		return 0, fmt.Errorf("/proc/%d/stat: unexpected format", pid)
+	}
+	f := strings.Fields(s[i+1:])
+	if len(f) < 13 {
+		return 0, fmt.Errorf("/proc/%d/stat: unexpected format", pid)
+	}
+	utime, err1 := strconv.ParseFloat(f[11], 64)
+	stime, err2 := strconv.ParseFloat(f[12], 64)
+	if err1 != nil || err2 != nil {
+		return 0, fmt.Errorf("/proc/%d/stat: unexpected format", pid)
+	}
+	return (utime + stime) / clockTicks, nil
+}
+
+// procRSSMB is the resident set of process pid in MB (0 if unknown).
+func procRSSMB(pid int) float64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(line, "VmRSS:") {
+			if f := strings.Fields(line); len(f) >= 2 {
+				kb, _ := strconv.ParseFloat(f[1], 64)
+				return kb / 1024
+			}
+		}
+	}
+	return 0
+}
+
+// localRedisPID returns the pid of the redis-server behind rdb when it runs
+// on this machine (its CPU then counts in cxstream's CPU figures), else 0.
+func localRedisPID(ctx context.Context, rdb *redis.Client) int {
+	info, err := rdb.Info(ctx, "server").Result()
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(info, "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "process_id:"); ok {
+			pid, err := strconv.Atoi(v)
+			if err != nil {
+				return 0
+			}
+			comm, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid))
+			if err != nil || !strings.Contains(string(comm), "redis") {
+				return 0 // another machine's (or container's) pid
+			}
+			return pid
+		}
+	}
+	return 0
+}
+
+// CPUSets are the two core lists of --cpus A:B: the system under test and
+// its state store on A, the broker and the load generator on B.
+type CPUSets struct{ SUT, Load string }
+
+// ParseCPUs reads "A:B", each a taskset core list such as 0 or 0-1 or 0,2.
+func ParseCPUs(s string) (CPUSets, error) {
+	a, b, ok := strings.Cut(s, ":")
+	valid := func(l string) bool {
+		if l == "" {
+			return false
+		}
+		for _, r := range l {
+			if (r < '0' || r > '9') && r != ',' && r != '-' {
+				return false
+			}
+		}
+		return true
+	}
+	if !ok || !valid(a) || !valid(b) {
+		return CPUSets{}, fmt.Errorf("--cpus wants A:B, two core lists such as 0:1 or 0-1:2-3, got %q", s)
+	}
+	return CPUSets{SUT: a, Load: b}, nil
+}
+
+// pin sets the CPU affinity of every thread of pid to cpus (taskset -a).
+func pin(pid int, cpus string) error {
+	out, err := exec.Command("taskset", "-a", "-p", "-c", cpus, strconv.Itoa(pid)).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("taskset -a -p -c %s %d: %w: %s", cpus, pid, err, strings.TrimSpace(string(out)))
+	}
+	return nil
+}
+
+// affinity returns the core list pid may run on (taskset -p -c).
+func affinity(pid int) (string, error) {
+	out, err := exec.Command("taskset", "-p", "-c", strconv.Itoa(pid)).CombinedOutput()
+	if err != nil {
+		return "", fmt.Errorf("taskset -p -c %d: %w: %s", pid, err, strings.TrimSpace(string(out)))
+	}
+	_, list, ok := strings.Cut(strings.TrimSpace(string(out)), ": ")
+	if !ok {
+		return "", fmt.Errorf("taskset -p -c %d: unexpected output %q", pid, out)
+	}
+	return list, nil
+}
