@@ -242,3 +242,35 @@ func FuzzDecodeDoc(f *testing.F) {
 		}
 	})
 }
+
+// The cost of reading and writing a user's click document, the larger
+// one, in each encoding.
+func BenchmarkDoc(b *testing.B) {
+	procs := docProcessors(b)
+	states, click, _ := sampleUser(procs)
+	for _, enc := range []Encoding{EncodingBinary, EncodingJSON} {
+		data, err := encodeDoc(enc, processors.Clicks, procs, states, &click, 0)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Run("encode/"+string(enc), func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := encodeDoc(enc, processors.Clicks, procs, states, &click, len(data)); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(len(data)), "bytes/doc")
+		})
+		b.Run("decode/"+string(enc), func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				var sd side
+				got := processors.NewUser("u1", procs, nil).States()
+				if err := decodeDoc(data, processors.Clicks, procs, got, &sd); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
