@@ -28,18 +28,30 @@ import (
 // Entries are taken out of the cache when a batch loads them and put back
 // only after the batch is durable: a batch that fails (a conflict, Kafka or
 // Redis unavailable) leaves nothing behind that it may have changed.
+//
+// An entry also keeps the other stream's document as last read, bytes and
+// decoded: when Redis returns the same bytes again, the decoded states are
+// used instead of decoding them anew. That is exact (decoding is a function
+// of the bytes) because a batch never changes the other stream's states:
+// only the processors of the batch's stream apply events and fire timers.
 
-// cachedDoc is one user's decoded document of one stream.
+// cachedDoc is one user's decoded documents, as a batch of a partition of
+// one stream left them.
 type cachedDoc struct {
 	version int64
 	side    side
 	// states are the processors' states, aligned with the pipeline's
-	// processors; only those of the document's stream are set.
+	// processors: those of the owned stream, and those of the other stream
+	// decoded from otherData.
 	states []any
-	// encoded is the document's encoded length; size estimates the bytes
-	// the decoded document holds.
+	// encoded is the owned document's encoded length.
 	encoded int
-	size    int64
+	// The other stream's document as read: version, bytes and side.
+	otherVersion int64
+	otherData    []byte
+	otherSide    side
+	// size estimates the bytes the entry holds.
+	size int64
 }
 
 // docSize estimates the memory of a decoded document from its encoded
@@ -182,16 +194,15 @@ func (p *Pipeline) keep(o *owner, users map[string]*user) {
 	}
 	i := sideIndex(o.stream)
 	for id, u := range users {
-		// The batch is done with the user: its states slice is reused,
-		// without the other stream's states, which are read afresh.
-		states := u.States()
-		for j, proc := range p.procs {
-			if proc.Stream() != o.stream {
-				states[j] = nil
-			}
-		}
 		sd := u.sides[i]
 		sd.dirty = false
-		p.cache.put(o.tp, id, cachedDoc{version: u.version(i), side: sd, states: states, encoded: u.encoded[i], size: docSize(u.encoded[i])})
+		other := u.docs.Chat
+		if i == 1 {
+			other = u.docs.Click
+		}
+		// The batch is done with the user: its states are kept as they are.
+		p.cache.put(o.tp, id, cachedDoc{version: u.version(i), side: sd, states: u.States(), encoded: u.encoded[i],
+			otherVersion: other.Version, otherData: other.Data, otherSide: u.sides[1-i],
+			size: docSize(u.encoded[i]) + docSize(len(other.Data)) + int64(len(other.Data))})
 	}
 }

@@ -16,6 +16,7 @@
 package pipeline
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -727,16 +728,34 @@ func (p *Pipeline) load(ctx context.Context, ids []string, o *owner) (map[string
 	for _, id := range ids {
 		u := &user{docs: docs[id]}
 		d, hit := cached[id]
+		own, sameOther := -1, false
+		if hit {
+			own = sideIndex(o.stream)
+			other := u.docs.Chat
+			if own == 1 {
+				other = u.docs.Click
+			}
+			if sameOther = other.Version == d.otherVersion && bytes.Equal(other.Data, d.otherData); !sameOther {
+				for j, proc := range p.procs {
+					if proc.Stream() != o.stream {
+						d.states[j] = nil // changed since: decoded below
+					}
+				}
+			}
+		}
 		u.User = processors.NewUser(id, p.procs, d.states) // fills the states the cache lacks
 		for i, data := range [2][]byte{u.docs.Click.Data, u.docs.Chat.Data} {
-			if hit && i == sideIndex(o.stream) {
-				u.sides[i] = d.side
+			switch {
+			case i == own:
+				u.sides[i], u.encoded[i] = d.side, d.encoded
 				if i == 1 {
 					u.docs.Chat.Version = d.version
 				} else {
 					u.docs.Click.Version = d.version
 				}
-				u.encoded[i] = d.encoded
+				continue
+			case hit && sameOther:
+				u.sides[i], u.encoded[i] = d.otherSide, len(data)
 				continue
 			}
 			stream := processors.Clicks

@@ -2,6 +2,7 @@ package runner
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"testing"
 	"time"
@@ -18,8 +19,8 @@ import (
 	"github.com/cxstream/cxstream/schemas"
 )
 
-// instance is one pipeline with the state cache on, as one cxstream
-// process would run it, driven batch by batch.
+// instance is one pipeline with the state cache on (the default size),
+// as one cxstream process would run it, driven batch by batch.
 type instance struct {
 	*pipeline.Pipeline
 	m *metrics.Metrics
@@ -28,7 +29,6 @@ type instance struct {
 func newInstance(t testing.TB, e env, rdb redis.UniversalClient, prefix string) instance {
 	t.Helper()
 	cfg := e.config(prefix, prefix)
-	cfg.Processing.StateCacheBytes = 1 << 20
 	procs, err := Processors(cfg, sharedScorer(t))
 	testenv.Must(t, err, "processors")
 	validator, err := schemas.NewValidator(cfg.Processing.MaxMessageBytes)
@@ -149,6 +149,40 @@ func TestReleaseDropsThePartitionsCache(t *testing.T) {
 	}
 	if fence, events, v := storedClicks(t, store, "r"); fence != 6 || events != 7 || v != 4 {
 		t.Fatalf("fence %d, %d events, version %d; want 6, 7, 4", fence, events, v)
+	}
+}
+
+// A chat partition's cache keeps the user's click document as last read;
+// when the click side changes it (another instance owns the click
+// partition), the chat side must see the new Facts: a purchase made since
+// makes the next negative chat a high-value one.
+func TestCachedUsersSeeTheOtherStreamsChanges(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	chats := newInstance(t, e, e.redis.Client, "other")
+	clicks := newInstance(t, e, e.redis.Client, "other")
+	now := time.Now().Add(-time.Hour).UnixMilli()
+	hello := chat("w", "w-m1", "hello, how do I change the email on my account?", now)
+	_, err := chats.Process(ctx, []*kgo.Record{hello})
+	testenv.Must(t, err, "first chat")
+	buy := click("w", "w-c1", schemas.ClickPurchase, now+1000, 500)
+	_, err = clicks.Process(ctx, []*kgo.Record{buy})
+	testenv.Must(t, err, "purchase")
+	angry := chat("w", "w-m2", "I was charged twice and nobody answers, I want a refund NOW", now+2000)
+	angry.Offset = 1
+	res, err := chats.Process(ctx, []*kgo.Record{angry})
+	testenv.Must(t, err, "second chat")
+	if hits := testutil.ToFloat64(chats.m.StateCacheHits); hits != 1 {
+		t.Fatalf("%v cache hits, want 1 (the test must exercise the cache)", hits)
+	}
+	if res.Alerts != 1 {
+		t.Fatalf("%d alerts, want 1", res.Alerts)
+	}
+	recs := readTopic(t, e.kafka.Brokers, "cx.alerts.v2", 1)
+	var a schemas.Alert
+	testenv.Must(t, json.Unmarshal(recs[len(recs)-1].Value, &a), "alert")
+	if a.Segment != "high_value" {
+		t.Errorf("alert segment %q, want high_value: the chat side missed the purchase made since it cached the user", a.Segment)
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/cxstream/cxstream/internal/gen"
@@ -77,6 +78,8 @@ func BenchmarkProcess(b *testing.B) {
 	b.StopTimer()
 	runtime.ReadMemStats(&ms1)
 	b.ReportMetric(float64(processCPU(b)-cpu0)/float64(events), "cpu-ns/event")
+	hits, misses := testutil.ToFloat64(inst.m.StateCacheHits), testutil.ToFloat64(inst.m.StateCacheMisses)
+	b.ReportMetric(hits/(hits+misses), "cache-hits/load")
 	b.ReportMetric(float64(ms1.Mallocs-ms0.Mallocs)/float64(events), "allocs/event")
 	b.ReportMetric(float64(ms1.TotalAlloc-ms0.TotalAlloc)/float64(events), "B/event")
 }
