@@ -184,7 +184,9 @@ func (f *fixture) doc(t *testing.T, user string, side state.Side) map[string]jso
 	}
 	out := map[string]json.RawMessage{}
 	if len(d.Data) > 0 {
-		testenv.Must(t, json.Unmarshal(d.Data, &out), "decode")
+		data, err := pipeline.DocJSON(d.Data) // either encoding
+		testenv.Must(t, err, "document as JSON")
+		testenv.Must(t, json.Unmarshal(data, &out), "decode")
 	}
 	return out
 }
