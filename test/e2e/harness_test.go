@@ -25,6 +25,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/cxstream/cxstream/internal/pipeline"
 	"github.com/cxstream/cxstream/internal/testenv"
 )
 
@@ -445,7 +446,9 @@ func (s *stage) userDocs(user string) (click, chat map[string]any) {
 		if err != nil {
 			continue
 		}
-		testenv.Must(s.t, json.Unmarshal([]byte(data), into), "state json")
+		doc, err := pipeline.DocJSON([]byte(data)) // either encoding
+		testenv.Must(s.t, err, "state document")
+		testenv.Must(s.t, json.Unmarshal(doc, into), "state json")
 	}
 	return click, chat
 }
