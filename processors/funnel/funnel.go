@@ -140,6 +140,8 @@ type Processor struct {
 	defs     []Definition
 	lateness int64
 	limits   Limits
+	// bySegment: some funnel breaks down by segment.
+	bySegment bool
 }
 
 // New checks the definitions and returns a processor. lateness is how far
@@ -168,6 +170,7 @@ func New(defs []Definition, lateness time.Duration, opts ...Option) (*Processor,
 			if slices.Contains(d.Breakdowns[:j], b) {
 				return nil, fmt.Errorf("funnel %q: breakdown %q is listed twice", d.Name, b)
 			}
+			p.bySegment = p.bySegment || b == BySegment
 		}
 		if seen[d.Name] {
 			return nil, fmt.Errorf("funnel: two funnels named %q", d.Name)
@@ -347,7 +350,7 @@ func (p *Processor) Apply(st State, ev schemas.ClickEvent) []Transition {
 // user's segment, and is asked at most once, only when the event matches
 // a step of a funnel that breaks down by segment.
 func (p *Processor) ApplyWith(st State, ev schemas.ClickEvent, segment func() string) []Transition {
-	if segment != nil {
+	if segment != nil && p.bySegment {
 		asked, seg := false, ""
 		ask := segment
 		segment = func() string {

@@ -41,6 +41,9 @@ func (k *Keyed) state(u *processors.User) State {
 // the Facts only for an event that matches a step of a funnel breaking
 // down by segment (entries and steps, not every click).
 func (k *Keyed) Apply(u *processors.User, ev processors.Event) processors.Effects {
+	if !k.p.bySegment {
+		return k.effects(u.ID, k.p.Apply(k.state(u), *ev.Click))
+	}
 	return k.effects(u.ID, k.p.ApplyWith(k.state(u), *ev.Click, func() string { return u.Facts().Segment }))
 }
 
