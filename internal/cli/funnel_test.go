@@ -87,6 +87,23 @@ func TestFunnelByProperty(t *testing.T) {
 		js[0].Groups[0].Attempts != 4 || js[0].Groups[0].Open != 2 {
 		t.Errorf("json (%v):\n%s", err, out)
 	}
+	out, err = run("--json")
+	testenv.Must(t, err, "totals as json")
+	var totals []struct {
+		Funnel      string `json:"funnel"`
+		Users       int    `json:"users"`
+		Conversions int    `json:"conversions"`
+		Median      int64  `json:"median_convert_ms"`
+		Steps       []struct {
+			Name       string `json:"name"`
+			Reached    int    `json:"reached"`
+			InProgress int    `json:"in_progress"`
+		} `json:"steps"`
+	}
+	if err := json.Unmarshal([]byte(out), &totals); err != nil || len(totals) != 1 || totals[0].Users != 4 || totals[0].Conversions != 2 || totals[0].Median != 120_000 ||
+		fmt.Sprint(totals[0].Steps) != "[{view 4 2} {buy 2 0}]" {
+		t.Errorf("totals json (%v):\n%s", err, out)
+	}
 	for args, want := range map[string]string{
 		"--by property.category":          `--by: no funnel breaks down by "property.category"; tracked: purchase: segment, property.utm_source`,
 		"--by utm_source":                 `--by: invalid breakdown "utm_source"; accepted: segment or property.<name>`,
