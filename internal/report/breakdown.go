@@ -127,8 +127,8 @@ func FunnelBreakdowns(ctx context.Context, st *state.Store, p *funnel.Processor,
 		return g
 	}
 	err := st.Scan(ctx, state.Click, func(_ string, data []byte) error {
-		var doc pipeline.ClickDoc
-		if err := json.Unmarshal(data, &doc); err != nil {
+		doc, err := pipeline.DecodeClick(data)
+		if err != nil {
 			return fmt.Errorf("decode state: %w", err)
 		}
 		for i := range defs {
