@@ -50,7 +50,7 @@ func newGenCmd(g *globals) *cobra.Command {
 			}
 			var stats gen.Stats
 			start := time.Now()
-			err = gen.New(gen.Options{Users: users, Seed: seed, BadShare: bad, Locale: locale}).
+			err = gen.New(gen.Options{Users: users, Seed: seed, BadShare: bad, Locale: locale, Properties: true}).
 				Produce(ctx, cl, gen.Topics{Clickstream: cfg.Topics.Clickstream, Chat: cfg.Topics.Chat}, rate, count, &stats)
 			produced, failed := stats.Produced.Load(), stats.Failed.Load()
 			fmt.Fprintf(cmd.OutOrStdout(), "produced %d events (%d failed) in %s\n", produced, failed, time.Since(start).Round(time.Millisecond))

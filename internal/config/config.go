@@ -31,6 +31,7 @@ type Config struct {
 	Topics     pipeline.Topics     `yaml:"topics"`
 	Processing Processing          `yaml:"processing"`
 	Funnels    []funnel.Definition `yaml:"funnels"`
+	Breakdown  funnel.Limits       `yaml:"funnel_breakdowns"`
 	Events     Events              `yaml:"events"`
 	Collect    Collect             `yaml:"collect"`
 	Sentiment  sentiment.Config    `yaml:"sentiment"`
@@ -144,6 +145,7 @@ func Default() Config {
 			StateCache:         DefaultStateCache(),
 		},
 		Funnels:   funnel.DefaultDefinitions(),
+		Breakdown: DefaultFunnelBreakdowns(),
 		Events:    DefaultEvents(),
 		Collect:   DefaultCollect(),
 		Sentiment: sentiment.DefaultConfig(),
@@ -398,6 +400,7 @@ func (c Config) Validate() error {
 	}
 	ps.addErr("kafka.sasl", c.Kafka.SASL.Validate())
 	c.validateFunnels(&ps)
+	c.validateBreakdowns(&ps)
 	ps.addErr("sentiment", c.Sentiment.Validate())
 	ps.addErr("churn", c.Churn.Validate())
 	if !slices.Contains([]string{"debug", "info", "warn", "error"}, c.Log.Level) {

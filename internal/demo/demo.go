@@ -22,7 +22,9 @@ import (
 	"github.com/cxstream/cxstream/internal/alertsink"
 	"github.com/cxstream/cxstream/internal/config"
 	"github.com/cxstream/cxstream/internal/gen"
+	"github.com/cxstream/cxstream/internal/report"
 	"github.com/cxstream/cxstream/internal/runner"
+	"github.com/cxstream/cxstream/processors/funnel"
 	"github.com/cxstream/cxstream/schemas"
 )
 
@@ -67,6 +69,9 @@ func Run(ctx context.Context, opts Options, out io.Writer, log *zap.Logger) erro
 	for i := range cfg.Funnels {
 		cfg.Funnels[i].Window = max(5*time.Second, opts.Duration/4)
 	}
+	// The generated clicks carry utm_source: break the funnel down by it
+	// as well as by segment.
+	cfg.Funnels[0].Breakdowns = append(cfg.Funnels[0].Breakdowns, "property.utm_source")
 	// Timers fire by event time once the watermark (latest event time less
 	// the allowed lateness) passes them: a short lateness lets the windows
 	// above end within the run.
@@ -120,7 +125,7 @@ func Run(ctx context.Context, opts Options, out io.Writer, log *zap.Logger) erro
 		return err
 	}
 	defer producer.Close()
-	g := gen.New(gen.Options{Users: opts.Users, Seed: opts.Seed, BadShare: 0.001, Locale: opts.Locale})
+	g := gen.New(gen.Options{Users: opts.Users, Seed: opts.Seed, BadShare: 0.001, Locale: opts.Locale, Properties: true})
 	var stats gen.Stats
 	genCtx, stopGen := context.WithTimeout(ctx, opts.Duration)
 	start := time.Now()
@@ -141,8 +146,31 @@ func Run(ctx context.Context, opts Options, out io.Writer, log *zap.Logger) erro
 	elapsed := time.Since(start)
 	time.Sleep(300 * time.Millisecond) // the last alerts reach the tail
 	finishTail()
-	summary(out, proc, produced, handled(), elapsed, cfg)
+	summary(ctx, out, proc, produced, handled(), elapsed, cfg)
 	return nil
+}
+
+// breakdowns prints the first funnel by segment and by first-touch
+// utm_source, from the users' state as `cxstream funnel --by` does.
+func breakdowns(ctx context.Context, out io.Writer, proc *runner.Processor, cfg config.Config) {
+	fp, err := funnel.New(cfg.Funnels[:1], cfg.Processing.AllowedLateness, funnel.WithLimits(cfg.Breakdown))
+	if err != nil {
+		fmt.Fprintf(out, "funnel breakdowns: %v\n", err)
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	for _, by := range []string{funnel.BySegment, "property.utm_source"} {
+		stats, err := report.FunnelBreakdowns(ctx, proc.Store, fp, by, funnel.FirstTouch)
+		if err != nil {
+			fmt.Fprintf(out, "funnel by %s: %v\n", by, err)
+			return
+		}
+		report.PrintBreakdowns(out, stats)
+		if s := stats[0]; by == funnel.BySegment && len(s.Groups) == 1 && s.Groups[0].Value == funnel.NoValue {
+			fmt.Fprintf(out, "  (no user has a segment yet, so every attempt is in %s)\n", funnel.NoValue)
+		}
+	}
 }
 
 func tail(ctx context.Context, cfg config.Config, alerts chan<- schemas.Alert) {
@@ -165,7 +193,7 @@ func tail(ctx context.Context, cfg config.Config, alerts chan<- schemas.Alert) {
 	}
 }
 
-func summary(out io.Writer, proc *runner.Processor, produced, handled float64, elapsed time.Duration, cfg config.Config) {
+func summary(ctx context.Context, out io.Writer, proc *runner.Processor, produced, handled float64, elapsed time.Duration, cfg config.Config) {
 	m := proc.Metrics
 	fmt.Fprintf(out, "\n=== summary ===\n")
 	fmt.Fprintf(out, "events produced %.0f, processed %.0f in %s: %.0f events/s\n", produced, handled, elapsed.Round(time.Millisecond), handled/elapsed.Seconds())
@@ -187,6 +215,7 @@ func summary(out io.Writer, proc *runner.Processor, produced, handled float64, e
 		}
 		fmt.Fprintf(out, "  abandoned (window ran out): %.0f\n", m.Sum("cx_funnel_transitions_total", map[string]string{"funnel": f.Name, "kind": "abandoned"}))
 	}
+	breakdowns(ctx, out, proc, cfg)
 	fmt.Fprintf(out, "alerts:\n")
 	var lines []string
 	for _, typ := range []string{schemas.AlertNegativeChat, schemas.AlertChurnRisk} {

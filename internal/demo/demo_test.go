@@ -40,4 +40,11 @@ func TestDemoProcessesEverythingAndAlerts(t *testing.T) {
 	if !regexp.MustCompile(`4\. purchase\s+[1-9]`).MatchString(s) {
 		t.Fatalf("no conversions in the funnel summary:\n%s", s)
 	}
+	// The funnel by segment (one group until users have segments) and by
+	// the generated utm_source (five groups), from the users' state.
+	if !regexp.MustCompile(`funnel "purchase" by segment, first touch: [1-9]\d* attempts in [1-9]\d* groups?\n  group +attempts +view +cart +checkout +purchase +conversions +median +p90\n`).MatchString(s) ||
+		!regexp.MustCompile(`funnel "purchase" by property.utm_source, first touch: [1-9]\d* attempts in 5 groups\n`).MatchString(s) ||
+		!regexp.MustCompile(`(?m)^  google +[1-9]\d* +100\.0%`).MatchString(s) {
+		t.Fatalf("no funnel breakdowns in the summary:\n%s", s)
+	}
 }

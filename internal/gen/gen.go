@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"math/rand/v2"
 	"sync/atomic"
 	"time"
@@ -31,7 +32,24 @@ type Options struct {
 	// Locale of the chats: LocaleZh, LocaleEn or LocaleMixed (default:
 	// every other user writes Chinese).
 	Locale string
+	// Properties adds to every click event the session's utm_source and,
+	// for events about a course, its topic (for funnel breakdowns). They
+	// are derived from the session and the item, not drawn, so a seed
+	// yields the same events with or without them.
+	Properties bool
 }
+
+// UTMSources are the generated utm_source values, the first ones more
+// frequent; CourseTopics are the courses' topics (course-N has
+// CourseTopics[N%5]).
+var (
+	UTMSources   = []string{"google", "newsletter", "facebook", "direct", "partner"}
+	CourseTopics = []string{"data", "design", "marketing", "programming", "languages"}
+)
+
+// utmWeights spreads sessions over UTMSources: google 3 in 9, newsletter
+// and direct 2, the others 1.
+var utmWeights = []int{0, 0, 0, 1, 1, 2, 3, 3, 4}
 
 // Locales of the generated chats.
 const (
@@ -148,7 +166,9 @@ func (g *Generator) click(u *user, at time.Time) Event {
 		SessionID: fmt.Sprintf("%s-s%d", u.id, u.session),
 		EventTime: at.UnixMilli(),
 	}
-	item := fmt.Sprintf("course-%d", g.rng.IntN(40))
+	itemN := g.rng.IntN(40)
+	item := fmt.Sprintf("course-%d", itemN)
+	hasItem := true
 	switch {
 	case u.persona == browser || g.rng.Float64() < 0.35:
 		ev.Type = []string{schemas.ClickPageView, schemas.ClickSearch, schemas.ClickProductView, schemas.ClickCourseView}[g.rng.IntN(4)]
@@ -163,6 +183,7 @@ func (g *Generator) click(u *user, at time.Time) Event {
 			u.session++
 			ev.Type = schemas.ClickPageView
 			ev.Page = "/"
+			hasItem = false
 			break
 		}
 		ev.Type = funnelScript[u.step]
@@ -174,6 +195,17 @@ func (g *Generator) click(u *user, at time.Time) Event {
 			ev.Properties = map[string]any{"category": "course"}
 		}
 		u.step++
+	}
+	if g.opts.Properties {
+		if ev.Properties == nil {
+			ev.Properties = map[string]any{}
+		}
+		h := fnv.New32a()
+		h.Write([]byte(ev.SessionID))
+		ev.Properties["utm_source"] = UTMSources[utmWeights[h.Sum32()%uint32(len(utmWeights))]]
+		if hasItem {
+			ev.Properties["topic"] = CourseTopics[itemN%len(CourseTopics)]
+		}
 	}
 	value, _ := json.Marshal(ev)
 	return Event{Kind: Click, Key: u.id, Value: value}

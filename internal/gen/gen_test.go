@@ -52,3 +52,58 @@ func TestLocales(t *testing.T) {
 		t.Errorf("fr: %v", err)
 	}
 }
+
+// Properties are derived, not drawn: a seed yields the same events with
+// or without them, and they are what a breakdown needs: utm_source on
+// every click, fixed per session, and a topic on events about a course.
+func TestPropertiesKeepTheEventsOfASeed(t *testing.T) {
+	plain, props := New(Options{Users: 50, Seed: 9}), New(Options{Users: 50, Seed: 9, Properties: true})
+	at := time.Unix(1_763_900_000, 0)
+	sources, topics := map[string]int{}, map[string]int{}
+	sessionSource := map[string]string{}
+	for range 5000 {
+		a, b := plain.Next(at), props.Next(at)
+		if a.Kind != b.Kind || a.Key != b.Key {
+			t.Fatalf("the events differ: %s vs %s", a.Value, b.Value)
+		}
+		if a.Kind != Click {
+			continue
+		}
+		var ea, eb schemas.ClickEvent
+		if err := json.Unmarshal(a.Value, &ea); err != nil {
+			t.Fatal(err)
+		}
+		if err := json.Unmarshal(b.Value, &eb); err != nil {
+			t.Fatal(err)
+		}
+		src, _ := eb.Properties["utm_source"].(string)
+		topic, _ := eb.Properties["topic"].(string)
+		delete(eb.Properties, "utm_source")
+		delete(eb.Properties, "topic")
+		if len(eb.Properties) == 0 {
+			eb.Properties = nil
+		}
+		ra, _ := json.Marshal(ea)
+		rb, _ := json.Marshal(eb)
+		if string(ra) != string(rb) {
+			t.Fatalf("besides the properties, %s differs from %s", rb, ra)
+		}
+		if src == "" {
+			t.Fatalf("no utm_source: %s", b.Value)
+		}
+		if prev, ok := sessionSource[eb.SessionID]; ok && prev != src {
+			t.Fatalf("session %s has utm_source %s and %s", eb.SessionID, prev, src)
+		}
+		sessionSource[eb.SessionID] = src
+		sources[src]++
+		if (eb.Page != "/") != (topic != "") {
+			t.Fatalf("topic %q on page %q", topic, eb.Page)
+		}
+		if topic != "" {
+			topics[topic]++
+		}
+	}
+	if len(sources) != len(UTMSources) || len(topics) != len(CourseTopics) {
+		t.Errorf("sources %v, topics %v: want every value", sources, topics)
+	}
+}

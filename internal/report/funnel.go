@@ -188,3 +188,63 @@ func PrintByHour(w io.Writer, stats []FunnelStats, hours int) {
 		}
 	}
 }
+
+// FunnelJSON is one funnel's report as `cxstream funnel --json` prints it.
+type FunnelJSON struct {
+	Funnel       string          `json:"funnel"`
+	Users        int             `json:"users"`
+	Conversions  int             `json:"conversions"`
+	Abandonments int             `json:"abandonments"`
+	Steps        []StepJSON      `json:"steps"`
+	MeanConvert  *int64          `json:"mean_convert_ms,omitempty"`
+	MedianOf     int             `json:"median_of"`
+	Median       *int64          `json:"median_convert_ms,omitempty"`
+	ByHour       []HourCountJSON `json:"by_hour,omitempty"`
+}
+
+// StepJSON is one step: attempts that reached it, users there now.
+type StepJSON struct {
+	Name       string `json:"name"`
+	Reached    int    `json:"reached"`
+	InProgress int    `json:"in_progress"`
+}
+
+// HourCountJSON is one hour (its start, ms since the epoch).
+type HourCountJSON struct {
+	Hour         int64 `json:"hour"`
+	Entries      int   `json:"entries"`
+	Conversions  int   `json:"conversions"`
+	Abandonments int   `json:"abandonments"`
+}
+
+// FunnelsJSON is the report as JSON, with the last hours (0: none) per
+// hour.
+func FunnelsJSON(stats []FunnelStats, hours int) []FunnelJSON {
+	out := make([]FunnelJSON, len(stats))
+	for i, s := range stats {
+		f := FunnelJSON{Funnel: s.Name, Users: s.Users, Conversions: s.Conversions, Abandonments: s.Abandonments, MedianOf: s.MedianOf}
+		for j, name := range s.Steps {
+			f.Steps = append(f.Steps, StepJSON{Name: name, Reached: s.Reached[j], InProgress: s.InProgress[j]})
+		}
+		if s.Conversions > 0 {
+			f.MeanConvert = ptr(s.MeanConvert.Milliseconds())
+		}
+		if s.MedianOf > 0 {
+			f.Median = ptr(s.MedianConvert.Milliseconds())
+		}
+		keys := make([]int64, 0, len(s.ByHour))
+		for h := range s.ByHour {
+			keys = append(keys, h)
+		}
+		slices.Sort(keys)
+		if len(keys) > hours {
+			keys = keys[len(keys)-hours:]
+		}
+		for _, h := range keys {
+			c := s.ByHour[h]
+			f.ByHour = append(f.ByHour, HourCountJSON{Hour: h * int64(time.Hour/time.Millisecond), Entries: c.Entries, Conversions: c.Conversions, Abandonments: c.Abandonments})
+		}
+		out[i] = f
+	}
+	return out
+}

@@ -16,7 +16,7 @@ import (
 // matters where one reads another's Facts after the same event: churn
 // scores after the funnel has taken the click.
 func Processors(cfg config.Config, scorer sentiment.Scorer) ([]processors.Processor, error) {
-	fp, err := funnel.New(cfg.Funnels, cfg.Processing.AllowedLateness)
+	fp, err := funnel.New(cfg.Funnels, cfg.Processing.AllowedLateness, funnel.WithLimits(cfg.Breakdown))
 	if err != nil {
 		return nil, err
 	}

@@ -55,6 +55,9 @@ type Definition struct {
 	// HoldConstant names a field (session_id, page, item_id or
 	// properties.X) all steps of an attempt must share.
 	HoldConstant string `yaml:"hold_constant,omitempty"`
+	// Breakdowns the funnel keeps per attempt: "segment" and
+	// "property.<name>" (see CheckBreakdown).
+	Breakdowns []string `yaml:"breakdowns,omitempty"`
 }
 
 // DefaultDefinitions is the funnel cxstream ships: view -> cart ->
@@ -68,7 +71,8 @@ func DefaultDefinitions() []Definition {
 			{Name: "checkout", Events: []string{schemas.ClickCheckoutStart}},
 			{Name: "purchase", Events: []string{schemas.ClickPurchase}},
 		},
-		Window: 24 * time.Hour,
+		Window:     24 * time.Hour,
+		Breakdowns: []string{BySegment},
 	}}
 }
 
@@ -135,16 +139,38 @@ type Transition struct {
 type Processor struct {
 	defs     []Definition
 	lateness int64
+	limits   Limits
+	// bySegment: some funnel breaks down by segment.
+	bySegment bool
 }
 
 // New checks the definitions and returns a processor. lateness is how far
 // behind a user's latest event an event may arrive and still be put in
 // its place (0: events are taken in arrival order).
-func New(defs []Definition, lateness time.Duration) (*Processor, error) {
+func New(defs []Definition, lateness time.Duration, opts ...Option) (*Processor, error) {
+	p := &Processor{lateness: lateness.Milliseconds(), limits: DefaultLimits()}
+	for _, o := range opts {
+		o(p)
+	}
+	if err := p.limits.Validate(); err != nil {
+		return nil, fmt.Errorf("funnel: breakdown limits: %w", err)
+	}
 	seen := map[string]bool{}
 	for i, d := range defs {
 		if err := d.Validate(); err != nil {
 			return nil, fmt.Errorf("funnel: %w", err)
+		}
+		if len(d.Breakdowns) > MaxBreakdowns {
+			return nil, fmt.Errorf("funnel %q: at most %d breakdowns, got %d", d.Name, MaxBreakdowns, len(d.Breakdowns))
+		}
+		for j, b := range d.Breakdowns {
+			if err := CheckBreakdown(b); err != nil {
+				return nil, fmt.Errorf("funnel %q: %w", d.Name, err)
+			}
+			if slices.Contains(d.Breakdowns[:j], b) {
+				return nil, fmt.Errorf("funnel %q: breakdown %q is listed twice", d.Name, b)
+			}
+			p.bySegment = p.bySegment || b == BySegment
 		}
 		if seen[d.Name] {
 			return nil, fmt.Errorf("funnel: two funnels named %q", d.Name)
@@ -154,7 +180,8 @@ func New(defs []Definition, lateness time.Duration) (*Processor, error) {
 			defs[i].Order = Ordered
 		}
 	}
-	return &Processor{defs: slices.Clone(defs), lateness: lateness.Milliseconds()}, nil
+	p.defs = slices.Clone(defs)
+	return p, nil
 }
 
 // Definitions returns the funnels this processor tracks.
@@ -183,6 +210,9 @@ type RecentEvent struct {
 	// Excluded: the event matches an exclusion and ends the attempt.
 	Excluded bool   `json:"x,omitempty"`
 	Hold     string `json:"h,omitempty"`
+	// Touch holds the event's values of the funnel's breakdowns (only
+	// those it has), taken when it arrived.
+	Touch map[string]string `json:"v,omitempty"`
 }
 
 // legacyExclusionBit marked exclusions inside Matches before Excluded
@@ -213,6 +243,13 @@ type Attempt struct {
 	// ByHour counts entries, conversions and drop-offs per hour (hours
 	// since the epoch) over the last HourHistory hours, for reports.
 	ByHour map[int64]*HourCounts `json:"hr,omitempty"`
+	// First and Last are the open attempt's breakdown values (only those
+	// it has): at entry, and at the last step reached. Never changed in
+	// place (Base and Now may share them).
+	First map[string]string `json:"vf,omitempty"`
+	Last  map[string]string `json:"vl,omitempty"`
+	// Groups tallies the ended attempts per breakdown and group value.
+	Groups map[string]*Tally `json:"g,omitempty"`
 }
 
 // HourCounts are one hour's funnel outcomes.
@@ -297,6 +334,7 @@ func (a Attempt) clone() Attempt {
 		}
 		a.ByHour = hours
 	}
+	a.Groups = cloneGroups(a.Groups)
 	return a
 }
 
@@ -305,6 +343,23 @@ func (a Attempt) clone() Attempt {
 // user's latest is applied in arrival order (the pipeline dead-letters
 // those before they get here).
 func (p *Processor) Apply(st State, ev schemas.ClickEvent) []Transition {
+	return p.ApplyWith(st, ev, nil)
+}
+
+// ApplyWith is Apply for funnels with breakdowns: segment tells the
+// user's segment, and is asked at most once, only when the event matches
+// a step of a funnel that breaks down by segment.
+func (p *Processor) ApplyWith(st State, ev schemas.ClickEvent, segment func() string) []Transition {
+	if segment != nil && p.bySegment {
+		asked, seg := false, ""
+		ask := segment
+		segment = func() string {
+			if !asked {
+				asked, seg = true, ask()
+			}
+			return seg
+		}
+	}
 	var out []Transition
 	for i := range p.defs {
 		d := &p.defs[i]
@@ -322,6 +377,9 @@ func (p *Processor) Apply(st State, ev schemas.ClickEvent) []Transition {
 		}
 		if slices.ContainsFunc(pr.Recent, func(r RecentEvent) bool { return r.ID == re.ID && r.At == re.At }) {
 			continue // a duplicate
+		}
+		if re.Matches != 0 && len(d.Breakdowns) > 0 {
+			re.Touch = p.touches(d, &ev, segment)
 		}
 		if n := len(pr.Recent); n == 0 || re.At >= pr.Recent[n-1].At {
 			// In order (the usual case): fold the event onto the current
@@ -422,6 +480,7 @@ func (p *Processor) fold(d *Definition, a *Attempt, ev RecentEvent, out *[]Trans
 			return
 		}
 		a.Step, a.Done, a.EnteredAt, a.StepAt, a.Hold = 0, 1, ev.At, []int64{ev.At}, ev.Hold
+		a.First, a.Last = ev.Touch, ev.Touch
 		a.Reached[0]++
 		a.hour(ev.At).Entries++
 		emit(Transition{Funnel: d.Name, Kind: Entered, Step: 0, StepName: d.Steps[0].Name, At: ev.At})
@@ -442,6 +501,7 @@ func (p *Processor) fold(d *Definition, a *Attempt, ev RecentEvent, out *[]Trans
 		return
 	}
 	a.Done |= 1 << next
+	a.Last = ev.Touch
 	a.Reached[next]++
 	a.StepAt = append(a.StepAt, ev.At)
 	a.Step = max(a.Step, next)
@@ -456,6 +516,7 @@ func (p *Processor) fold(d *Definition, a *Attempt, ev RecentEvent, out *[]Trans
 	emit(Transition{Funnel: d.Name, Kind: Converted, Step: next, StepName: d.Steps[next].Name, At: ev.At, TookMs: took})
 	a.Conversions++
 	a.hour(ev.At).Conversions++
+	p.tally(d, a, true, took)
 	if stats != nil {
 		stats.TotalMs += took
 		stats.Last = append(stats.Last, took)
@@ -468,6 +529,7 @@ func (p *Processor) fold(d *Definition, a *Attempt, ev RecentEvent, out *[]Trans
 
 func (a *Attempt) reset() {
 	a.Step, a.Done, a.EnteredAt, a.StepAt, a.Hold = -1, 0, 0, nil, ""
+	a.First, a.Last = nil, nil
 }
 
 func (p *Processor) expireAttempt(d *Definition, a *Attempt, now int64, emit func(Transition)) {
@@ -480,6 +542,7 @@ func (p *Processor) abandonAt(d *Definition, a *Attempt, at int64, reason string
 	emit(Transition{Funnel: d.Name, Kind: Abandoned, Step: a.Step, StepName: d.Steps[a.Step].Name, At: at, TookMs: at - a.EnteredAt, Reason: reason})
 	a.Abandonments++
 	a.hour(at).Abandonments++
+	p.tally(d, a, false, 0)
 	a.AbandonedAt = append(a.AbandonedAt, at)
 	if len(a.AbandonedAt) > maxAbandonHistory {
 		a.AbandonedAt = a.AbandonedAt[len(a.AbandonedAt)-maxAbandonHistory:]

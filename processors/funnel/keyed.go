@@ -37,9 +37,14 @@ func (k *Keyed) state(u *processors.User) State {
 	return *st
 }
 
-// Apply implements processors.Processor.
+// Apply implements processors.Processor. The user's segment is read from
+// the Facts only for an event that matches a step of a funnel breaking
+// down by segment (entries and steps, not every click).
 func (k *Keyed) Apply(u *processors.User, ev processors.Event) processors.Effects {
-	return k.effects(u.ID, k.p.Apply(k.state(u), *ev.Click))
+	if !k.p.bySegment {
+		return k.effects(u.ID, k.p.Apply(k.state(u), *ev.Click))
+	}
+	return k.effects(u.ID, k.p.ApplyWith(k.state(u), *ev.Click, func() string { return u.Facts().Segment }))
 }
 
 // Describe implements processors.Processor.

@@ -17,11 +17,22 @@ type refEvent struct {
 	at      int64
 	typ     string
 	session string
+	// src is the event's property "src" ("": none), a breakdown.
+	src string
+}
+
+// refGroup is one group's ended attempts in the batch reference.
+type refGroup struct {
+	attempts, conversions int
+	reached               []int
+	tookMs                int64
 }
 
 // reference is the obviously-correct batch version of the funnel rules
 // (README): sort by event time, drop repeated event ids, walk once.
-func reference(d Definition, events []refEvent, end int64) (conversions, abandonments int, reached []int) {
+// groups holds the ended attempts by the value of src at entry
+// (groups[FirstTouch]) and at the last step reached (groups[LastTouch]).
+func reference(d Definition, events []refEvent, end int64) (conversions, abandonments int, reached []int, groups map[Attribution]map[string]*refGroup) {
 	evs := slices.Clone(events)
 	sort.SliceStable(evs, func(i, j int) bool { return evs[i].at < evs[j].at })
 	seen := map[string]bool{}
@@ -39,6 +50,28 @@ func reference(d Definition, events []refEvent, end int64) (conversions, abandon
 	open, entered, hold := false, int64(0), ""
 	done := map[int]bool{}
 	last := 0
+	groups = map[Attribution]map[string]*refGroup{FirstTouch: {}, LastTouch: {}}
+	firstSrc, lastSrc := "", ""
+	ended := func(converted bool, took int64) {
+		for attr, v := range map[Attribution]string{FirstTouch: firstSrc, LastTouch: lastSrc} {
+			if v == "" {
+				v = "(none)"
+			}
+			g := groups[attr][v]
+			if g == nil {
+				g = &refGroup{reached: make([]int, len(d.Steps))}
+				groups[attr][v] = g
+			}
+			g.attempts++
+			for i := range done {
+				g.reached[i]++
+			}
+			if converted {
+				g.conversions++
+				g.tookMs += took
+			}
+		}
+	}
 	for _, e := range evs {
 		if seen[e.id] {
 			continue
@@ -47,22 +80,26 @@ func reference(d Definition, events []refEvent, end int64) (conversions, abandon
 		if open && e.at >= entered+window {
 			open = false
 			abandonments++
+			ended(false, 0)
 		}
 		if open {
 			switch {
 			case excluded(e):
 				open = false
 				abandonments++
+				ended(false, 0)
 			case d.HoldConstant != "" && e.session != hold:
 				continue
 			case d.Order == Strict && !is(d.Steps[last+1], e) && !is(d.Steps[last], e):
 				open = false
 				abandonments++
+				ended(false, 0)
 			}
 		}
 		if !open {
 			if is(d.Steps[0], e) {
 				open, entered, hold, last = true, e.at, e.session, 0
+				firstSrc, lastSrc = e.src, e.src
 				done = map[int]bool{0: true}
 				reached[0]++
 			}
@@ -82,6 +119,7 @@ func reference(d Definition, events []refEvent, end int64) (conversions, abandon
 			continue
 		}
 		done[next] = true
+		lastSrc = e.src
 		reached[next]++
 		last = next
 		if d.Order == Any {
@@ -90,12 +128,14 @@ func reference(d Definition, events []refEvent, end int64) (conversions, abandon
 		if len(done) == len(d.Steps) {
 			conversions++
 			open = false
+			ended(true, e.at-entered)
 		}
 	}
 	if open && end >= entered+window {
 		abandonments++
+		ended(false, 0)
 	}
-	return conversions, abandonments, reached
+	return conversions, abandonments, reached, groups
 }
 
 // The streaming processor, fed events out of order (within the allowed
@@ -111,9 +151,10 @@ func TestStreamingMatchesBatchReference(t *testing.T) {
 		{Name: "checkout", Events: []string{"checkout_start"}},
 		{Name: "purchase", Events: []string{"purchase"}},
 	}
-	events, dups, late := 0, 0, 0
+	events, dups, late, differ := 0, 0, 0, 0
+	srcs := []string{"", "ads", "mail", "social"}
 	for seq := range sequences {
-		d := Definition{Name: "f", Steps: steps[:2+rng.IntN(3)], Window: time.Duration(5+rng.IntN(60)) * time.Minute}
+		d := Definition{Name: "f", Steps: steps[:2+rng.IntN(3)], Window: time.Duration(5+rng.IntN(60)) * time.Minute, Breakdowns: []string{"property.src"}}
 		d.Order = []Order{Ordered, Strict, Any}[rng.IntN(3)]
 		if rng.IntN(3) == 0 {
 			d.Exclusions = []Step{{Name: "removed", Events: []string{"remove_from_cart"}}}
@@ -131,7 +172,7 @@ func TestStreamingMatchesBatchReference(t *testing.T) {
 		at := t0
 		for i := range n {
 			at += int64(rng.IntN(20*60_000)) + 1
-			evs = append(evs, refEvent{id: fmt.Sprintf("e%d", i), at: at, typ: types[rng.IntN(len(types))], session: fmt.Sprintf("s%d", rng.IntN(2))})
+			evs = append(evs, refEvent{id: fmt.Sprintf("e%d", i), at: at, typ: types[rng.IntN(len(types))], session: fmt.Sprintf("s%d", rng.IntN(2)), src: srcs[rng.IntN(len(srcs))]})
 		}
 		// Arrival: each event delayed by up to half the lateness, and
 		// some sent twice.
@@ -156,12 +197,16 @@ func TestStreamingMatchesBatchReference(t *testing.T) {
 				late++
 			}
 			latest = max(latest, a.e.at)
-			p.Apply(st, schemas.ClickEvent{EventID: a.e.id, UserID: "u", Type: a.e.typ, SessionID: a.e.session, EventTime: a.e.at})
+			ev := schemas.ClickEvent{EventID: a.e.id, UserID: "u", Type: a.e.typ, SessionID: a.e.session, EventTime: a.e.at}
+			if a.e.src != "" {
+				ev.Properties = map[string]any{"src": a.e.src}
+			}
+			p.Apply(st, ev)
 			events++
 		}
 		end := latest + 48*3600*1000
 		p.Expire(st, end)
-		wantConv, wantAband, wantReached := reference(d, evs, end)
+		wantConv, wantAband, wantReached, wantGroups := reference(d, evs, end)
 		var got Attempt
 		if pr := st["f"]; pr != nil {
 			got = p.View(&p.defs[0], pr)
@@ -182,6 +227,36 @@ func TestStreamingMatchesBatchReference(t *testing.T) {
 			t.Fatalf("sequence %d (%s, order %s, exclusions %d, hold %q): got conversions %d abandonments %d reached %v, want %d %d %v\nevents %+v",
 				seq, d.Window, d.Order, len(d.Exclusions), d.HoldConstant, got.Conversions, got.Abandonments, got.Reached, wantConv, wantAband, wantReached, evs)
 		}
+		// Every attempt has ended (the Expire above): the tallies per
+		// group are the reference's, under both attributions.
+		for _, attr := range []Attribution{FirstTouch, LastTouch} {
+			gotGroups := map[string]*refGroup{}
+			if tl := got.Groups["property.src"]; tl != nil {
+				counts := tl.First
+				if attr == LastTouch {
+					counts = tl.Last
+				}
+				for v, c := range counts {
+					gotGroups[v] = &refGroup{attempts: c.Attempts, conversions: c.Conversions, reached: c.Reached, tookMs: c.TotalMs}
+				}
+			}
+			if fmt.Sprint(deref(gotGroups)) != fmt.Sprint(deref(wantGroups[attr])) {
+				t.Fatalf("sequence %d (%s, order %s, exclusions %d, hold %q), %s touch: groups %v, want %v\nevents %+v",
+					seq, d.Window, d.Order, len(d.Exclusions), d.HoldConstant, attr, deref(gotGroups), deref(wantGroups[attr]), evs)
+			}
+		}
+		if fmt.Sprint(deref(wantGroups[FirstTouch])) != fmt.Sprint(deref(wantGroups[LastTouch])) {
+			differ++
+		}
 	}
-	t.Logf("%d sequences, %d events applied (%d duplicates, %d out of order)", sequences, events, dups, late)
+	t.Logf("%d sequences, %d events applied (%d duplicates, %d out of order), %d sequences whose first- and last-touch groups differ", sequences, events, dups, late, differ)
+}
+
+// deref makes groups printable, sorted by value (fmt sorts map keys).
+func deref(groups map[string]*refGroup) map[string]refGroup {
+	out := map[string]refGroup{}
+	for v, g := range groups {
+		out[v] = *g
+	}
+	return out
 }
