@@ -1,9 +1,11 @@
 package processors
 
 import (
+	"cmp"
 	"encoding/binary"
 	"errors"
 	"math"
+	"slices"
 )
 
 // A processor's state may implement encoding.BinaryAppender and
@@ -229,3 +231,74 @@ func (r *Reader) Bytes32() []byte {
 	r.b = r.b[4+n:]
 	return v
 }
+
+// AppendInts appends a length-prefixed list of ints as signed varints.
+func AppendInts(b []byte, vs []int) []byte {
+	b = binary.AppendUvarint(b, uint64(len(vs)))
+	for _, v := range vs {
+		b = binary.AppendVarint(b, int64(v))
+	}
+	return b
+}
+
+// Ints reads what AppendInts wrote (nil when empty).
+func (r *Reader) Ints() []int {
+	n := r.Count(1)
+	if n == 0 {
+		return nil
+	}
+	vs := make([]int, n)
+	for i := range vs {
+		vs[i] = r.Int()
+	}
+	if r.err != nil {
+		return nil
+	}
+	return vs
+}
+
+// AppendMap appends m's length and its entries in key order, so equal maps
+// are equal bytes.
+func AppendMap[K cmp.Ordered, V any](b []byte, m map[K]V, key func([]byte, K) []byte, val func([]byte, V) []byte) []byte {
+	b = binary.AppendUvarint(b, uint64(len(m)))
+	if len(m) == 1 { // the common case, without sorting
+		for k, v := range m {
+			b = val(key(b, k), v)
+		}
+		return b
+	}
+	var small [8]K // most maps are small: sort their keys without allocating
+	keys := small[:0]
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		b = val(key(b, k), m[k])
+	}
+	return b
+}
+
+// ReadMap reads what AppendMap wrote (nil when empty). minEntry is the
+// least bytes an entry takes, which bounds a corrupt length.
+func ReadMap[K comparable, V any](r *Reader, minEntry int, key func(*Reader) K, val func(*Reader) V) map[K]V {
+	n := r.Count(minEntry)
+	if n == 0 {
+		return nil
+	}
+	m := make(map[K]V, n)
+	for range n {
+		k := key(r)
+		m[k] = val(r)
+		if r.err != nil {
+			return nil
+		}
+	}
+	return m
+}
+
+// ReadString is (*Reader).String as a function, for ReadMap.
+func ReadString(r *Reader) string { return r.String() }
+
+// ReadVarint is (*Reader).Varint as a function, for ReadMap.
+func ReadVarint(r *Reader) int64 { return r.Varint() }
