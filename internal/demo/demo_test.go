@@ -40,4 +40,10 @@ func TestDemoProcessesEverythingAndAlerts(t *testing.T) {
 	if !regexp.MustCompile(`4\. purchase\s+[1-9]`).MatchString(s) {
 		t.Fatalf("no conversions in the funnel summary:\n%s", s)
 	}
+	// Users per segment: every user who clicked has one; in a
+	// three-second run they are new, or regular once they bought.
+	seg := regexp.MustCompile(`users per segment \((\d+) users\)`).FindStringSubmatch(s)
+	if seg == nil || seg[1] == "0" || !regexp.MustCompile(`(?m)^  new\s+[1-9]`).MatchString(s) || !regexp.MustCompile(`(?m)^  regular\s+[1-9]`).MatchString(s) {
+		t.Fatalf("no users per segment in the summary:\n%s", s)
+	}
 }

@@ -4,6 +4,7 @@
 package churn
 
 import (
+	"cmp"
 	"fmt"
 	"maps"
 	"math"
@@ -242,6 +243,10 @@ type Signals struct {
 	ContactAt   []int64
 	FunnelStage string
 	Sentiment   float64
+	// Segment is the customer's segment (processors/segment) as of the
+	// latest evaluation, "" when unknown; alerts name it, else the
+	// lifecycle.
+	Segment string
 }
 
 // Features computes the model's inputs at time now (ms).
@@ -378,7 +383,7 @@ func (p *Processor) Evaluate(st *State, userID string, sig Signals, now int64, s
 		AlertID:          schemas.AlertID(schemas.AlertChurnRisk, userID, seed),
 		Type:             schemas.AlertChurnRisk,
 		UserID:           userID,
-		Segment:          lc,
+		Segment:          cmp.Or(sig.Segment, lc),
 		Priority:         priority,
 		ChurnProbability: new(round3(score)),
 		Reasons:          reasons,
