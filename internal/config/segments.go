@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/cxstream/cxstream/processors/segment"
+	"github.com/cxstream/cxstream/processors/sentiment"
 )
 
 // Segments configures the segment processor (processors/segment): ordered
@@ -61,8 +62,11 @@ func (c Config) validateSegments(ps *problems) {
 		ps.add("segments.history", "must be between 1 and %d, got %d", segment.MaxHistory, s.History)
 	}
 	names := s.Names()
+	defaults := sentiment.DefaultConfig().SegmentPriority
 	for name, boost := range c.Sentiment.SegmentPriority {
-		if !slices.Contains(names, name) {
+		// The default entry (high_value: 1) stays harmless when the
+		// rules define no such segment; any other name must exist.
+		if !slices.Contains(names, name) && !(defaults[name] == boost && boost > 0) {
 			ps.add("sentiment.segment_priority", "unknown segment %q%s; segments: %s", name, suggest(name, names), strings.Join(names, ", "))
 		}
 		if boost < 0 || boost > 3 {
