@@ -37,12 +37,16 @@ func (k *Keyed) NewState() any { return &State{} }
 
 func state(u *processors.User) *State { return u.State("segment").(*State) }
 
-// Apply implements processors.Processor: the click's properties are kept
-// if a rule tests them, and the user is evaluated at the click's time.
+// Apply implements processors.Processor: a change time alone brought
+// before the click is published first (the watermark may not have fired
+// it yet), then the click's properties are kept if a rule tests them and
+// the user is evaluated at the click's time.
 func (k *Keyed) Apply(u *processors.User, ev processors.Event) processors.Effects {
 	st := state(u)
+	eff := changed(k.p.CatchUp(st, u.ID, ev.Time()))
 	k.p.Observe(st, *ev.Click)
-	return changed(k.p.Evaluate(st, u.ID, u.Facts(), ev.Time(), schemas.SegmentTriggerEvent))
+	eff.Add(changed(k.p.Evaluate(st, u.ID, u.Facts(), ev.Time(), schemas.SegmentTriggerEvent)))
+	return eff
 }
 
 // Describe implements processors.Processor.

@@ -29,6 +29,12 @@ type State struct {
 	At int64 `json:"at,omitempty"`
 	// Due is when a time-dependent condition can next flip (0: never).
 	Due int64 `json:"due,omitempty"`
+	// Next is the first change time alone would bring, foreseen from the
+	// facts of the latest evaluation: a click that arrives after it but
+	// before the watermark fired the timer publishes it first, at its
+	// own time, so the change does not depend on how far the watermark
+	// lags.
+	Next *Foreseen `json:"next,omitempty"`
 	// Props are the latest values of the event properties the rules
 	// test, with their event times.
 	Props map[string]Prop `json:"props,omitempty"`
@@ -36,6 +42,16 @@ type State struct {
 	// Config.History.
 	Recent []Change `json:"recent,omitempty"`
 }
+
+// Foreseen is a change time alone brings.
+type Foreseen struct {
+	At      int64                   `json:"at"`
+	To      string                  `json:"to"`
+	Reasons []schemas.SegmentReason `json:"why,omitempty"`
+}
+
+// maxForesight bounds how many flips ahead Evaluate looks for a change.
+const maxForesight = 8
 
 // Prop is a property's latest value.
 type Prop struct {
@@ -141,15 +157,45 @@ func propertyText(v any) (string, bool) {
 // Evaluate puts the user in the segment of the first matching rule at
 // event time now (or the latest evaluation's, if later) and returns the
 // change, or nil when the segment stays. It also sets when the next
-// time-dependent flip can happen (State.Due).
+// time-dependent flip can happen (State.Due) and foresees the first
+// change time alone would bring (State.Next).
 func (p *Processor) Evaluate(st *State, userID string, facts processors.Facts, now int64, trigger string) *schemas.SegmentChange {
 	now = max(now, st.At)
 	st.At = now
 	v := view{facts: facts, props: st.Props, now: now, window: p.cfg.RecentWindow.Milliseconds()}
+	segment, reasons, due := p.match(v)
+	st.Due, st.Next = due, nil
+	for at, i := due, 0; at > 0 && i < maxForesight; i++ {
+		v.now = at
+		to, why, next := p.match(v)
+		if to != segment {
+			st.Next = &Foreseen{At: at, To: to, Reasons: why}
+			break
+		}
+		at = next
+	}
+	return p.move(st, userID, segment, reasons, now, trigger)
+}
+
+// CatchUp publishes the foreseen change if event time now has passed it
+// (a click arriving before the watermark fired the timer); call it
+// before the click is evaluated.
+func (p *Processor) CatchUp(st *State, userID string, now int64) *schemas.SegmentChange {
+	f := st.Next
+	if f == nil || f.At > now || f.At <= st.At {
+		return nil
+	}
+	st.At, st.Next = f.At, nil
+	return p.move(st, userID, f.To, f.Reasons, f.At, schemas.SegmentTriggerTime)
+}
+
+// match finds the user's segment in the view, the matching rule's
+// conditions as reasons, and when time alone can next change it.
+func (p *Processor) match(v view) (string, []schemas.SegmentReason, int64) {
 	segment, reasons, due := p.cfg.Fallback, []schemas.SegmentReason{}, int64(0)
 	for _, r := range p.rules {
 		all := true
-		// A rule that does not match matters to NextDue only if time
+		// A rule that does not match matters to the due time only if time
 		// alone can make it match: every false condition must be able
 		// to flip.
 		stuck := false
@@ -178,24 +224,29 @@ func (p *Processor) Evaluate(st *State, userID string, facts processors.Facts, n
 			due = earliest(due, flips)
 		}
 	}
-	st.Due = due
+	return segment, reasons, due
+}
+
+// move puts the user in segment at event time at and returns the change,
+// or nil if they are there already.
+func (p *Processor) move(st *State, userID, segment string, reasons []schemas.SegmentReason, at int64, trigger string) *schemas.SegmentChange {
 	if segment == st.Segment {
 		return nil
 	}
 	from := st.Segment
-	st.Segment, st.Since = segment, now
-	st.Recent = append(st.Recent, Change{From: from, To: segment, At: now})
+	st.Segment, st.Since = segment, at
+	st.Recent = append(st.Recent, Change{From: from, To: segment, At: at})
 	if len(st.Recent) > p.cfg.History {
 		st.Recent = st.Recent[len(st.Recent)-p.cfg.History:]
 	}
 	return &schemas.SegmentChange{
 		Schema:    schemas.SegmentsV1,
-		ChangeID:  schemas.SegmentChangeID(userID, now, segment),
+		ChangeID:  schemas.SegmentChangeID(userID, at, segment),
 		UserID:    userID,
 		From:      from,
 		To:        segment,
 		Reasons:   reasons,
-		EventTime: now,
+		EventTime: at,
 		Trigger:   trigger,
 	}
 }

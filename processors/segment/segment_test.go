@@ -359,3 +359,23 @@ func TestStateIsBounded(t *testing.T) {
 }
 
 func jsonMarshal(v any) ([]byte, error) { return json.Marshal(v) }
+
+// A click that arrives after a time-driven change but before the
+// watermark fired its timer publishes the change at its own time first:
+// the result does not depend on how far the watermark lags.
+func TestClickBeforeTheTimerCatchesUp(t *testing.T) {
+	d := newDriver(t, DefaultConfig())
+	d.click("q", schemas.ClickPurchase, at(0), 20, nil)
+	// No timer fires: the click on day 35 comes first.
+	u := d.user("q")
+	ev := schemas.ClickEvent{EventID: "late", UserID: "q", Type: schemas.ClickPageView, EventTime: at(35)}
+	var all processors.Effects
+	for _, p := range d.procs {
+		all.Add(p.Apply(u, processors.Event{Click: &ev}))
+	}
+	d.collect(all)
+	want := []string{">regular@0(event)", "regular>churned@30(time)", "churned>regular@35(event)"}
+	if got := d.path("q"); !slices.Equal(got, want) {
+		t.Errorf("changes %v, want %v", got, want)
+	}
+}
