@@ -163,18 +163,52 @@ func (p *Processor) Evaluate(st *State, userID string, facts processors.Facts, n
 	now = max(now, st.At)
 	st.At = now
 	v := view{facts: facts, props: st.Props, now: now, window: p.cfg.RecentWindow.Milliseconds()}
-	segment, reasons, due := p.match(v)
-	st.Due, st.Next = due, nil
+	rule, due := p.match(v)
+	st.Due = due
+	foreseen := st.Next
+	st.Next = nil
 	for at, i := due, 0; at > 0 && i < maxForesight; i++ {
-		v.now = at
-		to, why, next := p.match(v)
-		if to != segment {
-			st.Next = &Foreseen{At: at, To: to, Reasons: why}
+		fv := v
+		fv.now = at
+		next, after := p.match(fv)
+		if to := p.segmentOf(next); to != p.segmentOf(rule) {
+			if foreseen == nil || foreseen.At != at || foreseen.To != to {
+				// Reasons are built only when what is foreseen changes:
+				// most clicks foresee the same change as the last one.
+				foreseen = &Foreseen{At: at, To: to, Reasons: p.reasons(fv, next)}
+			}
+			st.Next = foreseen
 			break
 		}
-		at = next
+		at = after
 	}
-	return p.move(st, userID, segment, reasons, now, trigger)
+	segment := p.segmentOf(rule)
+	if segment == st.Segment {
+		return nil
+	}
+	return p.move(st, userID, segment, p.reasons(v, rule), now, trigger)
+}
+
+// segmentOf is the segment of rule index i (-1: the fallback).
+func (p *Processor) segmentOf(i int) string {
+	if i < 0 {
+		return p.cfg.Fallback
+	}
+	return p.rules[i].segment
+}
+
+// reasons are rule i's conditions with the user's values in v (none for
+// the fallback).
+func (p *Processor) reasons(v view, i int) []schemas.SegmentReason {
+	out := []schemas.SegmentReason{}
+	if i < 0 {
+		return out
+	}
+	for _, c := range p.rules[i].when {
+		_, val := v.holds(c)
+		out = append(out, reason(c, val))
+	}
+	return out
 }
 
 // CatchUp publishes the foreseen change if event time now has passed it
@@ -189,11 +223,11 @@ func (p *Processor) CatchUp(st *State, userID string, now int64) *schemas.Segmen
 	return p.move(st, userID, f.To, f.Reasons, f.At, schemas.SegmentTriggerTime)
 }
 
-// match finds the user's segment in the view, the matching rule's
-// conditions as reasons, and when time alone can next change it.
-func (p *Processor) match(v view) (string, []schemas.SegmentReason, int64) {
-	segment, reasons, due := p.cfg.Fallback, []schemas.SegmentReason{}, int64(0)
-	for _, r := range p.rules {
+// match finds the first matching rule in the view (-1: none, the
+// fallback) and when time alone can next change the outcome.
+func (p *Processor) match(v view) (int, int64) {
+	var due int64
+	for i, r := range p.rules {
 		all := true
 		// A rule that does not match matters to the due time only if time
 		// alone can make it match: every false condition must be able
@@ -212,19 +246,13 @@ func (p *Processor) match(v view) (string, []schemas.SegmentReason, int64) {
 			}
 		}
 		if all {
-			segment = r.segment
-			due = earliest(due, flips) // any condition turning false
-			for _, c := range r.when {
-				_, val := v.holds(c)
-				reasons = append(reasons, reason(c, val))
-			}
-			break
+			return i, earliest(due, flips) // or any of its conditions turning false
 		}
 		if !stuck {
 			due = earliest(due, flips)
 		}
 	}
-	return segment, reasons, due
+	return -1, due
 }
 
 // move puts the user in segment at event time at and returns the change,
