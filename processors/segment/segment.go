@@ -12,6 +12,7 @@ import (
 	"math"
 	"slices"
 	"strconv"
+	"unicode/utf8"
 
 	"github.com/cxstream/cxstream/processors"
 	"github.com/cxstream/cxstream/schemas"
@@ -149,7 +150,11 @@ func propertyText(v any) (string, bool) {
 		return "", false
 	}
 	if len(s) > maxPropBytes {
-		s = s[:maxPropBytes]
+		cut := maxPropBytes
+		for cut > 0 && !utf8.RuneStart(s[cut]) {
+			cut-- // never split a character
+		}
+		s = s[:cut]
 	}
 	return s, true
 }

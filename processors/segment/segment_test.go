@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/cxstream/cxstream/processors"
 	"github.com/cxstream/cxstream/processors/churn"
@@ -355,6 +356,9 @@ func TestStateIsBounded(t *testing.T) {
 	st := d.user("u").State("segment").(*State)
 	if len(st.Recent) != 3 || len(st.Props) != 1 || len(d.changes) != 20 {
 		t.Errorf("recent %d, props %v, changes %d", len(st.Recent), st.Props, len(d.changes))
+	}
+	if v, ok := propertyText(strings.Repeat("é", 100)); !ok || len(v) > maxPropBytes || !utf8.ValidString(v) {
+		t.Errorf("a long value is kept as %d bytes (valid UTF-8: %v)", len(v), utf8.ValidString(v))
 	}
 }
 
