@@ -69,7 +69,7 @@ func newTopicsCmd(g *globals) *cobra.Command {
 --replication replicas (-1: the broker's default). Topics that exist are left as they are and
 reported. Alerts are compacted (an erasure tombstone removes a user's alerts) and deleted
 after 7 days; dead letters are kept 30 days and accept the largest dead letter cxstream
-writes. Both input topics must have the same partition count; create checks it at the end.`,
+writes; segment changes (topics.segments, while segments are on) are kept 7 days. Both input topics must have the same partition count; create checks it at the end.`,
 		Example: "  cxstream topics create --config cxstream.yaml --partitions 12 --replication 3",
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if partitions < 1 {
