@@ -92,6 +92,12 @@ sentiment:
 	if err != nil || len(cfg.Segments.Rules) != 1 || cfg.Segments.Names()[1] != "regular" {
 		t.Errorf("own rules: %+v %v", cfg.Segments, err)
 	}
+	// segment_priority adds to its default (high_value: 1), which is
+	// harmless when no rule names high_value.
+	cfg, err = Load(write(t, "sentiment:\n  segment_priority: {potential: 2}\n"))
+	if err != nil || cfg.Sentiment.SegmentPriority["potential"] != 2 || cfg.Sentiment.SegmentPriority["high_value"] != 1 {
+		t.Errorf("segment_priority: %v %v", cfg.Sentiment.SegmentPriority, err)
+	}
 	if cfg, err := Load(write(t, "segments:\n  enabled: false\n  rules: []\n")); err != nil || cfg.Segments.Enabled {
 		t.Errorf("off: %v", err)
 	}
