@@ -26,8 +26,8 @@ func newGenCmd(g *globals) *cobra.Command {
 		until    string
 	)
 	cmd := &cobra.Command{
-		Use:     "gen",
-		Short:   "Produce synthetic clickstream and chat events to Kafka",
+		Use:   "gen",
+		Short: "Produce synthetic clickstream and chat events to Kafka",
 		Example: "  cxstream gen --brokers localhost:9092 --rate 5000 --duration 1m\n" +
 			"  cxstream gen --history 365d --count 5000 --users 300 --rate 50000   # a year of history, then stop",
 		RunE: func(cmd *cobra.Command, _ []string) error {
