@@ -23,6 +23,7 @@ func newGenCmd(g *globals) *cobra.Command {
 		bad      float64
 		locale   string
 		history  dayDuration
+		chat     float64
 		until    string
 	)
 	cmd := &cobra.Command{
@@ -43,6 +44,12 @@ func newGenCmd(g *globals) *cobra.Command {
 				if end, err = time.Parse(time.RFC3339, until); err != nil {
 					return fmt.Errorf("--until: not an RFC 3339 time: %w", err)
 				}
+			}
+			if chat < 0 || chat > 1 {
+				return fmt.Errorf("--chat-share must be within [0, 1], got %v", chat)
+			}
+			if chat == 0 {
+				chat = -1 // the generator's "none"; its 0 means the default
 			}
 			if history.Duration > 0 && count <= 0 {
 				return fmt.Errorf("--history needs --count: %w", gen.ErrHistoryCount)
@@ -68,7 +75,7 @@ func newGenCmd(g *globals) *cobra.Command {
 			}
 			var stats gen.Stats
 			start := time.Now()
-			err = gen.New(gen.Options{Users: users, Seed: seed, BadShare: bad, Locale: locale, Properties: true,
+			err = gen.New(gen.Options{Users: users, Seed: seed, BadShare: bad, Locale: locale, Properties: true, ChatShare: chat,
 				History: time.Duration(history.Duration), Until: end}).
 				Produce(ctx, cl, gen.Topics{Clickstream: cfg.Topics.Clickstream, Chat: cfg.Topics.Chat}, rate, count, &stats)
 			produced, failed := stats.Produced.Load(), stats.Failed.Load()
@@ -87,6 +94,7 @@ func newGenCmd(g *globals) *cobra.Command {
 	f.Uint64Var(&seed, "seed", 1, "random seed: the same seed gives the same users and events")
 	f.Float64Var(&bad, "bad-share", 0, "share of events corrupted on purpose, to exercise the dead-letter topic")
 	f.StringVar(&locale, "locale", gen.LocaleMixed, "language of the chats: zh, en or mixed (every other user writes Chinese)")
+	f.Float64Var(&chat, "chat-share", 0.15, "share of events that are chat messages (0: clickstream only)")
 	f.Var(&history, "history", "write a history instead of live traffic: --count events with event times over this span before --until (e.g. 365d, 12w, 36h), in time order, then stop")
 	f.StringVar(&until, "until", "", "end of the --history, RFC 3339 (default: now); with --seed it makes the history reproducible")
 	return cmd

@@ -24,7 +24,8 @@ import (
 type Options struct {
 	Users int
 	Seed  uint64
-	// ChatShare is the share of events that are chat messages (default 0.15).
+	// ChatShare is the share of events that are chat messages (default
+	// 0.15; negative: none, clickstream only).
 	ChatShare float64
 	// BadShare of events are corrupted (truncated JSON), to exercise the
 	// dead-letter path (default 0).
@@ -128,7 +129,7 @@ func New(opts Options) *Generator {
 	if opts.Users <= 0 {
 		opts.Users = 5000
 	}
-	if opts.ChatShare <= 0 {
+	if opts.ChatShare == 0 {
 		opts.ChatShare = 0.15
 	}
 	g := &Generator{opts: opts, rng: rand.New(rand.NewPCG(opts.Seed, opts.Seed^0x9e3779b97f4a7c15))}

@@ -74,6 +74,11 @@ func TestHistoryIsAYearInTimeOrder(t *testing.T) {
 			t.Fatalf("seed 3 twice: event %d differs", i)
 		}
 	}
+	for _, ev := range New(Options{Users: 150, Seed: 3, ChatShare: -1}).History(3000, span, until) {
+		if ev.Kind != Click {
+			t.Fatal("ChatShare -1 gave a chat message")
+		}
+	}
 	other := New(Options{Users: 150, Seed: 4}).History(3000, span, until)
 	if bytes.Equal(events[0].Value, other[0].Value) {
 		t.Error("seeds 3 and 4 gave the same first event")
