@@ -25,9 +25,9 @@ type eventTimeWorld struct {
 	historyArgs []string // gen flags, without --rate
 	historyLen  int
 	live        []gen.Event
-	// churnGap leaves churn's score, last alert time and alert ids out of
-	// the comparison (the known cross-stream gap; see
-	// TestEventTimeWithChatsIsAFunctionOfTheInput).
+	// churnGap leaves churn's score, last alert time and alerts, and
+	// negative chats' priority and reasons, out of the comparison (the
+	// known cross-stream gap; see TestEventTimeWithChatsIsAFunctionOfTheInput).
 	churnGap bool
 }
 
