@@ -19,9 +19,10 @@ import (
 // contacts, sentiment) as far as the chat consumer has got, not as of the
 // click's event time. The same clicks and chats give a different churn
 // score and last-alert time when the chat topic is read before the
-// clickstream than when it is read after: read first, a click sees
-// negative chats from days after it (countSince has no upper bound); read
-// after, clicks see none of them. In production the two topics are read
+// clickstream than when it is read after: read first, the day-10 click
+// sees the day-9 negative chats; read after, no click sees them. (A click
+// no longer counts chats from after its own time: features count only
+// [now-14d, now].) In production the two topics are read
 // by independent fetches, so which comes first is a matter of lag
 // (backfill, restart, rebalance).
 func TestChurnDoesNotDependOnWhichStreamIsReadFirst(t *testing.T) {

@@ -284,18 +284,20 @@ func Features(st *State, sig Signals, now int64) map[string]float64 {
 		FeatPurchaseGap:    purchaseGap,
 		FeatDaysInactive:   inactive,
 		FeatActivityDrop:   drop,
-		FeatAbandonments:   math.Min(3, float64(countSince(sig.AbandonedAt, since))),
-		FeatNegativeChats:  math.Min(3, float64(countSince(sig.NegativeAt, since))),
-		FeatSupportContact: math.Min(5, float64(countSince(sig.ContactAt, since)+countSince(st.ContactAt, since))),
+		FeatAbandonments:   math.Min(3, float64(countSince(sig.AbandonedAt, since, now))),
+		FeatNegativeChats:  math.Min(3, float64(countSince(sig.NegativeAt, since, now))),
+		FeatSupportContact: math.Min(5, float64(countSince(sig.ContactAt, since, now)+countSince(st.ContactAt, since, now))),
 		FeatPurchases:      math.Min(5, float64(st.Purchases)),
 		FeatSpend:          math.Log1p(st.Spend),
 	}
 }
 
-func countSince(times []int64, since int64) int {
+// countSince counts the times in [since, now]: a score at an event's time
+// counts nothing that happened after it, whatever was read first.
+func countSince(times []int64, since, now int64) int {
 	n := 0
 	for _, t := range times {
-		if t >= since {
+		if t >= since && t <= now {
 			n++
 		}
 	}
