@@ -7,6 +7,8 @@
 //   - funnel: conversion-funnel progress, windows and abandonment
 //   - sentiment: chat message scoring, rolling sentiment, negative-chat alerts
 //   - churn: churn-risk features, a transparent logistic score, churn alerts
+//   - segment: every customer's segment by ordered rules over their
+//     features, in event time; segment changes
 //
 // Each implements the one processor contract of this package (Processor,
 // and Timed for those with event-time timers) through its Keyed type; the

@@ -54,6 +54,7 @@ const (
 	CodeHighValue             = "high_value"              // purchases, spend, currency
 	CodeOpenCart              = "open_cart"               // funnel_stage
 	CodeNegativeCues          = "negative_cues"           // cues: the n-grams and complaint patterns that weighed most
+	CodeSegment               = "segment"                 // segment, priority_steps: a configured segment raised the priority
 )
 
 // Reason codes of churn_risk alerts besides the model's feature names

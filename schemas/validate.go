@@ -73,7 +73,7 @@ func NewValidator(maxBytes int) (*Validator, error) {
 	}
 	c := jsonschema.NewCompiler()
 	v := &Validator{maxBytes: maxBytes, compiled: map[string]*jsonschema.Schema{}, printer: message.NewPrinter(language.English)}
-	for _, name := range []string{ClickstreamV1, ClickstreamV2, ChatV1, AlertV1, AlertV2} {
+	for _, name := range []string{ClickstreamV1, ClickstreamV2, ChatV1, AlertV1, AlertV2, SegmentsV1} {
 		raw, err := documents.ReadFile(name + ".json")
 		if err != nil {
 			return nil, fmt.Errorf("read schema %s: %w", name, err)

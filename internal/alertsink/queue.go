@@ -214,6 +214,10 @@ type Item struct {
 	Priority schemas.Priority `json:"priority"`
 	// Alert is the latest alert of the conversation (redacted excerpt).
 	Alert schemas.Alert `json:"alert"`
+	// Segment is the customer's segment when the alert was raised
+	// (empty when unknown); high-value customers' alerts rank higher
+	// (sentiment.segment_priority).
+	Segment string `json:"segment,omitempty"`
 	// EnqueuedAt is when the conversation entered the queue (wall clock).
 	EnqueuedAt time.Time `json:"enqueued_at"`
 	// WaitingSeconds is how long it has been in the queue.
@@ -251,6 +255,7 @@ func (q *Queue) parseView(now int64, v any) (Item, error) {
 	if err := json.Unmarshal([]byte(s(1)), &it.Alert); err != nil {
 		return Item{}, fmt.Errorf("queue: item body: %w", err)
 	}
+	it.Segment = it.Alert.Segment
 	it.score, _ = strconv.ParseFloat(s(8), 64)
 	it.Priority = schemas.PriorityFromRank(int(it.score / rankScale))
 	if it.score == 0 {

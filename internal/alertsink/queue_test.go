@@ -364,3 +364,18 @@ func TestQueueOnRedisCluster(t *testing.T) {
 		t.Fatalf("erase on cluster: %d %v", n, err)
 	}
 }
+
+// A queue item shows the customer's segment the alert carries.
+func TestQueueItemShowsTheSegment(t *testing.T) {
+	r := testenv.StartRedis(t)
+	q := NewQueue(r.Client, "cx")
+	ctx := context.Background()
+	vip := alert("v", "v1", schemas.PriorityHigh, 1000)
+	vip.Segment = "high_value"
+	testenv.Must(t, q.Push(ctx, []*schemas.Alert{vip, alert("n", "n1", schemas.PriorityNormal, 500)}), "push")
+	items, err := q.List(ctx, 10)
+	testenv.Must(t, err, "list")
+	if len(items) != 2 || items[0].ConversationID != "v1" || items[0].Segment != "high_value" || items[1].Segment != "" {
+		t.Fatalf("items %+v, want v1 first showing high_value, n1 without a segment", items)
+	}
+}

@@ -463,6 +463,7 @@ func (b *bencher) logf(format string, args ...any) {
 type dataset struct {
 	name                            string
 	clickstream, chat, alerts, dead string
+	segments                        string
 	events                          int
 	partitions                      int
 }
@@ -471,8 +472,8 @@ type dataset struct {
 func (b *bencher) dataset(ctx context.Context, name string, n, users int, chat float64, partitions int) (*dataset, error) {
 	b.seq++
 	prefix := fmt.Sprintf("bench-%s-%s-%d-", b.run, name, b.seq)
-	d := &dataset{name: name, clickstream: prefix + "clickstream", chat: prefix + "chat", alerts: prefix + "alerts", dead: prefix + "dead", events: n, partitions: partitions}
-	for _, t := range []string{d.clickstream, d.chat, d.alerts, d.dead} {
+	d := &dataset{name: name, clickstream: prefix + "clickstream", chat: prefix + "chat", alerts: prefix + "alerts", dead: prefix + "dead", segments: prefix + "segments", events: n, partitions: partitions}
+	for _, t := range []string{d.clickstream, d.chat, d.alerts, d.dead, d.segments} {
 		// Output topics get as many partitions as the inputs, as in a
 		// deployment: with one, every worker's acknowledged produce would
 		// queue behind the others'.
@@ -679,6 +680,7 @@ func (b *bencher) config(d *dataset) config.Config {
 	cfg.Redis.Addrs = []string{b.o.RedisAddr}
 	cfg.Redis.KeyPrefix = fmt.Sprintf("bench-%s-%d", b.run, b.seq)
 	cfg.Topics.Clickstream, cfg.Topics.Chat, cfg.Topics.Alerts, cfg.Topics.DeadLetter = d.clickstream, d.chat, d.alerts, d.dead
+	cfg.Topics.Segments = d.segments
 	cfg.HTTP.Addr = ""
 	cfg.Processing.ShutdownTimeout = 10 * time.Second
 	return cfg

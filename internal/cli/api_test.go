@@ -21,7 +21,7 @@ import (
 
 func TestAPICommandServesWithTokensFromTheConfigFile(t *testing.T) {
 	r := testenv.StartRedis(t)
-	k := testenv.StartKafka(t, 1, "cx.clickstream.v1", "cx.chat.v1", "cx.alerts.v2", "cx.deadletter.v1")
+	k := testenv.StartKafka(t, 1, "cx.clickstream.v1", "cx.chat.v1", "cx.alerts.v2", "cx.deadletter.v1", "cx.segments.v1")
 	testenv.Must(t, alertsink.NewQueue(r.Client, "cx").Push(context.Background(), []*schemas.Alert{
 		{Type: schemas.AlertNegativeChat, UserID: "u-1", ConversationID: "conv-1", Priority: schemas.PriorityHigh, EventTime: 1, Reasons: []schemas.AlertReason{{Code: schemas.CodeStrongNegativeMessage, Text: "negative"}}},
 	}), "queue")

@@ -100,7 +100,7 @@ func TestUserShowsStateAndForgetErasesIt(t *testing.T) {
 }
 
 func TestQualityReportCountsDeadLettersPerTopicAndReason(t *testing.T) {
-	k := testenv.StartKafka(t, 2, "cx.clickstream.v1", "cx.chat.v1", "cx.alerts.v2", "cx.deadletter.v1")
+	k := testenv.StartKafka(t, 2, "cx.clickstream.v1", "cx.chat.v1", "cx.alerts.v2", "cx.deadletter.v1", "cx.segments.v1")
 	cl, err := kgo.NewClient(kgo.SeedBrokers(k.Brokers...))
 	testenv.Must(t, err, "client")
 	defer cl.Close()

@@ -20,7 +20,7 @@ import (
 // The collect command as deployed: a write key from a file, identity in
 // Redis; forget erases the user's identity links.
 func TestCollectCommandAndForgetErasesLinks(t *testing.T) {
-	k := testenv.StartKafka(t, 2, "cx.clickstream.v1", "cx.chat.v1", "cx.alerts.v2", "cx.deadletter.v1")
+	k := testenv.StartKafka(t, 2, "cx.clickstream.v1", "cx.chat.v1", "cx.alerts.v2", "cx.deadletter.v1", "cx.segments.v1")
 	r := testenv.StartRedis(t)
 	keyFile := filepath.Join(t.TempDir(), "write-key")
 	testenv.Must(t, os.WriteFile(keyFile, []byte("s3cret\n"), 0o600), "key file")

@@ -22,7 +22,7 @@ import (
 // of them cart, 1 buys (after removing and re-adding the item).
 func TestEcommerceExampleFunnelFigures(t *testing.T) {
 	ex := "../../deployments/examples/"
-	k := testenv.StartKafka(t, 2, "cx.clickstream.v1", "cx.chat.v1", "cx.alerts.v2", "cx.deadletter.v1")
+	k := testenv.StartKafka(t, 2, "cx.clickstream.v1", "cx.chat.v1", "cx.alerts.v2", "cx.deadletter.v1", "cx.segments.v1")
 	r := testenv.StartRedis(t)
 	cfg, err := config.Load(ex + "ecommerce-2019.cxstream.yaml")
 	testenv.Must(t, err, "example config")

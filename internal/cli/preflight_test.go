@@ -31,7 +31,7 @@ var inputTopics = []string{"cx.clickstream.v1", "cx.chat.v1"}
 
 func TestCheckReportsBrokersTopicsAndRedis(t *testing.T) {
 	r := testenv.StartRedis(t)
-	k := testenv.StartKafka(t, 3, "cx.clickstream.v1", "cx.chat.v1", "cx.alerts.v2", "cx.deadletter.v1")
+	k := testenv.StartKafka(t, 3, "cx.clickstream.v1", "cx.chat.v1", "cx.alerts.v2", "cx.deadletter.v1", "cx.segments.v1")
 	out, err := cx(t, "check", "--brokers", k.Brokers[0], "--redis", r.Addr)
 	if err != nil {
 		t.Fatalf("%v\n%s", err, out)
@@ -55,7 +55,7 @@ func TestCheckNamesMissingTopicsAndMismatchedPartitions(t *testing.T) {
 	if err == nil {
 		t.Fatalf("check passed with topics missing:\n%s", out)
 	}
-	for _, want := range []string{"topic cx.chat.v1 does not exist", "topic cx.deadletter.v1 does not exist", "cxstream topics create"} {
+	for _, want := range []string{"topic cx.chat.v1 does not exist", "topic cx.deadletter.v1 does not exist", "topic cx.segments.v1 does not exist", "cxstream topics create"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("missing %q in:\n%s", want, out)
 		}
@@ -66,6 +66,8 @@ func TestCheckNamesMissingTopicsAndMismatchedPartitions(t *testing.T) {
 	testenv.Must(t, err, "create chat")
 	_, err = kadm.NewClient(cl).CreateTopic(context.Background(), 3, 1, nil, "cx.deadletter.v1")
 	testenv.Must(t, err, "create dead letters")
+	_, err = kadm.NewClient(cl).CreateTopic(context.Background(), 3, 1, nil, "cx.segments.v1")
+	testenv.Must(t, err, "create segments")
 	out, err = cx(t, "check", "--brokers", k.Brokers[0], "--redis", r.Addr)
 	if err == nil || !strings.Contains(out, "cx.clickstream.v1 has 3, cx.chat.v1 has 5") {
 		t.Fatalf("partition mismatch not reported (%v):\n%s", err, out)
@@ -74,7 +76,7 @@ func TestCheckNamesMissingTopicsAndMismatchedPartitions(t *testing.T) {
 
 func TestCheckProvesRedisRights(t *testing.T) {
 	r := testenv.StartRedis(t)
-	k := testenv.StartKafka(t, 1, "cx.clickstream.v1", "cx.chat.v1", "cx.alerts.v2", "cx.deadletter.v1")
+	k := testenv.StartKafka(t, 1, "cx.clickstream.v1", "cx.chat.v1", "cx.alerts.v2", "cx.deadletter.v1", "cx.segments.v1")
 	ctx := context.Background()
 	// A user that may read and write but not run scripts.
 	testenv.Must(t, r.Client.Do(ctx, "ACL", "SETUSER", "cx", "on", ">pw", "~*", "+@all", "-evalsha", "-eval", "-script").Err(), "acl")
@@ -93,13 +95,13 @@ func TestTopicsCreateIsIdempotentAndSatisfiesCheck(t *testing.T) {
 	if err != nil {
 		t.Fatalf("%v\n%s", err, out)
 	}
-	for _, topic := range []string{"cx.clickstream.v1", "cx.chat.v1", "cx.alerts.v2", "cx.deadletter.v1"} {
+	for _, topic := range []string{"cx.clickstream.v1", "cx.chat.v1", "cx.alerts.v2", "cx.deadletter.v1", "cx.segments.v1"} {
 		if !strings.Contains(out, "created "+topic) {
 			t.Errorf("%s not created:\n%s", topic, out)
 		}
 	}
 	out, err = cx(t, "topics", "create", "--brokers", k.Brokers[0], "--partitions", "4")
-	if err != nil || strings.Count(out, "exists ") != 4 {
+	if err != nil || strings.Count(out, "exists ") != 5 {
 		t.Fatalf("second create (%v):\n%s", err, out)
 	}
 	cl, _ := kgo.NewClient(kgo.SeedBrokers(k.Brokers...))
@@ -148,7 +150,7 @@ func TestCommandsNameTheMissingTopic(t *testing.T) {
 }
 
 func TestRunWithRedisDownNeverJoinsTheGroup(t *testing.T) {
-	k := testenv.StartKafka(t, 1, "cx.clickstream.v1", "cx.chat.v1", "cx.alerts.v2", "cx.deadletter.v1")
+	k := testenv.StartKafka(t, 1, "cx.clickstream.v1", "cx.chat.v1", "cx.alerts.v2", "cx.deadletter.v1", "cx.segments.v1")
 	_, err := cx(t, "run", "--http-addr", "", "--brokers", k.Brokers[0], "--redis", fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t)))
 	if err == nil || !strings.Contains(err.Error(), "redis") || !strings.Contains(err.Error(), "unreachable") {
 		t.Fatalf("got %v", err)

@@ -24,7 +24,7 @@ import (
 // Pseudonymous state, alerts without the real id, duplicates counted once,
 // no chat text in any log line, and an erasure that leaves nothing behind.
 func TestPrivacyEndToEnd(t *testing.T) {
-	k := testenv.StartKafka(t, 2, "cx.clickstream.v1", "cx.chat.v1", "cx.alerts.v2", "cx.deadletter.v1")
+	k := testenv.StartKafka(t, 2, "cx.clickstream.v1", "cx.chat.v1", "cx.alerts.v2", "cx.deadletter.v1", "cx.segments.v1")
 	r := testenv.StartRedis(t)
 	const realID, marker, key = "jane.doe@example.com", "MARKER-51c0", "test-key"
 	pseudo := privacy.NewPseudonymizer(key).ID(realID)

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -94,7 +95,7 @@ func printItems(out io.Writer, items []alertsink.Item, now time.Time) {
 		return
 	}
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "CONVERSATION\tUSER\tPRIORITY\tWAITING\tSLA\tCLAIMED BY\tLEASE LEFT\tREASONS\tEXCERPT")
+	fmt.Fprintln(tw, "CONVERSATION\tUSER\tSEGMENT\tPRIORITY\tWAITING\tSLA\tCLAIMED BY\tLEASE LEFT\tREASONS\tEXCERPT")
 	for _, it := range items {
 		sla := slaText(it, now)
 		agent, lease := "-", "-"
@@ -106,7 +107,7 @@ func printItems(out io.Writer, items []alertsink.Item, now time.Time) {
 		if it.Alert.Priority != "" && it.Alert.Priority != it.Priority {
 			prio += " (was " + string(it.Alert.Priority) + ")"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", it.ConversationID, it.UserID, prio,
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", it.ConversationID, it.UserID, cmp.Or(it.Segment, "-"), prio,
 			roundDuration(time.Duration(it.WaitingSeconds*float64(time.Second))), sla, agent, lease,
 			clip(strings.Join(it.Alert.ReasonTexts(), "; "), 60), clip(oneLine(it.Alert.Excerpt), 50))
 	}

@@ -50,7 +50,7 @@ func TestExamplesLoadWithDryRun(t *testing.T) {
 // ones skipped and summarised by reason with their lines; a dry run sends
 // nothing.
 func TestReplaySkipsBadRecordsAndSendsTheRest(t *testing.T) {
-	k := testenv.StartKafka(t, 2, "cx.clickstream.v1", "cx.chat.v1", "cx.alerts.v2", "cx.deadletter.v1")
+	k := testenv.StartKafka(t, 2, "cx.clickstream.v1", "cx.chat.v1", "cx.alerts.v2", "cx.deadletter.v1", "cx.segments.v1")
 	dir := t.TempDir()
 	csvPath := filepath.Join(dir, "2019-Oct.csv")
 	testenv.Must(t, os.WriteFile(csvPath, []byte(`event_time,event_type,product_id,category_id,category_code,brand,price,user_id,user_session

@@ -21,7 +21,7 @@ import (
 // A CSV export and a JSON-lines file replayed into Kafka become state and
 // alerts, and tail shows the alert.
 func TestReplayAndTail(t *testing.T) {
-	k := testenv.StartKafka(t, 2, "cx.clickstream.v1", "cx.chat.v1", "cx.alerts.v2", "cx.deadletter.v1")
+	k := testenv.StartKafka(t, 2, "cx.clickstream.v1", "cx.chat.v1", "cx.alerts.v2", "cx.deadletter.v1", "cx.segments.v1")
 	r := testenv.StartRedis(t)
 	cfg := config.Default()
 	cfg.Kafka.Brokers, cfg.Redis.Addrs, cfg.HTTP.Addr = k.Brokers, []string{r.Addr}, ""

@@ -67,7 +67,7 @@ func NewRoot(out, errOut io.Writer) *cobra.Command {
 	pf.StringVar(&g.logFormat, "log-format", "", "log format: json or console")
 	pf.StringSliceVar(&g.brokers, "brokers", nil, "Kafka bootstrap brokers, host:port (overrides kafka.brokers)")
 	pf.StringSliceVar(&g.redisAddrs, "redis", nil, "Redis address(es), host:port (overrides redis.addrs)")
-	root.AddCommand(newRunCmd(g), newDemoCmd(g), newGenCmd(g), newSentimentCmd(), newUserCmd(g), newForgetCmd(g), newQueueCmd(g), newSentimentEvalCmd(), newFunnelCmd(g), newQualityCmd(g), newTailCmd(g), newReplayCmd(g), newBenchCmd(g), newCheckCmd(g), newTopicsCmd(g), newCollectCmd(g), newAPICmd(g), newDeliverCmd(g))
+	root.AddCommand(newRunCmd(g), newDemoCmd(g), newGenCmd(g), newSentimentCmd(), newUserCmd(g), newForgetCmd(g), newQueueCmd(g), newSentimentEvalCmd(), newFunnelCmd(g), newQualityCmd(g), newTailCmd(g), newReplayCmd(g), newBenchCmd(g), newCheckCmd(g), newTopicsCmd(g), newCollectCmd(g), newAPICmd(g), newDeliverCmd(g), newSegmentsCmd(g))
 	return root
 }
 

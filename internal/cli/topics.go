@@ -43,6 +43,9 @@ func topicSpecs(cfg config.Config) []topicSpec {
 	if cfg.Topics.Transitions != "" {
 		specs = append(specs, topicSpec{name: cfg.Topics.Transitions, purpose: "funnel transitions", configs: map[string]*string{"retention.ms": ms(7 * day)}})
 	}
+	if cfg.Segments.Enabled && cfg.Topics.Segments != "" {
+		specs = append(specs, topicSpec{name: cfg.Topics.Segments, purpose: "segment changes", configs: map[string]*string{"retention.ms": ms(7 * day)}})
+	}
 	if cfg.Topics.AlertsV1 != "" {
 		specs = append(specs, topicSpec{name: cfg.Topics.AlertsV1, purpose: "alerts as alert.v1 (deprecated)", configs: map[string]*string{"cleanup.policy": kadm.StringPtr("compact,delete"), "retention.ms": ms(7 * day)}})
 	}
@@ -61,12 +64,12 @@ func newTopicsCmd(g *globals) *cobra.Command {
 	var replication int16
 	create := &cobra.Command{
 		Use:   "create",
-		Short: "Create the input, alert, dead-letter (and transitions) topics of the configuration",
+		Short: "Create the input, alert, dead-letter, segments (and transitions) topics of the configuration",
 		Long: `create makes every topic the configuration names, with --partitions partitions and
 --replication replicas (-1: the broker's default). Topics that exist are left as they are and
 reported. Alerts are compacted (an erasure tombstone removes a user's alerts) and deleted
 after 7 days; dead letters are kept 30 days and accept the largest dead letter cxstream
-writes. Both input topics must have the same partition count; create checks it at the end.`,
+writes; segment changes (topics.segments, while segments are on) are kept 7 days. Both input topics must have the same partition count; create checks it at the end.`,
 		Example: "  cxstream topics create --config cxstream.yaml --partitions 12 --replication 3",
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if partitions < 1 {

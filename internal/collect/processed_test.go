@@ -73,6 +73,7 @@ func TestRetriedCallsCountOnce(t *testing.T) {
 	cfg.Redis.Addrs = []string{rd.Addr}
 	cfg.HTTP.Addr = "127.0.0.1:0"
 	cfg.Topics.Clickstream, cfg.Topics.Chat = clickTopic, chatTopic
+	cfg.Topics.Segments = "" // this cluster has the input topics only: segment changes are counted, not produced
 	cfg.Funnels = []funnel.Definition{{Name: "shop", Window: time.Hour, Steps: []funnel.Step{
 		{Name: "viewed", Events: []string{"Product Viewed"}}, {Name: "added", Events: []string{"Product Added"}}, {Name: "ordered", Events: []string{"Order Completed"}}}}}
 	p, err := runner.New(cfg, zap.NewNop(), runner.Options{})

@@ -36,6 +36,7 @@ type Config struct {
 	Collect    Collect             `yaml:"collect"`
 	Sentiment  sentiment.Config    `yaml:"sentiment"`
 	Churn      churn.Config        `yaml:"churn"`
+	Segments   Segments            `yaml:"segments"`
 	Privacy    Privacy             `yaml:"privacy"`
 	HTTP       HTTP                `yaml:"http"`
 	Log        Log                 `yaml:"log"`
@@ -150,6 +151,7 @@ func Default() Config {
 		Collect:   DefaultCollect(),
 		Sentiment: sentiment.DefaultConfig(),
 		Churn:     churn.DefaultConfig(),
+		Segments:  DefaultSegments(),
 		Privacy:   Privacy{DedupWindow: 64},
 		HTTP:      HTTP{Addr: ":9108"},
 		Log:       Log{Level: "info", Format: "json"},
@@ -403,6 +405,7 @@ func (c Config) Validate() error {
 	c.validateBreakdowns(&ps)
 	ps.addErr("sentiment", c.Sentiment.Validate())
 	ps.addErr("churn", c.Churn.Validate())
+	c.validateSegments(&ps)
 	if !slices.Contains([]string{"debug", "info", "warn", "error"}, c.Log.Level) {
 		ps.add("log.level", "must be debug, info, warn or error, got %q", c.Log.Level)
 	}

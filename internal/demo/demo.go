@@ -48,7 +48,7 @@ type Options struct {
 // alerts and then a summary to out.
 func Run(ctx context.Context, opts Options, out io.Writer, log *zap.Logger) error {
 	cfg := config.Default()
-	topics := []string{cfg.Topics.Clickstream, cfg.Topics.Chat, cfg.Topics.Alerts, cfg.Topics.DeadLetter}
+	topics := []string{cfg.Topics.Clickstream, cfg.Topics.Chat, cfg.Topics.Alerts, cfg.Topics.DeadLetter, cfg.Topics.Segments}
 	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(int32(max(1, opts.Partitions)), topics...))
 	if err != nil {
 		return fmt.Errorf("start in-process kafka: %w", err)
@@ -147,6 +147,7 @@ func Run(ctx context.Context, opts Options, out io.Writer, log *zap.Logger) erro
 	time.Sleep(300 * time.Millisecond) // the last alerts reach the tail
 	finishTail()
 	summary(ctx, out, proc, produced, handled(), elapsed, cfg)
+	segmentSummary(ctx, out, proc, cfg)
 	return nil
 }
 
@@ -171,6 +172,20 @@ func breakdowns(ctx context.Context, out io.Writer, proc *runner.Processor, cfg 
 			fmt.Fprintf(out, "  (no user has a segment yet, so every attempt is in %s)\n", funnel.NoValue)
 		}
 	}
+}
+
+// segmentSummary prints users per segment, read from the state as
+// `cxstream segments` does.
+func segmentSummary(ctx context.Context, out io.Writer, proc *runner.Processor, cfg config.Config) {
+	if !cfg.Segments.Enabled {
+		return
+	}
+	stats, err := report.Segments(context.WithoutCancel(ctx), proc.Store, cfg.Segments.Names(), cfg.Segments.History, 0)
+	if err != nil {
+		fmt.Fprintf(out, "segments: %v\n", err)
+		return
+	}
+	report.PrintSegments(out, stats, 0)
 }
 
 func tail(ctx context.Context, cfg config.Config, alerts chan<- schemas.Alert) {

@@ -47,4 +47,10 @@ func TestDemoProcessesEverythingAndAlerts(t *testing.T) {
 		!regexp.MustCompile(`(?m)^  google +[1-9]\d* +100\.0%`).MatchString(s) {
 		t.Fatalf("no funnel breakdowns in the summary:\n%s", s)
 	}
+	// Users per segment: every user who clicked has one; in a
+	// three-second run they are new, or regular once they bought.
+	seg := regexp.MustCompile(`users per segment \((\d+) users\)`).FindStringSubmatch(s)
+	if seg == nil || seg[1] == "0" || !regexp.MustCompile(`(?m)^  new\s+[1-9]`).MatchString(s) || !regexp.MustCompile(`(?m)^  regular\s+[1-9]`).MatchString(s) {
+		t.Fatalf("no users per segment in the summary:\n%s", s)
+	}
 }

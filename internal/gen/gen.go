@@ -24,7 +24,8 @@ import (
 type Options struct {
 	Users int
 	Seed  uint64
-	// ChatShare is the share of events that are chat messages (default 0.15).
+	// ChatShare is the share of events that are chat messages (default
+	// 0.15; negative: none, clickstream only).
 	ChatShare float64
 	// BadShare of events are corrupted (truncated JSON), to exercise the
 	// dead-letter path (default 0).
@@ -37,6 +38,13 @@ type Options struct {
 	// are derived from the session and the item, not drawn, so a seed
 	// yields the same events with or without them.
 	Properties bool
+	// History, when positive, makes Produce write a history instead of
+	// live traffic: its count events with event times spread over the
+	// History before Until (see Generator.History), as fast as the rate
+	// allows.
+	History time.Duration
+	// Until ends the history (default: the time Produce starts).
+	Until time.Time
 }
 
 // UTMSources are the generated utm_source values, the first ones more
@@ -84,6 +92,8 @@ type Event struct {
 	Kind  Kind
 	Key   string
 	Value []byte
+	// Time is the event time (ms since the epoch).
+	Time int64
 }
 
 type persona int
@@ -119,7 +129,7 @@ func New(opts Options) *Generator {
 	if opts.Users <= 0 {
 		opts.Users = 5000
 	}
-	if opts.ChatShare <= 0 {
+	if opts.ChatShare == 0 {
 		opts.ChatShare = 0.15
 	}
 	g := &Generator{opts: opts, rng: rand.New(rand.NewPCG(opts.Seed, opts.Seed^0x9e3779b97f4a7c15))}
@@ -147,7 +157,11 @@ func New(opts Options) *Generator {
 
 // Next returns the next event, stamped at.
 func (g *Generator) Next(at time.Time) Event {
-	u := g.users[g.rng.IntN(len(g.users))]
+	return g.nextOf(g.users[g.rng.IntN(len(g.users))], at)
+}
+
+// nextOf returns user u's next event, stamped at.
+func (g *Generator) nextOf(u *user, at time.Time) Event {
 	g.seq++
 	chatProb := g.opts.ChatShare * map[persona]float64{browser: 0.3, buyer: 0.5, abandoner: 1, angry: 3.5, happy: 2}[u.persona]
 	if g.rng.Float64() < chatProb {
@@ -208,7 +222,7 @@ func (g *Generator) click(u *user, at time.Time) Event {
 		}
 	}
 	value, _ := json.Marshal(ev)
-	return Event{Kind: Click, Key: u.id, Value: value}
+	return Event{Kind: Click, Key: u.id, Value: value, Time: ev.EventTime}
 }
 
 func (g *Generator) chat(u *user, at time.Time) Event {
@@ -249,7 +263,7 @@ func (g *Generator) chat(u *user, at time.Time) Event {
 		EventTime:      at.UnixMilli(),
 	}
 	value, _ := json.Marshal(m)
-	return Event{Kind: Chat, Key: u.id, Value: value}
+	return Event{Kind: Chat, Key: u.id, Value: value, Time: m.EventTime}
 }
 
 func pick(r *rand.Rand, lines []string) string { return lines[r.IntN(len(lines))] }
@@ -272,10 +286,23 @@ type Stats struct {
 }
 
 // Produce sends events at rate per second until ctx is done or count
-// events (count <= 0: no limit) were produced, then flushes.
+// events (count <= 0: no limit) were produced, then flushes. With
+// Options.History it sends a history of count events (count must be
+// positive), generated up front and held in memory.
 func (g *Generator) Produce(ctx context.Context, cl *kgo.Client, topics Topics, rate float64, count int64, stats *Stats) error {
 	if rate <= 0 {
 		rate = 1000
+	}
+	var history []Event
+	if g.opts.History > 0 {
+		if count <= 0 {
+			return ErrHistoryCount
+		}
+		until := g.opts.Until
+		if until.IsZero() {
+			until = time.Now()
+		}
+		history = g.History(int(count), g.opts.History, until)
 	}
 	const tick = 10 * time.Millisecond
 	t := time.NewTicker(tick)
@@ -290,7 +317,12 @@ func (g *Generator) Produce(ctx context.Context, cl *kgo.Client, topics Topics, 
 		}
 		due := int64(time.Since(start).Seconds() * rate)
 		for ; sent < due && (count <= 0 || sent < count); sent++ {
-			ev := g.Next(time.Now())
+			var ev Event
+			if history != nil {
+				ev = history[sent]
+			} else {
+				ev = g.Next(time.Now())
+			}
 			if g.opts.BadShare > 0 && g.rng.Float64() < g.opts.BadShare {
 				ev.Value = ev.Value[:len(ev.Value)/2]
 			}

@@ -15,6 +15,7 @@ import (
 	"github.com/cxstream/cxstream/processors"
 	"github.com/cxstream/cxstream/processors/churn"
 	"github.com/cxstream/cxstream/processors/funnel"
+	"github.com/cxstream/cxstream/processors/segment"
 	"github.com/cxstream/cxstream/processors/sentiment"
 )
 
@@ -309,6 +310,8 @@ type ClickDoc struct {
 	Fence  map[string]int64 `json:"fence"`
 	Funnel funnel.State     `json:"funnel,omitempty"`
 	Churn  churn.State      `json:"churn"`
+	// Segment is absent while the segment processor is off.
+	Segment segment.State `json:"segment"`
 }
 
 // ChatDoc is the chat document as the built-in processors store it.

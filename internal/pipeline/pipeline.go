@@ -50,6 +50,9 @@ type Topics struct {
 	DeadLetter string `yaml:"deadletter"`
 	// Transitions, when set, receives every funnel transition.
 	Transitions string `yaml:"transitions"`
+	// Segments receives segment changes (segments.v1) when the segment
+	// processor is on; "" only counts them.
+	Segments string `yaml:"segments"`
 	// Outputs map other processors' outputs (processors.Record.Output)
 	// to topics; an output with no topic is only counted.
 	Outputs map[string]string `yaml:"-"`
@@ -60,7 +63,7 @@ type Topics struct {
 
 // DefaultTopics are the topic names cxstream uses unless configured.
 func DefaultTopics() Topics {
-	return Topics{Clickstream: "cx.clickstream.v1", Chat: "cx.chat.v1", Alerts: "cx.alerts.v2", DeadLetter: "cx.deadletter.v1"}
+	return Topics{Clickstream: "cx.clickstream.v1", Chat: "cx.chat.v1", Alerts: "cx.alerts.v2", DeadLetter: "cx.deadletter.v1", Segments: "cx.segments.v1"}
 }
 
 // Publisher produces records and returns once Kafka has acknowledged all

@@ -174,14 +174,7 @@ func pct(a, b int) float64 {
 func PrintByHour(w io.Writer, stats []FunnelStats, hours int) {
 	for _, s := range stats {
 		fmt.Fprintf(w, "funnel %q by hour (UTC):\n  %-17s %8s %11s %9s\n", s.Name, "hour", "entries", "conversions", "drop-offs")
-		keys := make([]int64, 0, len(s.ByHour))
-		for h := range s.ByHour {
-			keys = append(keys, h)
-		}
-		slices.Sort(keys)
-		if len(keys) > hours {
-			keys = keys[len(keys)-hours:]
-		}
+		keys := lastHours(s.ByHour, hours)
 		for _, h := range keys {
 			c := s.ByHour[h]
 			fmt.Fprintf(w, "  %-17s %8d %11d %9d\n", time.UnixMilli(h*int64(time.Hour/time.Millisecond)).UTC().Format("2006-01-02 15:00"), c.Entries, c.Conversions, c.Abandonments)
@@ -232,14 +225,7 @@ func FunnelsJSON(stats []FunnelStats, hours int) []FunnelJSON {
 		if s.MedianOf > 0 {
 			f.Median = ptr(s.MedianConvert.Milliseconds())
 		}
-		keys := make([]int64, 0, len(s.ByHour))
-		for h := range s.ByHour {
-			keys = append(keys, h)
-		}
-		slices.Sort(keys)
-		if len(keys) > hours {
-			keys = keys[len(keys)-hours:]
-		}
+		keys := lastHours(s.ByHour, hours)
 		for _, h := range keys {
 			c := s.ByHour[h]
 			f.ByHour = append(f.ByHour, HourCountJSON{Hour: h * int64(time.Hour/time.Millisecond), Entries: c.Entries, Conversions: c.Conversions, Abandonments: c.Abandonments})
@@ -247,4 +233,18 @@ func FunnelsJSON(stats []FunnelStats, hours int) []FunnelJSON {
 		out[i] = f
 	}
 	return out
+}
+
+// lastHours returns the last n hours of byHour that have counts, oldest
+// first.
+func lastHours(byHour map[int64]*funnel.HourCounts, n int) []int64 {
+	keys := make([]int64, 0, len(byHour))
+	for h := range byHour {
+		keys = append(keys, h)
+	}
+	slices.Sort(keys)
+	if len(keys) > n {
+		keys = keys[len(keys)-n:]
+	}
+	return keys
 }

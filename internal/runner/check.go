@@ -21,6 +21,9 @@ func Needs(cfg config.Config) preflight.Need {
 	if cfg.Topics.AlertsV1 != "" {
 		need.Others = append(need.Others, cfg.Topics.AlertsV1)
 	}
+	if cfg.Segments.Enabled && cfg.Topics.Segments != "" {
+		need.Others = append(need.Others, cfg.Topics.Segments)
+	}
 	return need
 }
 

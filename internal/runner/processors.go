@@ -2,11 +2,14 @@ package runner
 
 import (
 	"fmt"
+	"maps"
 
 	"github.com/cxstream/cxstream/internal/config"
+	"github.com/cxstream/cxstream/internal/pipeline"
 	"github.com/cxstream/cxstream/processors"
 	"github.com/cxstream/cxstream/processors/churn"
 	"github.com/cxstream/cxstream/processors/funnel"
+	"github.com/cxstream/cxstream/processors/segment"
 	"github.com/cxstream/cxstream/processors/sentiment"
 )
 
@@ -33,9 +36,31 @@ func Processors(cfg config.Config, scorer sentiment.Scorer) ([]processors.Proces
 	if err != nil {
 		return nil, err
 	}
-	return []processors.Processor{
+	procs := []processors.Processor{
 		funnel.NewKeyed(fp, cfg.Events.Vocabulary()),
 		churn.NewKeyed(cp),
 		sentiment.NewKeyed(sp, cfg.Events.Purchase.DefaultCurrency),
-	}, nil
+	}
+	if cfg.Segments.Enabled {
+		sg, err := segment.New(cfg.Segments)
+		if err != nil {
+			return nil, err
+		}
+		procs = append(procs, segment.NewKeyed(sg)) // after funnel and churn: it reads their Facts of the same click
+	}
+	return procs, nil
+}
+
+// Topics are the configured topics with the processors' outputs mapped
+// to theirs (Record.Output -> topic), as the pipeline reads them.
+func Topics(cfg config.Config) pipeline.Topics {
+	t := cfg.Topics
+	t.Outputs = maps.Clone(t.Outputs)
+	if t.Outputs == nil {
+		t.Outputs = map[string]string{}
+	}
+	if cfg.Segments.Enabled && t.Segments != "" {
+		t.Outputs[segment.Output] = t.Segments
+	}
+	return t
 }

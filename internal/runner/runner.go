@@ -133,7 +133,7 @@ func New(cfg config.Config, log *zap.Logger, opts Options) (_ *Processor, err er
 		return nil, err
 	}
 	p.Pipeline, err = pipeline.New(pipeline.Options{
-		Topics:          cfg.Topics,
+		Topics:          Topics(cfg),
 		Validator:       validator,
 		ClickInput:      clickIn,
 		ChatInput:       chatIn,

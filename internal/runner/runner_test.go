@@ -49,7 +49,7 @@ type env struct {
 }
 
 func newEnv(t *testing.T, extraTopics ...string) env {
-	topics := append([]string{"cx.clickstream.v1", "cx.chat.v1", "cx.alerts.v2", "cx.deadletter.v1"}, extraTopics...)
+	topics := append([]string{"cx.clickstream.v1", "cx.chat.v1", "cx.alerts.v2", "cx.deadletter.v1", "cx.segments.v1"}, extraTopics...)
 	return env{kafka: testenv.StartKafka(t, 3, topics...), redis: testenv.StartRedis(t)}
 }
 
@@ -492,7 +492,7 @@ func TestTimersNoticeSilentUsers(t *testing.T) {
 // a slot (hash tag), pipelines span nodes, and the Lua writes, timers,
 // queue, report and erasure all work.
 func TestRedisCluster(t *testing.T) {
-	k := testenv.StartKafka(t, 3, "cx.clickstream.v1", "cx.chat.v1", "cx.alerts.v2", "cx.deadletter.v1")
+	k := testenv.StartKafka(t, 3, "cx.clickstream.v1", "cx.chat.v1", "cx.alerts.v2", "cx.deadletter.v1", "cx.segments.v1")
 	rc := testenv.StartRedisCluster(t, 3)
 	cfg := config.Default()
 	cfg.Kafka.Brokers = k.Brokers

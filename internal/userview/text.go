@@ -20,6 +20,13 @@ func WriteText(w io.Writer, v View, shownID string) error {
 	if v.Activity.LastSeen != nil {
 		p.f("  lifecycle %s; first seen %s, last seen %s\n", or(v.Activity.Lifecycle, "unknown"), when(v.Activity.FirstSeen, now), when(v.Activity.LastSeen, now))
 	}
+	if sg := v.Segment; sg != nil {
+		p.f("  segment %s since %s", sg.Name, when(sg.Since, now))
+		if len(sg.Changes) > 1 {
+			p.f(" (before: %s)", or(sg.Changes[0].From, "none"))
+		}
+		p.f("\n")
+	}
 
 	p.f("\nFunnels\n")
 	for _, f := range v.Funnels {

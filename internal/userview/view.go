@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"sort"
 	"time"
 
@@ -38,6 +39,25 @@ type View struct {
 	Churn     Churn            `json:"churn"`
 	Sentiment Sentiment        `json:"sentiment"`
 	Queue     []QueueEntry     `json:"queue"`
+	// Segment is absent while the segment processor is off or the user
+	// has no click yet.
+	Segment *Segment `json:"segment,omitempty"`
+}
+
+// Segment is the customer's segment as of their latest click or timer
+// (event time), with the latest changes.
+type Segment struct {
+	Name  string     `json:"name"`
+	Since *time.Time `json:"since,omitempty"`
+	// Changes are the latest changes the state keeps, latest first.
+	Changes []SegmentChange `json:"changes"`
+}
+
+// SegmentChange is one change of segment ("" from: the first).
+type SegmentChange struct {
+	From string    `json:"from"`
+	To   string    `json:"to"`
+	At   time.Time `json:"at"`
 }
 
 // Activity is the user's first and last events and lifecycle.
@@ -174,6 +194,12 @@ func (b *Builder) Build(ctx context.Context, id string) (View, error) {
 	ch := &click.Churn
 	v.Activity = Activity{FirstSeen: ms(ch.FirstSeen), LastSeen: ms(ch.LastSeen), Lifecycle: churn.Lifecycle(ch, now.UnixMilli())}
 	v.Funnels = b.funnels(click.Funnel)
+	if sg := click.Segment; sg.Segment != "" {
+		v.Segment = &Segment{Name: sg.Segment, Since: ms(sg.Since), Changes: []SegmentChange{}}
+		for _, c := range slices.Backward(sg.Recent) {
+			v.Segment.Changes = append(v.Segment.Changes, SegmentChange{From: c.From, To: c.To, At: time.UnixMilli(c.At).UTC()})
+		}
+	}
 	v.Purchases = Purchases{Count: ch.Purchases, Spend: round(ch.Spend, 2), Currency: b.Currency, LastAt: ms(ch.LastPurchase)}
 
 	sig := churn.Signals{

@@ -74,6 +74,9 @@ func TestViewReadsLikeAnAgentNeedsAndMatchesItsSchema(t *testing.T) {
 	if f.Funnel != "purchase" || f.StepName != "checkout" || f.Step != 2 || f.Conversions != 1 || f.Since == nil {
 		t.Errorf("funnel %+v, want at checkout after one conversion", f)
 	}
+	if sg := v.Segment; sg == nil || sg.Name != "regular" || len(sg.Changes) != 2 || sg.Changes[0].From != "new" || sg.Changes[1].From != "" || sg.Since == nil {
+		t.Errorf("segment %+v, want regular after new (one purchase)", sg)
+	}
 	if v.Purchases.Count != 1 || v.Purchases.Spend != 129.5 || v.Purchases.Currency != "EUR" {
 		t.Errorf("purchases %+v", v.Purchases)
 	}

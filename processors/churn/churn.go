@@ -4,6 +4,7 @@
 package churn
 
 import (
+	"cmp"
 	"fmt"
 	"maps"
 	"math"
@@ -143,6 +144,22 @@ func Lifecycle(st *State, now int64) string {
 	return LifecycleCurrent
 }
 
+// LifecycleChangesAfter is the earliest event time after now at which
+// Lifecycle(st, ·) can change with no new event, or 0 if it cannot: for
+// processors (segments) that must re-evaluate when it does.
+func LifecycleChangesAfter(st *State, now int64) int64 {
+	if st.LastSeen == 0 {
+		return 0
+	}
+	var next int64
+	for _, t := range []int64{st.FirstSeen + 14*dayMs, st.LastSeen + dormantAfter, st.ResurrectedAt + 14*dayMs} {
+		if t > now && (next == 0 || t < next) && (t != st.ResurrectedAt+14*dayMs || st.ResurrectedAt > 0) {
+			next = t
+		}
+	}
+	return next
+}
+
 // NextCheck is when the silent user should be scored again, or 0.
 func (p *Processor) NextCheck(st *State) int64 {
 	if st.LastSeen == 0 {
@@ -226,6 +243,10 @@ type Signals struct {
 	ContactAt   []int64
 	FunnelStage string
 	Sentiment   float64
+	// Segment is the customer's segment (processors/segment) as of the
+	// latest evaluation, "" when unknown; alerts name it, else the
+	// lifecycle.
+	Segment string
 }
 
 // featureOrder names the entries of a featureVector.
@@ -280,18 +301,20 @@ func features(st *State, sig Signals, now int64) featureVector {
 		purchaseGap,
 		inactive,
 		drop,
-		math.Min(3, float64(countSince(sig.AbandonedAt, since))),
-		math.Min(3, float64(countSince(sig.NegativeAt, since))),
-		math.Min(5, float64(countSince(sig.ContactAt, since)+countSince(st.ContactAt, since))),
+		math.Min(3, float64(countSince(sig.AbandonedAt, since, now))),
+		math.Min(3, float64(countSince(sig.NegativeAt, since, now))),
+		math.Min(5, float64(countSince(sig.ContactAt, since, now)+countSince(st.ContactAt, since, now))),
 		math.Min(5, float64(st.Purchases)),
 		math.Log1p(st.Spend),
 	}
 }
 
-func countSince(times []int64, since int64) int {
+// countSince counts the times in [since, now]: a score at an event's time
+// counts nothing that happened after it, whatever was read first.
+func countSince(times []int64, since, now int64) int {
 	n := 0
 	for _, t := range times {
-		if t >= since {
+		if t >= since && t <= now {
 			n++
 		}
 	}
@@ -395,7 +418,7 @@ func (p *Processor) Evaluate(st *State, userID string, sig Signals, now int64, s
 		AlertID:          schemas.AlertID(schemas.AlertChurnRisk, userID, seed),
 		Type:             schemas.AlertChurnRisk,
 		UserID:           userID,
-		Segment:          lc,
+		Segment:          cmp.Or(sig.Segment, lc),
 		Priority:         priority,
 		ChurnProbability: new(round3(score)),
 		Reasons:          reasons,

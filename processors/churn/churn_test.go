@@ -64,6 +64,13 @@ func TestPersonas(t *testing.T) {
 	if last := a.Reasons[len(a.Reasons)-1]; last.Code != schemas.CodeLifecycle || last.Params["lifecycle"] != a.Segment || a.Segment == "" {
 		t.Errorf("lifecycle reason %+v, segment %q", last, a.Segment)
 	}
+	// With the segment known, the alert names it; the lifecycle stays a
+	// reason.
+	named := *angry
+	named.LastScore, named.LastAlertAt = 0, 0
+	if b := p.Evaluate(&named, "angry", Signals{AbandonedAt: sig.AbandonedAt, NegativeAt: sig.NegativeAt, ContactAt: sig.ContactAt, Segment: "churned"}, later, "timer"); b == nil || b.Segment != "churned" || !b.HasReason(schemas.CodeLifecycle) {
+		t.Errorf("with a segment: %+v", b)
+	}
 	if angry.LastScore <= loyalScore {
 		t.Errorf("angry %.3f not above loyal %.3f", angry.LastScore, loyalScore)
 	}

@@ -61,7 +61,7 @@ func (k *Keyed) Fire(u *processors.User, at int64, earlier processors.Effects) p
 }
 
 func signals(f processors.Facts) Signals {
-	return Signals{AbandonedAt: f.AbandonedAt, NegativeAt: f.NegativeAt, ContactAt: f.ContactAt, FunnelStage: f.FunnelStage, Sentiment: f.Sentiment}
+	return Signals{AbandonedAt: f.AbandonedAt, NegativeAt: f.NegativeAt, ContactAt: f.ContactAt, FunnelStage: f.FunnelStage, Sentiment: f.Sentiment, Segment: f.Segment}
 }
 
 func alerted(a *schemas.Alert) processors.Effects {

@@ -36,7 +36,7 @@ func (k *Keyed) Apply(u *processors.User, ev processors.Event) processors.Effect
 		// Only a customer's message can raise an alert, which weighs the
 		// customer; the facts are not worth gathering otherwise.
 		f := u.Facts()
-		cust = Customer{Purchases: f.Purchases, Spend: f.Spend, Currency: k.currency, FunnelStage: f.FunnelStage}
+		cust = Customer{Purchases: f.Purchases, Spend: f.Spend, Currency: k.currency, FunnelStage: f.FunnelStage, Segment: f.Segment}
 	}
 	if a := k.p.Apply(st, *ev.Chat, cust).Alert; a != nil {
 		return processors.Effects{Alerts: []*schemas.Alert{a}}

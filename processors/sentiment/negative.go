@@ -34,8 +34,13 @@ type Config struct {
 	// higher priority alerts again.
 	Cooldown time.Duration `yaml:"cooldown"`
 	// HighValueSpend: customers who spent at least this much get one
-	// priority step more.
+	// priority step more, when their segment is not known (segments off,
+	// or no click yet).
 	HighValueSpend float64 `yaml:"high_value_spend"`
+	// SegmentPriority: priority steps added to the alerts of customers in
+	// a segment (segments:), e.g. high_value: 1. When the segment is
+	// known it decides instead of HighValueSpend.
+	SegmentPriority map[string]int `yaml:"segment_priority"`
 	// ConversationTTL: conversations idle longer are forgotten.
 	ConversationTTL time.Duration `yaml:"conversation_ttl"`
 	// History: how long negative messages and contacts are remembered
@@ -57,6 +62,7 @@ func DefaultConfig() Config {
 		MinMessages:     2,
 		Cooldown:        30 * time.Minute,
 		HighValueSpend:  100,
+		SegmentPriority: map[string]int{"high_value": 1},
 		ConversationTTL: 7 * 24 * time.Hour,
 		History:         14 * 24 * time.Hour,
 	}
@@ -121,6 +127,9 @@ type Customer struct {
 	// Currency of Spend, when the shop has one (events.purchase.default_currency).
 	Currency    string
 	FunnelStage string
+	// Segment is the customer's segment ("" when unknown): the alert
+	// carries it, and SegmentPriority may raise the priority.
+	Segment string
 }
 
 // Outcome of one chat message.
@@ -224,10 +233,17 @@ func (p *Processor) decide(st *State, conv *Conversation, m schemas.ChatMessage,
 	if conv.AlertRank >= 0 && escalation {
 		reasons = append(reasons, schemas.AlertReason{Code: schemas.CodeEscalated, Text: "escalated"})
 	}
-	segment := ""
-	if cust.Spend >= p.cfg.HighValueSpend {
-		rank++
-		segment = "high_value"
+	segment, boost := cust.Segment, p.cfg.SegmentPriority[cust.Segment]
+	if segment == "" && cust.Spend >= p.cfg.HighValueSpend {
+		segment, boost = "high_value", 1
+	}
+	if boost > 0 && segment != "high_value" {
+		rank += boost
+		reasons = append(reasons, schemas.AlertReason{Code: schemas.CodeSegment, Params: map[string]any{"segment": segment, "priority_steps": boost},
+			Text: "customer segment " + segment})
+	}
+	if boost > 0 && segment == "high_value" {
+		rank += boost
 		purchases := fmt.Sprintf("%d purchases", cust.Purchases)
 		if cust.Purchases == 1 {
 			purchases = "1 purchase"

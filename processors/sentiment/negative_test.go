@@ -61,3 +61,46 @@ func TestNegativeChatReasonsAreCoded(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// When the customer's segment is known it decides the priority boost
+// (sentiment.segment_priority) and the alert carries it; spend alone no
+// longer makes a customer high value.
+func TestSegmentRaisesThePriority(t *testing.T) {
+	sc := fixedScorer{"angry": -0.7}
+	cfg := DefaultConfig()
+	cfg.SegmentPriority = map[string]int{"high_value": 1, "churned": 2}
+	p, err := NewProcessor(cfg, sc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	alertFor := func(c Customer) *schemas.Alert {
+		out := p.Apply(&State{}, msg("1", "c", "customer", "angry", 0), c)
+		if out.Alert == nil {
+			t.Fatalf("no alert for %+v", c)
+		}
+		return out.Alert
+	}
+	plain := alertFor(Customer{Segment: "regular", Purchases: 1, Spend: 500})
+	vip := alertFor(Customer{Segment: "high_value", Purchases: 5, Spend: 500})
+	churned := alertFor(Customer{Segment: "churned", Purchases: 1, Spend: 20})
+	unknown := alertFor(Customer{Purchases: 1, Spend: 500})
+	if plain.Segment != "regular" || plain.HasReason(schemas.CodeHighValue) {
+		t.Errorf("regular customer with a big spend: %+v", plain)
+	}
+	if vip.Segment != "high_value" || vip.Priority.Rank() != plain.Priority.Rank()+1 || !vip.HasReason(schemas.CodeHighValue) {
+		t.Errorf("high value %s %v, regular %s", vip.Priority, vip.ReasonCodes(), plain.Priority)
+	}
+	if churned.Priority.Rank() != plain.Priority.Rank()+2 || !churned.HasReason(schemas.CodeSegment) {
+		t.Errorf("churned %s %v, regular %s", churned.Priority, churned.ReasonCodes(), plain.Priority)
+	}
+	if unknown.Segment != "high_value" || unknown.Priority != vip.Priority {
+		t.Errorf("segment unknown: spend decides as before, got %s %q", unknown.Priority, unknown.Segment)
+	}
+	v, _ := schemas.NewValidator(0)
+	for _, a := range []*schemas.Alert{plain, vip, churned} {
+		a.DetectedAt = 1
+		if err := v.ValidateAlert(*a); err != nil {
+			t.Error(err)
+		}
+	}
+}

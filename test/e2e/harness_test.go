@@ -106,7 +106,7 @@ func stopBroker() {
 type stage struct {
 	t       *testing.T
 	prefix  string
-	topics  map[string]string // clickstream, chat, alerts, deadletter
+	topics  map[string]string // clickstream, chat, alerts, deadletter, segments
 	redis   *testenv.Redis
 	cfgPath string
 	adm     *kadm.Client
@@ -129,7 +129,7 @@ func newStage(t *testing.T, o stageOptions) *stage {
 	s := &stage{t: t, prefix: "e2e-" + strings.ToLower(strings.ReplaceAll(t.Name(), "/", "-")) + "-"}
 	s.topics = map[string]string{
 		"clickstream": s.prefix + "clickstream", "chat": s.prefix + "chat",
-		"alerts": s.prefix + "alerts", "deadletter": s.prefix + "deadletter",
+		"alerts": s.prefix + "alerts", "deadletter": s.prefix + "deadletter", "segments": s.prefix + "segments",
 	}
 	if o.persistentRedis {
 		s.redis = testenv.StartPersistentRedis(t)
@@ -143,7 +143,7 @@ func newStage(t *testing.T, o stageOptions) *stage {
 	ctx := context.Background()
 	for kind, topic := range s.topics {
 		parts := int32(o.partitions)
-		if kind == "alerts" || kind == "deadletter" {
+		if kind == "alerts" || kind == "deadletter" || kind == "segments" {
 			parts = 3
 		}
 		resp, err := s.adm.CreateTopic(ctx, parts, 1, nil, topic)
@@ -185,13 +185,14 @@ topics:
   chat: %q
   alerts: %q
   deadletter: %q
+  segments: %q
 processing:
   shutdown_timeout: 10s
   max_message_bytes: 262144
 %slog:
   level: info
   format: json
-%s`, brokers, s.prefix+"group", o.sessionTimeout, s.redis.Addr, s.topics["clickstream"], s.topics["chat"], s.topics["alerts"], s.topics["deadletter"], o.extraProcessing, o.extraSections)
+%s`, brokers, s.prefix+"group", o.sessionTimeout, s.redis.Addr, s.topics["clickstream"], s.topics["chat"], s.topics["alerts"], s.topics["deadletter"], s.topics["segments"], o.extraProcessing, o.extraSections)
 	s.cfgPath = filepath.Join(t.TempDir(), "cxstream.yaml")
 	testenv.Must(t, os.WriteFile(s.cfgPath, []byte(cfg), 0o600), "write config")
 	t.Cleanup(func() {

@@ -14,8 +14,10 @@ import (
 	"github.com/cxstream/cxstream/internal/alertsink"
 	"github.com/cxstream/cxstream/internal/pipeline"
 	"github.com/cxstream/cxstream/internal/state"
+	"github.com/cxstream/cxstream/processors"
 	"github.com/cxstream/cxstream/processors/churn"
 	"github.com/cxstream/cxstream/processors/funnel"
+	"github.com/cxstream/cxstream/processors/segment"
 	"github.com/cxstream/cxstream/processors/sentiment"
 	"github.com/cxstream/cxstream/schemas"
 )
@@ -46,6 +48,10 @@ func Seed(t testing.TB, rdb redis.UniversalClient, q *alertsink.Queue, c Custome
 	if err != nil {
 		t.Fatal(err)
 	}
+	sg, err := segment.New(segment.DefaultConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
 	click := pipeline.ClickDoc{Fence: map[string]int64{}, Funnel: funnel.State{}}
 	start := now.Add(-3 * time.Hour).UnixMilli()
 	events := []schemas.ClickEvent{
@@ -62,9 +68,12 @@ func Seed(t testing.TB, rdb redis.UniversalClient, q *alertsink.Queue, c Custome
 		ev.EventTime = start + int64(i)*int64(10*time.Minute/time.Millisecond)
 		fp.Apply(click.Funnel, ev)
 		churn.Observe(&click.Churn, ev)
+		ch := click.Churn
+		facts := processors.Facts{FirstSeen: ch.FirstSeen, LastSeen: ch.LastSeen, Purchases: ch.Purchases, Spend: ch.Spend, LastPurchase: ch.LastPurchase, Day: ch.Day, DailyEvents: ch.Days[:]}
+		sg.Evaluate(&click.Segment, c.UserID, facts, ev.EventTime, schemas.SegmentTriggerEvent)
 	}
 	chat := pipeline.ChatDoc{Fence: map[string]int64{}}
-	cust := sentiment.Customer{Purchases: click.Churn.Purchases, Spend: click.Churn.Spend, FunnelStage: fp.Stage(click.Funnel)}
+	cust := sentiment.Customer{Purchases: click.Churn.Purchases, Spend: click.Churn.Spend, FunnelStage: fp.Stage(click.Funnel), Segment: click.Segment.Segment}
 	var alerts []*schemas.Alert
 	for i, text := range c.Messages {
 		m := schemas.ChatMessage{Schema: schemas.ChatV1, EventID: c.UserID + "-chat-" + string(rune('a'+i)), ConversationID: c.ConversationID, UserID: c.UserID,
