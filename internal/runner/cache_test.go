@@ -26,9 +26,12 @@ type instance struct {
 	m *metrics.Metrics
 }
 
-func newInstance(t testing.TB, e env, rdb redis.UniversalClient, prefix string) instance {
+func newInstance(t testing.TB, e env, rdb redis.UniversalClient, prefix string, cacheBytes ...int64) instance {
 	t.Helper()
 	cfg := e.config(prefix, prefix)
+	if len(cacheBytes) > 0 {
+		cfg.Processing.StateCacheBytes = cacheBytes[0]
+	}
 	procs, err := Processors(cfg, sharedScorer(t))
 	testenv.Must(t, err, "processors")
 	validator, err := schemas.NewValidator(cfg.Processing.MaxMessageBytes)

@@ -2,6 +2,7 @@ package runner
 
 import (
 	"context"
+	"fmt"
 	"runtime"
 	"syscall"
 	"testing"
@@ -10,18 +11,30 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/cxstream/cxstream/internal/config"
 	"github.com/cxstream/cxstream/internal/gen"
 	"github.com/cxstream/cxstream/internal/testenv"
 )
 
 // BenchmarkProcess is the pipeline's hot path on generated traffic (15%
-// chat, 2,000 users) as the consumer drives it: batches of 200 records of
-// one partition, real Redis and Kafka (kfake). One op is one event; the
-// figures per event include Redis and Kafka's client side.
+// chat) as the consumer drives it: batches of 200 records of one
+// partition, real Redis and Kafka (kfake), with 2,000 users (most of them
+// in the state cache) and with 200,000 (almost none), with the cache at
+// its default size and off. One op is one event; the figures per event
+// include Redis and Kafka's client side.
 func BenchmarkProcess(b *testing.B) {
 	e := env{kafka: testenv.StartKafka(b, 1, "cx.clickstream.v1", "cx.chat.v1", "cx.alerts.v2", "cx.deadletter.v1"), redis: testenv.StartRedis(b)}
-	inst := newInstance(b, e, e.redis.Client, "benchprocess")
-	g := gen.New(gen.Options{Users: 2_000, Seed: 7})
+	for _, users := range []int{2_000, 200_000} {
+		for _, cache := range []int64{config.DefaultStateCache().StateCacheBytes, 0} {
+			name := fmt.Sprintf("users=%d/cache=%dMiB", users, cache>>20)
+			b.Run(name, func(b *testing.B) { benchProcess(b, e, users, cache, name) })
+		}
+	}
+}
+
+func benchProcess(b *testing.B, e env, users int, cacheBytes int64, prefix string) {
+	inst := newInstance(b, e, e.redis.Client, prefix, cacheBytes)
+	g := gen.New(gen.Options{Users: users, Seed: 7})
 	at := time.Now().Add(-24 * time.Hour)
 	var offsets [2]int64
 	// next makes the next batch of each topic from one continuous stream
@@ -78,8 +91,9 @@ func BenchmarkProcess(b *testing.B) {
 	b.StopTimer()
 	runtime.ReadMemStats(&ms1)
 	b.ReportMetric(float64(processCPU(b)-cpu0)/float64(events), "cpu-ns/event")
-	hits, misses := testutil.ToFloat64(inst.m.StateCacheHits), testutil.ToFloat64(inst.m.StateCacheMisses)
-	b.ReportMetric(hits/(hits+misses), "cache-hits/load")
+	if hits, misses := testutil.ToFloat64(inst.m.StateCacheHits), testutil.ToFloat64(inst.m.StateCacheMisses); hits+misses > 0 {
+		b.ReportMetric(hits/(hits+misses), "cache-hits/load")
+	}
 	b.ReportMetric(float64(ms1.Mallocs-ms0.Mallocs)/float64(events), "allocs/event")
 	b.ReportMetric(float64(ms1.TotalAlloc-ms0.TotalAlloc)/float64(events), "B/event")
 }
