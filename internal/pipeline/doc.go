@@ -6,8 +6,10 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"reflect"
 	"slices"
 	"strconv"
+	"strings"
 
 	json "github.com/goccy/go-json"
 
@@ -330,18 +332,37 @@ func DecodeClick(data []byte) (ClickDoc, error) {
 		err := json.Unmarshal(data, &d)
 		return d, err
 	}
+	var err error
+	d.Fence, err = decodeBinaryInto(data, &d)
+	return d, err
+}
+
+// decodeBinaryInto reads a binary document's parts into the fields of doc
+// (a *ClickDoc or *ChatDoc) named by their JSON tags, as the JSON
+// encoding would, and returns the fence.
+func decodeBinaryInto(data []byte, doc any) (map[string]int64, error) {
+	targets := partTargets(reflect.ValueOf(doc).Elem())
 	var sd side
 	err := parseBinaryDoc(data, &sd, func(name []byte, kind byte, part []byte) error {
-		switch string(name) {
-		case "funnel":
-			return decodePart(&d.Funnel, kind, part)
-		case "churn":
-			return decodePart(&d.Churn, kind, part)
+		if target, ok := targets[string(name)]; ok {
+			return decodePart(target.Addr().Interface(), kind, part)
 		}
 		return nil
 	})
-	d.Fence = sd.Fence
-	return d, err
+	return sd.Fence, err
+}
+
+// partTargets maps a document struct's JSON names to its fields, but the
+// fence.
+func partTargets(v reflect.Value) map[string]reflect.Value {
+	out := map[string]reflect.Value{}
+	for i := range v.NumField() {
+		name, _, _ := strings.Cut(v.Type().Field(i).Tag.Get("json"), ",")
+		if name != "" && name != "fence" && name != "-" {
+			out[name] = v.Field(i)
+		}
+	}
+	return out
 }
 
 // DecodeChat reads a stored chat document, in either encoding.
@@ -354,14 +375,8 @@ func DecodeChat(data []byte) (ChatDoc, error) {
 		err := json.Unmarshal(data, &d)
 		return d, err
 	}
-	var sd side
-	err := parseBinaryDoc(data, &sd, func(name []byte, kind byte, part []byte) error {
-		if string(name) == "sentiment" {
-			return decodePart(&d.Sentiment, kind, part)
-		}
-		return nil
-	})
-	d.Fence = sd.Fence
+	var err error
+	d.Fence, err = decodeBinaryInto(data, &d)
 	return d, err
 }
 
@@ -384,8 +399,8 @@ func DocJSON(data []byte) ([]byte, error) {
 		switch {
 		case kind == partJSON:
 			v = append(json.RawMessage(nil), part...)
-		case knownStates[string(name)] != nil:
-			st := knownStates[string(name)]()
+		case knownState(string(name)) != nil:
+			st := knownState(string(name))
 			if err := decodePart(st, kind, part); err != nil {
 				return fmt.Errorf("%s: %w", name, err)
 			}
@@ -429,9 +444,13 @@ func DocJSON(data []byte) ([]byte, error) {
 	return b.Bytes(), nil
 }
 
-// knownStates are the built-in processors' states, for DocJSON.
-var knownStates = map[string]func() any{
-	"funnel":    func() any { return &funnel.State{} },
-	"churn":     func() any { return &churn.State{} },
-	"sentiment": func() any { return &sentiment.State{} },
+// knownState returns a new state of the built-in processor of that name
+// (a field of ClickDoc or ChatDoc), or nil, for DocJSON.
+func knownState(name string) any {
+	for _, doc := range []any{&ClickDoc{}, &ChatDoc{}} {
+		if f, ok := partTargets(reflect.ValueOf(doc).Elem())[name]; ok {
+			return reflect.New(f.Type()).Interface()
+		}
+	}
+	return nil
 }

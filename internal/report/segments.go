@@ -2,7 +2,6 @@ package report
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"slices"
@@ -50,8 +49,8 @@ func Segments(ctx context.Context, st *state.Store, names []string, history int,
 	var changes []change
 	var oldestKept []int64 // per user whose history is full
 	err := st.Scan(ctx, state.Click, func(_ string, data []byte) error {
-		var doc pipeline.ClickDoc
-		if err := json.Unmarshal(data, &doc); err != nil {
+		doc, err := pipeline.DecodeClick(data)
+		if err != nil {
 			return fmt.Errorf("decode state: %w", err)
 		}
 		seg := doc.Segment
