@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"hash/maphash"
 	"sync"
 
 	"github.com/cxstream/cxstream/internal/metrics"
@@ -77,16 +78,43 @@ type cacheEntry struct {
 type stateCache struct {
 	limit int64
 	m     *metrics.Metrics
+	seed  maphash.Seed
 
 	mu    sync.Mutex
 	bytes int64
 	head  *cacheEntry // most recent
 	tail  *cacheEntry // least recent
 	parts map[topicPartition]map[string]*cacheEntry
+	// seen and seenBefore remember (as hashes) users loaded once and not
+	// cached: a user is cached from their second load on, so traffic of
+	// users seen once does not churn the cache. Two generations of at
+	// most seenMax each bound the memory.
+	seen, seenBefore map[uint64]struct{}
+	seenMax          int
 }
 
 func newStateCache(limit int64, m *metrics.Metrics) *stateCache {
-	return &stateCache{limit: limit, m: m, parts: map[topicPartition]map[string]*cacheEntry{}}
+	return &stateCache{limit: limit, m: m, seed: maphash.MakeSeed(), parts: map[topicPartition]map[string]*cacheEntry{},
+		seen: map[uint64]struct{}{}, seenMax: int(max(1024, limit/docSize(256)))}
+}
+
+// admit reports whether a user read from Redis goes into the cache: only
+// when loaded before, recently.
+func (c *stateCache) admit(tp topicPartition, user string) bool {
+	h := maphash.String(c.seed, user) ^ uint64(tp.partition)*0x9e3779b97f4a7c15 ^ maphash.String(c.seed, tp.topic)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, ok := c.seen[h]; ok {
+		return true
+	}
+	if _, ok := c.seenBefore[h]; ok {
+		return true
+	}
+	c.seen[h] = struct{}{}
+	if len(c.seen) >= c.seenMax {
+		c.seenBefore, c.seen = c.seen, make(map[uint64]struct{}, c.seenMax)
+	}
+	return false
 }
 
 // take removes and returns the user's document cached for partition tp.
@@ -196,6 +224,9 @@ func (p *Pipeline) keep(o *owner, users map[string]*user) {
 	}
 	i := sideIndex(o.stream)
 	for id, u := range users {
+		if !u.cached && !p.cache.admit(o.tp, id) {
+			continue
+		}
 		sd := u.sides[i]
 		sd.dirty = false
 		other := u.docs.Chat

@@ -277,6 +277,8 @@ type user struct {
 	reschedule bool
 	// encoded is each document's encoded length, as read or written.
 	encoded [2]int
+	// cached: the user's owned document came from the state cache.
+	cached bool
 }
 
 // version is the stored version of the user's document i.
@@ -731,6 +733,7 @@ func (p *Pipeline) load(ctx context.Context, ids []string, o *owner) (map[string
 	for _, id := range ids {
 		u := &user{docs: docs[id]}
 		d, hit := cached[id]
+		u.cached = hit
 		own, sameOther := -1, false
 		if hit {
 			own = sideIndex(o.stream)

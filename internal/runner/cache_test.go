@@ -86,8 +86,11 @@ func TestZombieWithStaleCacheCannotOverwriteNewerState(t *testing.T) {
 	store := state.New(e.redis.Client, state.Options{Prefix: "zombie"})
 	recs := clicksAt("z", 0, 5)
 
-	_, err := zombie.Process(ctx, recs[:2])
+	// Two batches: a user is cached from their second load on.
+	_, err := zombie.Process(ctx, recs[:1])
 	testenv.Must(t, err, "zombie's first batch")
+	_, err = zombie.Process(ctx, recs[1:2])
+	testenv.Must(t, err, "zombie's second batch")
 	// The partition moves: the new owner replays from the last commit.
 	_, err = owner.Process(ctx, recs[:4])
 	testenv.Must(t, err, "new owner's batch")
@@ -124,10 +127,16 @@ func TestReleaseDropsThePartitionsCache(t *testing.T) {
 	store := state.New(e.redis.Client, state.Options{Prefix: "release"})
 	recs := clicksAt("r", 0, 6)
 
-	_, err := a.Process(ctx, recs[:2])
+	// Two batches: a user is cached from their second load on.
+	_, err := a.Process(ctx, recs[:1])
 	testenv.Must(t, err, "first batch")
+	if n := testutil.ToFloat64(a.m.StateCacheBytes); n != 0 {
+		t.Fatalf("cache holds %v bytes after one load of one user, want 0 (users seen once are not cached)", n)
+	}
+	_, err = a.Process(ctx, recs[1:2])
+	testenv.Must(t, err, "second batch")
 	if n := testutil.ToFloat64(a.m.StateCacheBytes); n <= 0 {
-		t.Fatalf("cache holds %v bytes after a batch, want some", n)
+		t.Fatalf("cache holds %v bytes after two batches, want some", n)
 	}
 	a.Release("cx.clickstream.v1", 0)
 	if n := testutil.ToFloat64(a.m.StateCacheBytes); n != 0 {
@@ -151,8 +160,8 @@ func TestReleaseDropsThePartitionsCache(t *testing.T) {
 	if hits := testutil.ToFloat64(a.m.StateCacheHits); hits != 1 {
 		t.Fatalf("%v cache hits, want 1", hits)
 	}
-	if fence, events, v := storedClicks(t, store, "r"); fence != 6 || events != 7 || v != 4 {
-		t.Fatalf("fence %d, %d events, version %d; want 6, 7, 4", fence, events, v)
+	if fence, events, v := storedClicks(t, store, "r"); fence != 6 || events != 7 || v != 5 {
+		t.Fatalf("fence %d, %d events, version %d; want 6, 7, 5", fence, events, v)
 	}
 }
 
@@ -167,16 +176,21 @@ func TestCachedUsersSeeTheOtherStreamsChanges(t *testing.T) {
 	chats := newInstance(t, e, e.redis.Client, "other")
 	clicks := newInstance(t, e, e.redis.Client, "other")
 	now := time.Now().Add(-time.Hour).UnixMilli()
+	// Two batches: a user is cached from their second load on.
 	hello := chat("w", "w-m1", "hello, how do I change the email on my account?", now)
 	_, err := chats.Process(ctx, []*kgo.Record{hello})
 	testenv.Must(t, err, "first chat")
+	thanks := chat("w", "w-m2", "thanks", now+100)
+	thanks.Offset = 1
+	_, err = chats.Process(ctx, []*kgo.Record{thanks})
+	testenv.Must(t, err, "second chat")
 	view := click("w", "w-c1", schemas.ClickProductView, now+500, 0)
 	cart := click("w", "w-c2", schemas.ClickAddToCart, now+1000, 0)
 	cart.Offset = 1
 	_, err = clicks.Process(ctx, []*kgo.Record{view, cart})
 	testenv.Must(t, err, "view and add to cart")
-	angry := chat("w", "w-m2", "I was charged twice and nobody answers, I want a refund NOW", now+2000)
-	angry.Offset = 1
+	angry := chat("w", "w-m3", "I was charged twice and nobody answers, I want a refund NOW", now+2000)
+	angry.Offset = 2
 	res, err := chats.Process(ctx, []*kgo.Record{angry})
 	testenv.Must(t, err, "second chat")
 	if hits := testutil.ToFloat64(chats.m.StateCacheHits); hits != 1 {
