@@ -84,7 +84,7 @@ func snapshot(t *testing.T, e env, prefix string) map[string]string {
 
 func topicAlertIDs(t *testing.T, brokers []string, topic string) []string {
 	var ids []string
-	for _, r := range readToEnd(t, brokers, topic) {
+	for _, r := range readTopic(t, brokers, topic, 0) {
 		if r.Value == nil {
 			continue
 		}
@@ -94,40 +94,6 @@ func topicAlertIDs(t *testing.T, brokers []string, topic string) []string {
 	}
 	slices.Sort(ids)
 	return slices.Compact(ids)
-}
-
-// readToEnd reads every record of every partition of topic, up to the end
-// offsets it had when called (a read that stops at the first quiet moment
-// can miss a partition the fetch has not reached yet).
-func readToEnd(t *testing.T, brokers []string, topic string) []*kgo.Record {
-	t.Helper()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
-	testenv.Must(t, err, "consumer")
-	defer cl.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	ends, err := kadm.NewClient(cl).ListEndOffsets(ctx, topic)
-	testenv.Must(t, err, "end offsets")
-	left := map[int32]int64{}
-	ends.Each(func(o kadm.ListedOffset) {
-		if o.Offset > 0 {
-			left[o.Partition] = o.Offset
-		}
-	})
-	var out []*kgo.Record
-	for len(left) > 0 {
-		f := cl.PollFetches(ctx)
-		if ctx.Err() != nil {
-			t.Fatalf("read %s: %d partitions not read to their end in 30 s", topic, len(left))
-		}
-		f.EachRecord(func(r *kgo.Record) {
-			out = append(out, r)
-			if end, ok := left[r.Partition]; ok && r.Offset+1 >= end {
-				delete(left, r.Partition)
-			}
-		})
-	}
-	return out
 }
 
 // The result is a function of the input alone: the same clickstream

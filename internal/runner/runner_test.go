@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.uber.org/zap"
 
@@ -131,19 +132,36 @@ func readTopic(t *testing.T, brokers []string, topic string, want int) []*kgo.Re
 	testenv.Must(t, err, "consumer")
 	defer cl.Close()
 	var out []*kgo.Record
+	next := map[int32]int64{} // per partition, the offset after the last record read
 	deadline := time.Now().Add(15 * time.Second)
-	var settle time.Time
+	var ends kadm.ListedOffsets
 	for time.Now().Before(deadline) {
-		if len(out) >= want && settle.IsZero() {
-			settle = time.Now().Add(300 * time.Millisecond)
+		if len(out) >= want && ends == nil {
+			// Enough records: now read every partition up to where it
+			// ends, so no partition the fetch has not reached is missed.
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			ends, err = kadm.NewClient(cl).ListEndOffsets(ctx, topic)
+			cancel()
+			testenv.Must(t, err, "end offsets")
 		}
-		if !settle.IsZero() && time.Now().After(settle) {
-			break
+		if ends != nil {
+			done := true
+			ends.Each(func(o kadm.ListedOffset) {
+				if next[o.Partition] < o.Offset {
+					done = false
+				}
+			})
+			if done {
+				break
+			}
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 		f := cl.PollFetches(ctx)
 		cancel()
-		out = append(out, f.Records()...)
+		f.EachRecord(func(r *kgo.Record) {
+			out = append(out, r)
+			next[r.Partition] = r.Offset + 1
+		})
 	}
 	return out
 }
