@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -168,8 +169,11 @@ func breakdowns(ctx context.Context, out io.Writer, proc *runner.Processor, cfg 
 			return
 		}
 		report.PrintBreakdowns(out, stats)
-		if s := stats[0]; by == funnel.BySegment && len(s.Groups) == 1 && s.Groups[0].Value == funnel.NoValue {
+		s := stats[0]
+		if by == funnel.BySegment && len(s.Groups) == 1 && s.Groups[0].Value == funnel.NoValue {
 			fmt.Fprintf(out, "  (no user has a segment yet, so every attempt is in %s)\n", funnel.NoValue)
+		} else if by == funnel.BySegment && slices.ContainsFunc(s.Groups, func(g report.GroupStats) bool { return g.Value == funnel.NoValue }) {
+			fmt.Fprintf(out, "  (%s: attempts begun on a user's first click, before they had a segment)\n", funnel.NoValue)
 		}
 	}
 }
