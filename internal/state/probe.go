@@ -2,26 +2,29 @@ package state
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"fmt"
 )
 
-// probeUser is the user `cxstream check` writes and erases to prove the
-// rights cxstream needs; no real id can clash with it (ids are printable).
-const probeUser = "\x01cxstream-check"
+// probePrefix starts the user `cxstream check` (and every `run` at start)
+// writes and erases to prove the rights cxstream needs; no real id can
+// clash with it (ids are printable). Each probe adds a random suffix:
+// instances starting together must not erase each other's probe.
+const probePrefix = "\x01cxstream-check-"
 
 // Probe runs the store's own operations on a probe user: a CAS write with
 // a timer, a read, the timer queries and an erasure. An ACL that lacks a
 // command cxstream uses fails here, at start, instead of mid-stream.
 func (s *Store) Probe(ctx context.Context) error {
+	var suffix [8]byte
+	if _, err := rand.Read(suffix[:]); err != nil {
+		return fmt.Errorf("probe id: %w", err)
+	}
+	probeUser := probePrefix + hex.EncodeToString(suffix[:])
 	index := s.TimerIndex(probeUser, 0)
 	if err := s.SaveWithTimers(ctx, []Timer{{Index: index, User: probeUser, Due: 1}}, []Write{{User: probeUser, Side: Click, Data: []byte(`{}`)}}); err != nil {
-		// A probe left behind by a run that died is not a rights problem.
-		if _, ferr := s.Forget(ctx, probeUser); ferr != nil {
-			return fmt.Errorf("probe write: %w", err)
-		}
-		if err := s.SaveWithTimers(ctx, []Timer{{Index: index, User: probeUser, Due: 1}}, []Write{{User: probeUser, Side: Click, Data: []byte(`{}`)}}); err != nil {
-			return fmt.Errorf("probe write: %w", err)
-		}
+		return fmt.Errorf("probe write: %w", err)
 	}
 	docs, err := s.Load(ctx, []string{probeUser})
 	if err != nil {
