@@ -324,7 +324,13 @@ type ChatDoc struct {
 
 // DecodeClick reads a stored clickstream document, in either encoding.
 func DecodeClick(data []byte) (ClickDoc, error) {
-	var d ClickDoc
+	return decodeStored(data, func(d *ClickDoc) *map[string]int64 { return &d.Fence })
+}
+
+// decodeStored reads a stored document of either encoding into a T
+// (ClickDoc or ChatDoc); fence locates its fence.
+func decodeStored[T any](data []byte, fence func(*T) *map[string]int64) (T, error) {
+	var d T
 	if len(data) == 0 {
 		return d, nil
 	}
@@ -333,7 +339,7 @@ func DecodeClick(data []byte) (ClickDoc, error) {
 		return d, err
 	}
 	var err error
-	d.Fence, err = decodeBinaryInto(data, &d)
+	*fence(&d), err = decodeBinaryInto(data, &d)
 	return d, err
 }
 
@@ -367,17 +373,7 @@ func partTargets(v reflect.Value) map[string]reflect.Value {
 
 // DecodeChat reads a stored chat document, in either encoding.
 func DecodeChat(data []byte) (ChatDoc, error) {
-	var d ChatDoc
-	if len(data) == 0 {
-		return d, nil
-	}
-	if data[0] == '{' {
-		err := json.Unmarshal(data, &d)
-		return d, err
-	}
-	var err error
-	d.Fence, err = decodeBinaryInto(data, &d)
-	return d, err
+	return decodeStored(data, func(d *ChatDoc) *map[string]int64 { return &d.Fence })
 }
 
 // DocJSON returns a stored document as JSON, in the layout of the JSON
