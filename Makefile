@@ -26,6 +26,7 @@ fuzz:
 	go test -run='^$$' -fuzz=FuzzDecodeChat -fuzztime=$(FUZZTIME) ./schemas
 	go test -run='^$$' -fuzz=FuzzFastPathAgreesWithSchema -fuzztime=$(FUZZTIME) ./schemas
 	go test -run='^$$' -fuzz=FuzzDecodeAlert -fuzztime=$(FUZZTIME) ./schemas
+	go test -run='^$$' -fuzz=FuzzEventTime -fuzztime=$(FUZZTIME) ./schemas
 	go test -run='^$$' -fuzz=FuzzReaders -fuzztime=$(FUZZTIME) ./internal/ingest
 	go test -run='^$$' -fuzz=FuzzDecodeDoc -fuzztime=$(FUZZTIME) ./internal/pipeline
 

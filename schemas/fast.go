@@ -407,3 +407,30 @@ func has(m map[string]gojson.RawMessage, keys ...string) bool {
 	}
 	return true
 }
+
+// EventTime reads a click or chat message's top-level event_time without
+// validating or decoding the rest: the consumer orders the two input
+// streams by it before the pipeline decodes them. It never fails on bad
+// input; ok is false when there is no readable event_time (the message is
+// then ordered first and the pipeline dead-letters or decodes it).
+func EventTime(raw []byte) (at int64, ok bool) {
+	o := object{b: raw}
+	o.space()
+	if o.i >= len(o.b) || o.b[o.i] != '{' {
+		return 0, false
+	}
+	o.i++
+	for {
+		k, v, done, read := o.next()
+		if !read {
+			return 0, false
+		}
+		if done {
+			return at, ok
+		}
+		if string(k) == "event_time" { // the last one counts, as in the decoders
+			n, err := strconv.ParseInt(string(v), 10, 64)
+			at, ok = n, err == nil
+		}
+	}
+}

@@ -61,3 +61,24 @@ func FuzzDecodeChat(f *testing.F) {
 		}
 	})
 }
+
+// EventTime reads any bytes without panicking, and where it reads a time
+// on a message the decoders accept, it is theirs (where it cannot, the
+// pipeline decodes the message in full).
+func FuzzEventTime(f *testing.F) {
+	f.Add([]byte(`{"event_id":"e1","user_id":"u","type":"page_view","event_time":1700000000000,"properties":{"event_time":"x"}}`))
+	f.Add([]byte(`{"properties":{"event_time":5},"event_time":1700000000001,"event_id":"e","user_id":"u","type":"page_view"}`))
+	f.Add([]byte(`{"event_id":"m","conversation_id":"c","user_id":"u","sender":"customer","text":"hi","event_time":1700000000002}`))
+	f.Add([]byte(`{"a":"\"event_time\":1}`))
+	f.Add([]byte(`{`))
+	v := newValidator(f)
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		at, ok := EventTime(raw)
+		if ev, err := v.DecodeClick(raw); err == nil && ok && at != ev.EventTime {
+			t.Fatalf("EventTime %d %v, click decoder %d", at, ok, ev.EventTime)
+		}
+		if m, err := v.DecodeChat(raw); err == nil && ok && at != m.EventTime {
+			t.Fatalf("EventTime %d %v, chat decoder %d", at, ok, m.EventTime)
+		}
+	})
+}
