@@ -96,8 +96,9 @@ func (e Effects) Has(kind string) bool {
 // Facts are what processors tell each other about a user: each fills its
 // part in Describe from its own state. A processor reads the others
 // through Facts only, so none depends on another's state layout. Facts of
-// the other stream's processors are as of that stream's last applied
-// event (the two streams are read by separate consumers).
+// the other stream's processors are as of the event's time: the consumer
+// hands the pipeline a partition number's clicks and chats merged by event
+// time.
 type Facts struct {
 	// From churn (clickstream): activity, purchases and spend.
 	FirstSeen, LastSeen int64

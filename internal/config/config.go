@@ -96,6 +96,14 @@ type Processing struct {
 	// lateness, so a silent user's window or inactivity check still fires
 	// in live operation; 0 moves watermarks by event time only.
 	IdleAdvance time.Duration `yaml:"idle_advance"`
+	// AlignWait: partition N of the clickstream and of the chat topic are
+	// read together, merged by event time. A topic with nothing to read
+	// holds the other's later records back this long before they go on
+	// without it (0: not at all), so records the producers wrote to the
+	// two topics a moment apart still meet in event-time order; one with
+	// lag holds them until it delivers, at most MaxAlignWait.
+	AlignWait    time.Duration `yaml:"align_wait"`
+	MaxAlignWait time.Duration `yaml:"max_align_wait"`
 	// CommitInterval: how often offsets of durable batches are committed.
 	CommitInterval time.Duration    `yaml:"commit_interval"`
 	StateCache     `yaml:",inline"` // state_cache_bytes, state_encoding (state.go)
@@ -142,6 +150,8 @@ func Default() Config {
 			ShutdownTimeout:    20 * time.Second,
 			TimerInterval:      time.Second,
 			IdleAdvance:        30 * time.Second,
+			AlignWait:          200 * time.Millisecond,
+			MaxAlignWait:       30 * time.Second,
 			CommitInterval:     200 * time.Millisecond,
 			StateCache:         DefaultStateCache(),
 		},
@@ -386,6 +396,12 @@ func (c Config) Validate() error {
 	}
 	if c.Processing.IdleAdvance < 0 {
 		ps.add("processing.idle_advance", "must not be negative (0 turns it off)")
+	}
+	if c.Processing.AlignWait < 0 {
+		ps.add("processing.align_wait", "must not be negative")
+	}
+	if c.Processing.MaxAlignWait <= 0 {
+		ps.add("processing.max_align_wait", "must be positive")
 	}
 	if c.Privacy.DedupWindow < 0 {
 		ps.add("privacy.dedup_window", "must not be negative")

@@ -1,18 +1,17 @@
 // Package kafka is cxstream's Kafka I/O: a group consumer that runs one
-// worker per assigned partition and commits only what the pipeline made
-// durable, and the publisher that produces alerts and dead letters. The
-// client options come from the runner (runner.KafkaOpts).
+// worker per assigned partition number, reading that partition of both
+// input topics merged in event-time order, and commits only what the
+// pipeline made durable; and the publisher that produces alerts and dead
+// letters. The client options come from the runner (runner.KafkaOpts).
 package kafka
 
 import (
 	"context"
 	"errors"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -31,9 +30,15 @@ type TimerFunc func(ctx context.Context, topic string, partition int32, now time
 // (revoked or lost), after its worker stopped.
 type ReleaseFunc func(topic string, partition int32)
 
-// BatchFunc makes one partition's batch durable; the consumer commits the
-// batch's offsets only after it returns nil, and retries it otherwise.
+// BatchFunc makes one batch durable; the consumer commits the batch's
+// offsets only after it returns nil, and retries it otherwise. A batch
+// holds the records of one partition number of the input topics, each
+// topic's in offset order, merged by event time.
 type BatchFunc func(ctx context.Context, recs []*kgo.Record) error
+
+// TimeFunc returns a record's event time (ms) for the merge; a record
+// without a readable time may return 0 (it goes first).
+type TimeFunc func(*kgo.Record) int64
 
 // ConsumerOptions configure a Consumer.
 type ConsumerOptions struct {
@@ -56,6 +61,25 @@ type ConsumerOptions struct {
 	// committed this often, off the processing path (default 200ms); a
 	// revoke or shutdown commits what is marked before letting go.
 	CommitInterval time.Duration
+	// Topics are the input topics, whose partitions of the same number
+	// (a user's clicks and chats) are assigned together and worked by one
+	// worker, which hands the pipeline their records merged in event-time
+	// order (Time): what one stream's processors read of the other's state
+	// is then as of the event's time, not of how far each topic happens to
+	// have been read. Equal times go in this list's order.
+	Topics []string
+	// Time reads a record's event time for the merge (nil: all records
+	// are equal, and go in topic order).
+	Time TimeFunc
+	// AlignWait: how long a topic that has nothing to read may hold back
+	// the other topic's records later than the last it delivered (default
+	// 0: not at all, like Kafka Streams' max.task.idle.ms 0). A topic with
+	// lag always holds them back, up to MaxAlignWait.
+	AlignWait time.Duration
+	// MaxAlignWait bounds waiting for a topic that has lag but delivers
+	// nothing (default 30s); past it the others go on, and
+	// cx_stream_alignment_forced_total counts it.
+	MaxAlignWait time.Duration
 }
 
 func (o *ConsumerOptions) defaults() {
@@ -80,6 +104,12 @@ func (o *ConsumerOptions) defaults() {
 	if o.CommitInterval <= 0 {
 		o.CommitInterval = 200 * time.Millisecond
 	}
+	if o.AlignWait < 0 {
+		o.AlignWait = 0
+	}
+	if o.MaxAlignWait <= 0 {
+		o.MaxAlignWait = 30 * time.Second
+	}
 }
 
 type topicPartition struct {
@@ -88,7 +118,7 @@ type topicPartition struct {
 }
 
 // Consumer consumes a group's partitions with one goroutine per assigned
-// partition, started on assign and stopped and awaited on revoke.
+// partition number, started on assign and stopped and awaited on revoke.
 type Consumer struct {
 	process BatchFunc
 	timers  TimerFunc
@@ -108,8 +138,12 @@ type Consumer struct {
 	started   chan struct{}
 	startOnce sync.Once
 
-	mu       sync.Mutex
-	workers  map[topicPartition]*worker
+	mu sync.Mutex
+	// owned are the partitions assigned to this instance; workers work
+	// them by partition number.
+	owned    map[topicPartition]bool
+	workers  map[int32]*worker
+	cl       *kgo.Client // the group client, once it was assigned partitions
 	stalled  atomic.Int32
 	joined   atomic.Bool
 	failures failureLog
@@ -120,7 +154,7 @@ type Consumer struct {
 func NewConsumer(process BatchFunc, opts ConsumerOptions, log *zap.Logger, m *metrics.Metrics) *Consumer {
 	opts.defaults()
 	workCtx, cancel := context.WithCancel(context.Background())
-	return &Consumer{process: process, opts: opts, log: log, m: m, workCtx: workCtx, cancelWork: cancel, workers: map[topicPartition]*worker{}, started: make(chan struct{}),
+	return &Consumer{process: process, opts: opts, log: log, m: m, workCtx: workCtx, cancelWork: cancel, owned: map[topicPartition]bool{}, workers: map[int32]*worker{}, started: make(chan struct{}),
 		failures: failureLog{log: log, every: 30 * time.Second}}
 }
 
@@ -131,13 +165,29 @@ func (c *Consumer) SetBatchFunc(f BatchFunc) { c.process = f }
 // SetTimerFunc sets the function that fires due timers; call it before Run.
 func (c *Consumer) SetTimerFunc(f TimerFunc) { c.timers = f }
 
+// SetTimeFunc sets the function that reads records' event time for the
+// merge of the input topics; call it before Run.
+func (c *Consumer) SetTimeFunc(f TimeFunc) { c.opts.Time = f }
+
 // SetReleaseFunc sets the function told of partitions this instance no
 // longer works; call it before Run.
 func (c *Consumer) SetReleaseFunc(f ReleaseFunc) { c.release = f }
 
 // GroupOpts are the client options the consumer needs: committing only
-// marked (durable) offsets, and the assign/revoke/lost callbacks.
+// marked (durable) offsets, the assign/revoke/lost callbacks, and, with
+// more than one topic, an assignment that gives partition N of every
+// topic to the same member.
 func (c *Consumer) GroupOpts() []kgo.Opt {
+	// The range balancer assigns equal ranges of every topic's partitions
+	// to the members in the same order: co-partitioned, as Kafka Streams
+	// needs for joins. Cooperative-sticky is kept as a second choice so a
+	// rolling upgrade from a version that only spoke it keeps working
+	// (with workers that have one topic each) until every member speaks
+	// range; the group then moves to it by itself.
+	balancers := []kgo.GroupBalancer{kgo.CooperativeStickyBalancer()}
+	if len(c.opts.Topics) > 1 {
+		balancers = []kgo.GroupBalancer{kgo.RangeBalancer(), kgo.CooperativeStickyBalancer()}
+	}
 	return []kgo.Opt{
 		kgo.AutoCommitMarks(),
 		kgo.AutoCommitInterval(c.opts.CommitInterval),
@@ -153,7 +203,7 @@ func (c *Consumer) GroupOpts() []kgo.Opt {
 			}
 			c.countCommit(err)
 		}),
-		kgo.Balancers(kgo.CooperativeStickyBalancer()),
+		kgo.Balancers(balancers...),
 		kgo.OnPartitionsAssigned(c.assigned),
 		kgo.OnPartitionsRevoked(c.revoked),
 		kgo.OnPartitionsLost(c.lost),
@@ -188,23 +238,18 @@ func (c *Consumer) Run(ctx context.Context, cl *kgo.Client) error {
 				c.log.Warn("fetch error", zap.String("topic", topic), zap.Int32("partition", p), zap.Error(err))
 			}
 		})
+		// A worker gets the records of all its topics from one poll at
+		// once, so it never merges one topic's fresh records against the
+		// other's stale end offset.
+		byPartition := map[int32][]delivery{}
 		fetches.EachPartition(func(p kgo.FetchTopicPartition) {
-			if len(p.Records) == 0 {
-				return
-			}
-			c.mu.Lock()
-			w := c.workers[topicPartition{p.Topic, p.Partition}]
-			c.mu.Unlock()
-			if w == nil {
-				return // revoked since the fetch; the next owner reads it again
-			}
-			w.highWatermark.Store(p.HighWatermark)
-			select {
-			case w.batches <- p.Records:
-			case <-w.quit:
-			case <-ctx.Done():
+			if len(p.Records) > 0 {
+				byPartition[p.Partition] = append(byPartition[p.Partition], delivery{tp: topicPartition{p.Topic, p.Partition}, recs: p.Records, hwm: p.HighWatermark})
 			}
 		})
+		for part, ds := range byPartition {
+			c.deliver(ctx, part, ds)
+		}
 	}
 	c.shutdown(cl)
 	return nil
@@ -215,7 +260,7 @@ func (c *Consumer) shutdown(cl *kgo.Client) {
 	defer timer.Stop()
 	c.mu.Lock()
 	all := make(map[string][]int32)
-	for tp := range c.workers {
+	for tp := range c.owned {
 		all[tp.topic] = append(all[tp.topic], tp.partition)
 	}
 	c.mu.Unlock()
@@ -234,23 +279,78 @@ func (c *Consumer) shutdown(cl *kgo.Client) {
 	}
 }
 
+// deliver hands a poll's records of one partition number to its worker,
+// keeping only partitions still owned (one revoked since the fetch is read
+// again by its next owner). A worker being replaced refuses them, and
+// they go to its successor.
+func (c *Consumer) deliver(ctx context.Context, part int32, ds []delivery) {
+	for {
+		c.mu.Lock()
+		w := c.workers[part]
+		kept := ds[:0]
+		for _, d := range ds {
+			if c.owned[d.tp] {
+				kept = append(kept, d)
+			}
+		}
+		ds = kept
+		c.mu.Unlock()
+		if w == nil || len(ds) == 0 {
+			return
+		}
+		if w.inbox.put(ctx, ds, c.opts.QueuedBatches) || ctx.Err() != nil {
+			return
+		}
+	}
+}
+
 func (c *Consumer) assigned(_ context.Context, cl *kgo.Client, assigned map[string][]int32) {
 	c.joined.Store(true)
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.cl = cl
+	changed := map[int32]bool{}
 	for topic, parts := range assigned {
 		for _, p := range parts {
 			tp := topicPartition{topic, p}
-			if c.workers[tp] != nil {
-				continue
+			if !c.owned[tp] {
+				c.owned[tp] = true
+				changed[p] = true
 			}
-			w := &worker{c: c, cl: cl, tp: tp, batches: make(chan []*kgo.Record, c.opts.QueuedBatches), quit: make(chan struct{}), done: make(chan struct{})}
-			c.workers[tp] = w
-			go w.run()
 		}
 	}
-	c.m.Partitions.Set(float64(len(c.workers)))
+	for p := range changed {
+		c.startWorker(cl, p)
+	}
+	c.m.Partitions.Set(float64(len(c.owned)))
 	c.log.Info("partitions assigned", zap.Any("partitions", assigned))
+}
+
+// startWorker starts the worker of partition number p for the partitions
+// of that number now owned, replacing (and handing over the unprocessed
+// records of) the one working it so far; c.mu is held.
+func (c *Consumer) startWorker(cl *kgo.Client, p int32) *worker {
+	prev := c.workers[p]
+	var tps []topicPartition
+	for tp := range c.owned {
+		if tp.partition == p {
+			tps = append(tps, tp)
+		}
+	}
+	if cl == nil {
+		cl = c.cl
+	}
+	if len(tps) == 0 {
+		delete(c.workers, p)
+	} else {
+		w := newWorker(c, cl, tps, prev)
+		c.workers[p] = w
+		go w.run()
+	}
+	if prev != nil {
+		close(prev.quit)
+	}
+	return prev
 }
 
 func (c *Consumer) revoked(_ context.Context, cl *kgo.Client, revoked map[string][]int32) {
@@ -291,132 +391,40 @@ func (c *Consumer) countCommit(err error) {
 	c.m.Commits.WithLabelValues("ok").Inc()
 }
 
-// stopWorkers stops the given partitions' workers and waits for them: each
-// finishes (or abandons, at the shutdown deadline) its batch in hand.
+// stopWorkers gives up the given partitions: their workers stop (each
+// finishes, or abandons at the shutdown deadline, its batch in hand) and
+// are awaited; a worker keeping other partitions of its number is
+// replaced by one that goes on with them and their unprocessed records.
 func (c *Consumer) stopWorkers(parts map[string][]int32) {
 	var stopping []*worker
 	c.mu.Lock()
+	changed := map[int32]bool{}
 	for topic, ps := range parts {
 		for _, p := range ps {
 			tp := topicPartition{topic, p}
-			if w := c.workers[tp]; w != nil {
-				delete(c.workers, tp)
-				close(w.quit)
-				stopping = append(stopping, w)
+			if c.owned[tp] {
+				delete(c.owned, tp)
+				changed[p] = true
 			}
 		}
 	}
-	c.m.Partitions.Set(float64(len(c.workers)))
+	for p := range changed {
+		if prev := c.startWorker(nil, p); prev != nil {
+			stopping = append(stopping, prev)
+		}
+	}
+	c.m.Partitions.Set(float64(len(c.owned)))
 	c.mu.Unlock()
 	for _, w := range stopping {
 		<-w.done
-		if c.release != nil {
-			c.release(w.tp.topic, w.tp.partition)
-		}
 	}
-}
-
-type worker struct {
-	// highWatermark is the partition's end offset at the last fetch.
-	highWatermark atomic.Int64
-	c             *Consumer
-	cl            *kgo.Client
-	tp            topicPartition
-	batches       chan []*kgo.Record
-	quit          chan struct{}
-	done          chan struct{}
-}
-
-func (w *worker) run() {
-	defer close(w.done)
-	defer func() {
-		// A revoked partition's series would otherwise freeze at their
-		// last value.
-		part := strconv.Itoa(int(w.tp.partition))
-		w.c.m.LagRecords.DeleteLabelValues(w.tp.topic, part)
-		w.c.m.LagSeconds.DeleteLabelValues(w.tp.topic, part)
-		w.c.m.TimersPending.DeleteLabelValues(w.tp.topic, part)
-	}()
-	select {
-	case <-w.c.started:
-	case <-w.quit:
-		return
-	}
-	tick := time.NewTicker(w.c.opts.TimerInterval)
-	defer tick.Stop()
-	lastRecord := time.Now() // no lag and nothing received since then: idle
-	lastOffset := int64(-1)
-	// Until a batch arrives the partition's end is unknown: a backlog
-	// whose first fetch is slow must not look idle. atEnd asks the broker
-	// (at most every few seconds) whether there is anything to read.
-	var atEnd bool
-	var askedAt time.Time
-	for {
-		// Quit wins over queued batches: they were not committed, so the
-		// next owner of the partition reads them again.
-		select {
-		case <-w.quit:
-			return
-		default:
-		}
-		select {
-		case <-w.quit:
-			return
-		case recs := <-w.batches:
-			if !w.processWithRetry(recs) {
-				return
-			}
-			last := recs[len(recs)-1]
-			lastRecord, lastOffset = time.Now(), last.Offset
-			// Durable: the offset may now be committed (in the background,
-			// every CommitInterval).
-			w.cl.MarkCommitRecords(last)
-			part := strconv.Itoa(int(w.tp.partition))
-			w.c.m.LagRecords.WithLabelValues(w.tp.topic, part).Set(float64(max(0, w.highWatermark.Load()-last.Offset-1)))
-			w.c.m.LagSeconds.WithLabelValues(w.tp.topic, part).Set(time.Since(last.Timestamp).Seconds())
-		case now := <-tick.C:
-			if w.c.timers == nil {
-				continue
-			}
-			var idleFor time.Duration
-			if lastOffset < 0 && !atEnd && len(w.batches) == 0 && now.Sub(askedAt) >= 5*time.Second {
-				askedAt = now
-				atEnd = w.nothingToRead()
-			}
-			caughtUp := (lastOffset >= 0 && w.highWatermark.Load() <= lastOffset+1) || (lastOffset < 0 && atEnd)
-			if len(w.batches) == 0 && caughtUp {
-				idleFor = now.Sub(lastRecord)
-			}
-			if err := w.c.timers(w.c.workCtx, w.tp.topic, w.tp.partition, now, idleFor); err != nil && w.c.workCtx.Err() == nil {
-				// The next tick tries again; the timers stay in Redis.
-				w.c.log.Warn("timers failed", zap.String("topic", w.tp.topic), zap.Int32("partition", w.tp.partition), zap.Error(err))
+	if c.release != nil {
+		for topic, ps := range parts {
+			for _, p := range ps {
+				c.release(topic, p)
 			}
 		}
 	}
-}
-
-// nothingToRead reports whether the partition's end offset is where the
-// group's committed offset (or the start) leaves it: no backlog.
-func (w *worker) nothingToRead() bool {
-	ctx, cancel := context.WithTimeout(w.c.workCtx, 2*time.Second)
-	defer cancel()
-	ends, err := kadm.NewClient(w.cl).ListEndOffsets(ctx, w.tp.topic)
-	if err != nil {
-		return false
-	}
-	end, ok := ends.Lookup(w.tp.topic, w.tp.partition)
-	if !ok || end.Err != nil {
-		return false
-	}
-	if o, ok := w.cl.CommittedOffsets()[w.tp.topic][w.tp.partition]; ok && end.Offset <= o.Offset {
-		return true
-	}
-	starts, err := kadm.NewClient(w.cl).ListStartOffsets(ctx, w.tp.topic)
-	if err != nil {
-		return false
-	}
-	start, ok := starts.Lookup(w.tp.topic, w.tp.partition)
-	return ok && start.Err == nil && end.Offset <= start.Offset // an empty partition
 }
 
 // processWithRetry retries a failed batch with backoff until it succeeds,
@@ -451,7 +459,7 @@ func (w *worker) processWithRetry(recs []*kgo.Record) (ok bool) {
 		} else {
 			w.c.failures.retry(err)
 		}
-		w.c.log.Debug("batch failed, retrying", zap.String("topic", w.tp.topic), zap.Int32("partition", w.tp.partition),
+		w.c.log.Debug("batch failed, retrying", zap.String("topic", recs[0].Topic), zap.Int32("partition", recs[0].Partition),
 			zap.Int64("first_offset", recs[0].Offset), zap.Int("attempt", attempt), zap.Duration("backoff", backoff), zap.Error(err))
 		select {
 		case <-time.After(backoff):

@@ -47,6 +47,11 @@ type Metrics struct {
 	// The pipeline's cache of decoded user state (processing.state_cache_bytes).
 	StateCacheHits, StateCacheMisses, StateCacheEvictions prometheus.Counter
 	StateCacheBytes                                       prometheus.Gauge
+
+	// AlignmentForced counts merges of a partition's two input topics that
+	// went on without a topic that had lag but delivered nothing for
+	// processing.max_align_wait.
+	AlignmentForced prometheus.Counter
 }
 
 // New creates the metrics on a fresh registry, with Go and process
@@ -85,6 +90,7 @@ func New() *Metrics {
 	m.StateCacheMisses = f.counter("cx_state_cache_misses_total", "User documents of an owned partition not in the state cache, read from Redis.").WithLabelValues()
 	m.StateCacheEvictions = f.counter("cx_state_cache_evictions_total", "User documents evicted from the state cache to stay within processing.state_cache_bytes.").WithLabelValues()
 	m.StateCacheBytes = f.gauge("cx_state_cache_bytes", "Estimated bytes of decoded user state held in the state cache.")
+	m.AlignmentForced = f.counter("cx_stream_alignment_forced_total", "Times a partition's clicks or chats were processed ahead of the other input topic, which had lag but delivered nothing within processing.max_align_wait: cross-stream facts may then be read out of event-time order.").WithLabelValues()
 	m.counters = map[string]*prometheus.CounterVec{"cx_funnel_transitions_total": m.FunnelSteps}
 	m.BuildInfo.WithLabelValues(version.Parts()).Set(1)
 	m.Commits.WithLabelValues("ok")

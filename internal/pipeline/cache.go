@@ -6,6 +6,7 @@ import (
 
 	"github.com/cxstream/cxstream/internal/metrics"
 	"github.com/cxstream/cxstream/processors"
+	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 // The state cache keeps, per owned input partition, the decoded document
@@ -30,11 +31,11 @@ import (
 // only after the batch is durable: a batch that fails (a conflict, Kafka or
 // Redis unavailable) leaves nothing behind that it may have changed.
 //
-// An entry also keeps the other stream's document as last read, bytes and
-// decoded: when Redis returns the same bytes again, the decoded states are
-// used instead of decoding them anew. That is exact (decoding is a function
-// of the bytes) because a batch never changes the other stream's states:
-// only the processors of the batch's stream apply events and fire timers.
+// An entry also keeps the other stream's document as last read (or, when a
+// merged batch of both streams wrote it, as written), bytes and decoded:
+// when Redis returns the same bytes again, the decoded states are used
+// instead of decoding them anew. That is exact: decoding is a function of
+// the bytes, and the states kept are the ones those bytes hold.
 
 // cachedDoc is one user's decoded documents, as a batch of a partition of
 // one stream left them.
@@ -195,23 +196,52 @@ func (c *stateCache) remove(e *cacheEntry) {
 }
 
 // owner is the partition whose documents a batch may take from and put
-// back into the cache: set when the cache is on and every record of the
-// batch comes from one input partition (as the consumer hands them over).
+// back into the cache: set when the cache is on and the batch's records
+// come from one input partition, or from the clickstream and chat
+// partitions of one number (as the consumer merges them). A merged batch
+// is owned by its clickstream partition: the click documents are cached,
+// the chat documents read from Redis and their decoded states reused when
+// unchanged, as for any other stream's document.
 type owner struct {
 	tp     topicPartition
 	stream processors.Stream
 }
 
 // ownerOf returns the batch's owning partition, if any.
-func (p *Pipeline) ownerOf(topic string, partition int32, uniform bool) *owner {
-	if p.cache == nil || !uniform {
+func (p *Pipeline) ownerOf(recs []*kgo.Record) *owner {
+	if p.cache == nil || len(recs) == 0 {
 		return nil
 	}
-	switch topic {
-	case p.o.Topics.Clickstream:
-		return &owner{tp: topicPartition{topic, partition}, stream: processors.Clicks}
-	case p.o.Topics.Chat:
-		return &owner{tp: topicPartition{topic, partition}, stream: processors.Chats}
+	var click, chat *kgo.Record
+	for _, r := range recs {
+		switch {
+		case r.Topic == p.o.Topics.Clickstream && (click == nil || click.Partition == r.Partition):
+			click = r
+		case r.Topic == p.o.Topics.Chat && (chat == nil || chat.Partition == r.Partition):
+			chat = r
+		default:
+			return nil // several partitions of a topic, or another topic
+		}
+	}
+	switch {
+	case click != nil && chat != nil && click.Partition != chat.Partition:
+		return nil
+	case click != nil:
+		return p.partitionOwner(topicPartition{click.Topic, click.Partition})
+	default:
+		return p.partitionOwner(topicPartition{chat.Topic, chat.Partition})
+	}
+}
+
+// partitionOwner returns partition tp as an owner (nil: the cache is off).
+func (p *Pipeline) partitionOwner(tp topicPartition) *owner {
+	switch {
+	case p.cache == nil:
+		return nil
+	case tp.topic == p.o.Topics.Clickstream:
+		return &owner{tp: tp, stream: processors.Clicks}
+	case tp.topic == p.o.Topics.Chat:
+		return &owner{tp: tp, stream: processors.Chats}
 	}
 	return nil
 }
@@ -233,9 +263,16 @@ func (p *Pipeline) keep(o *owner, users map[string]*user) {
 		if i == 1 {
 			other = u.docs.Click
 		}
+		if w := u.written[1-i]; w != nil {
+			// A merged batch wrote the other stream's document too: what
+			// it wrote is what Redis will return while nobody else writes.
+			other.Data = w
+		}
+		otherSide := u.sides[1-i]
+		otherSide.dirty = false
 		// The batch is done with the user: its states are kept as they are.
 		p.cache.put(o.tp, id, cachedDoc{version: u.version(i), side: sd, states: u.States(), encoded: u.encoded[i],
-			otherVersion: other.Version, otherData: other.Data, otherSide: u.sides[1-i],
+			otherVersion: other.Version, otherData: other.Data, otherSide: otherSide,
 			size: docSize(u.encoded[i]) + docSize(len(other.Data)) + int64(len(other.Data))}) // the other's bytes are kept too
 	}
 }

@@ -277,6 +277,8 @@ type user struct {
 	reschedule bool
 	// encoded is each document's encoded length, as read or written.
 	encoded [2]int
+	// written are the documents this batch wrote (nil: not written).
+	written [2][]byte
 	// cached: the user's owned document came from the state cache.
 	cached bool
 }
@@ -322,14 +324,8 @@ func (p *Pipeline) Process(ctx context.Context, recs []*kgo.Record) (Result, err
 	}
 	start := time.Now()
 	now := p.o.Now()
-	b := &batch{nowMs: now.UnixMilli()}
-	uniform := true
-	for _, r := range recs[1:] {
-		uniform = uniform && r.Topic == recs[0].Topic && r.Partition == recs[0].Partition
-	}
-	if len(recs) > 0 {
-		b.owner = p.ownerOf(recs[0].Topic, recs[0].Partition, uniform)
-	}
+	b := &batch{nowMs: now.UnixMilli(), recs: recs}
+	b.owner = p.ownerOf(recs)
 	events := make([]event, 0, len(recs))
 	userIDs := make([]string, 0, len(recs))
 	seen := make(map[string]bool, len(recs))
@@ -403,14 +399,17 @@ func (p *Pipeline) Process(ctx context.Context, recs []*kgo.Record) (Result, err
 			pk = partitionKeys{fence: ev.rec.Topic + "/" + strconv.Itoa(int(ev.rec.Partition)), timers: p.o.Store.TimerIndex(ev.rec.Topic, ev.rec.Partition)}
 			keys[tp] = pk
 		}
-		c := clocks[tp]
-		if c != nil {
-			// Timers the watermark passed before this record fire
-			// before it, whatever the batch boundaries: the result is a
-			// function of the records alone.
-			if err := p.fireUpTo(b, c, c.wm); err != nil {
+		// Timers the watermark passed fire before the next record of
+		// either stream, so right after the click that moved the
+		// watermark past them, whatever the batch boundaries: the result
+		// is a function of the records alone.
+		for _, oc := range clocks {
+			if err := p.fireUpTo(b, oc, oc.wm); err != nil {
 				return b.res, err
 			}
+		}
+		c := clocks[tp]
+		if c != nil {
 			c.wm = max(c.wm, ev.Time()-p.o.AllowedLateness.Milliseconds())
 		}
 		sd := &u.sides[sideIndex(ev.Stream())]
@@ -487,8 +486,6 @@ func (p *Pipeline) Process(ctx context.Context, recs []*kgo.Record) (Result, err
 			}
 		}
 	}
-	// Counted once the batch is durable: a retried batch counts once.
-	countReceived(p.o.Metrics, recs)
 	p.o.Metrics.BatchSeconds.Observe(time.Since(start).Seconds())
 	return b.res, nil
 }
@@ -539,6 +536,8 @@ type batch struct {
 	t       tally
 	res     Result
 	nowMs   int64 // wall clock: detected_at of alerts
+	// recs are the input records of a Process call (none for timers).
+	recs []*kgo.Record
 	// owner: the batch's users' documents of this partition's stream come
 	// from and go back to the state cache (nil: Redis only).
 	owner *owner
@@ -565,6 +564,9 @@ func (p *Pipeline) finish(ctx context.Context, b *batch, clocks map[topicPartiti
 		return err
 	}
 	p.keep(b.owner, b.users)
+	// Counted once the batch is durable, with what it did: a retried
+	// batch counts once, and received never trails applied.
+	countReceived(p.o.Metrics, b.recs)
 	b.t.record(p.o.Metrics, p.counters)
 	for _, c := range clocks {
 		if c.wm > c.start && c.wm != noWatermark {
@@ -705,6 +707,25 @@ func (p *Pipeline) decode(r *kgo.Record, now time.Time) (event, schemas.Reason, 
 	return ev, "", ""
 }
 
+// EventTime is a record's event time (ms), for the consumer's merge of
+// the two input topics; 0 when it has none (the record then goes first,
+// and Process dead-letters it). cxstream's own messages are read by a
+// scan of their top-level members; other formats are decoded.
+func (p *Pipeline) EventTime(r *kgo.Record) int64 {
+	own := (r.Topic == p.o.Topics.Clickstream && (p.o.ClickInput == nil || p.o.ClickInput.Format() == ingest.FormatCxstream)) ||
+		(r.Topic == p.o.Topics.Chat && (p.o.ChatInput == nil || p.o.ChatInput.Format() == ingest.FormatCxstream))
+	if own {
+		if at, ok := schemas.EventTime(r.Value); ok {
+			return at
+		}
+	}
+	ev, reason, _ := p.decode(r, p.o.Now())
+	if reason != "" {
+		return 0
+	}
+	return ev.Time()
+}
+
 // load reads the users' state. With an owner, the documents of the
 // owner's stream come from the cache where it has them (taken out until
 // the batch is durable), and only the rest from Redis.
@@ -794,7 +815,7 @@ func (p *Pipeline) save(ctx context.Context, timers []state.Timer, users map[str
 			if err != nil {
 				return fmt.Errorf("encode state: %w", err)
 			}
-			u.encoded[i] = len(data)
+			u.encoded[i], u.written[i] = len(data), data
 			writes = append(writes, state.Write{User: id, Side: storeSides[i], Expect: *version, Data: data})
 			written = append(written, version)
 		}

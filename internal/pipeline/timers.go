@@ -52,7 +52,7 @@ func (p *Pipeline) drain(ctx context.Context, tp topicPartition, wm, target int6
 		if err != nil {
 			return total, err
 		}
-		b := &batch{nowMs: now.UnixMilli(), owner: p.ownerOf(tp.topic, tp.partition, true)}
+		b := &batch{nowMs: now.UnixMilli(), owner: p.partitionOwner(tp)}
 		if b.users, err = p.load(ctx, ids, b.owner); err != nil {
 			return total, err
 		}

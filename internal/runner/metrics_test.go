@@ -57,6 +57,6 @@ func TestRetriedRecordsAreReceivedOnce(t *testing.T) {
 	e.redis.Start()
 	testenv.Eventually(t, 30*time.Second, "all records handled", func() bool { return r.handled() >= float64(len(recs)) })
 	if got := r.Metrics.Sum("cx_events_received_total", nil); got != float64(len(recs)) {
-		t.Fatalf("received %v for %d records (%v batch retries)", got, len(recs), r.Metrics.Sum("cx_batch_retries_total", nil))
+		t.Fatalf("received %v for %d records (%v batch retries) applied %v skipped %v dl %v", got, len(recs), r.Metrics.Sum("cx_batch_retries_total", nil), r.Metrics.Sum("cx_events_applied_total", nil), r.Metrics.Sum("cx_events_replay_skipped_total", nil), r.Metrics.Sum("cx_deadletter_total", nil))
 	}
 }

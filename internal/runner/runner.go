@@ -94,6 +94,9 @@ func New(cfg config.Config, log *zap.Logger, opts Options) (_ *Processor, err er
 		ShutdownTimeout: cfg.Processing.ShutdownTimeout,
 		TimerInterval:   cfg.Processing.TimerInterval,
 		CommitInterval:  cfg.Processing.CommitInterval,
+		Topics:          []string{cfg.Topics.Clickstream, cfg.Topics.Chat},
+		AlignWait:       cfg.Processing.AlignWait,
+		MaxAlignWait:    cfg.Processing.MaxAlignWait,
 	}, log.Named("consumer"), p.Metrics)
 	kopts, err := KafkaOpts(cfg.Kafka, log)
 	if err != nil {
@@ -169,6 +172,7 @@ func New(cfg config.Config, log *zap.Logger, opts Options) (_ *Processor, err er
 		return err
 	})
 	p.consumer.SetReleaseFunc(p.Pipeline.Release)
+	p.consumer.SetTimeFunc(p.Pipeline.EventTime)
 	if cfg.HTTP.Addr != "" {
 		p.server, err = metrics.Listen(cfg.HTTP.Addr, p.Metrics, map[string]metrics.Check{
 			"kafka": p.consumer.Ready,

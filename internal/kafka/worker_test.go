@@ -1,0 +1,115 @@
+package kafka
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+	"go.uber.org/zap"
+
+	"github.com/cxstream/cxstream/internal/metrics"
+	"github.com/cxstream/cxstream/internal/testenv"
+)
+
+// timeOf reads the test records' value: their event time.
+func timeOf(r *kgo.Record) int64 {
+	n, _ := strconv.ParseInt(string(r.Value), 10, 64)
+	return n
+}
+
+// consume runs a consumer over topics until want records were made
+// durable, and returns them in the order the batch function saw them.
+func consume(t *testing.T, brokers []string, topics []string, opts ConsumerOptions, want int) []*kgo.Record {
+	t.Helper()
+	var mu sync.Mutex
+	var got []*kgo.Record
+	opts.Topics, opts.Time = topics, timeOf
+	c := NewConsumer(func(_ context.Context, recs []*kgo.Record) error {
+		mu.Lock()
+		defer mu.Unlock()
+		got = append(got, recs...)
+		return nil
+	}, opts, zap.NewNop(), metrics.New())
+	cl, err := kgo.NewClient(append(c.GroupOpts(), kgo.SeedBrokers(brokers...), kgo.ConsumerGroup("g"), kgo.ConsumeTopics(topics...),
+		kgo.FetchMaxPartitionBytes(200))...) // small fetches: the topics arrive in many pieces
+	testenv.Must(t, err, "consumer")
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- c.Run(ctx, cl) }()
+	testenv.Eventually(t, 30*time.Second, fmt.Sprintf("%d records", want), func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(got) >= want
+	})
+	cancel()
+	<-done
+	mu.Lock()
+	defer mu.Unlock()
+	return got
+}
+
+func produceTimes(t *testing.T, brokers []string, topic string, times ...int64) {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+	testenv.Must(t, err, "producer")
+	defer cl.Close()
+	var recs []*kgo.Record
+	for _, at := range times {
+		recs = append(recs, &kgo.Record{Topic: topic, Partition: 0, Value: []byte(strconv.FormatInt(at, 10))})
+	}
+	testenv.Must(t, cl.ProduceSync(context.Background(), recs...).FirstErr(), "produce")
+}
+
+// A backfill of two topics is handed over in event-time order, however
+// the fetches cut them: the sparse topic (a record every 7 ms of event
+// time) does not run ahead of the dense one (every 1 ms), and equal times
+// go in topic order.
+func TestTwoTopicsAreMergedByEventTime(t *testing.T) {
+	k := testenv.StartKafka(t, 1, "clicks", "chats")
+	var clicks, chats []int64
+	for at := int64(1); at <= 700; at++ {
+		clicks = append(clicks, at)
+		if at%7 == 0 {
+			chats = append(chats, at)
+		}
+	}
+	produceTimes(t, k.Brokers, "chats", chats...)
+	produceTimes(t, k.Brokers, "clicks", clicks...)
+	got := consume(t, k.Brokers, []string{"clicks", "chats"}, ConsumerOptions{MaxPollRecords: 13}, len(clicks)+len(chats))
+
+	var order []string
+	for _, r := range got {
+		order = append(order, r.Topic+"@"+string(r.Value))
+	}
+	sorted := slices.IsSortedFunc(got, func(a, b *kgo.Record) int {
+		if d := timeOf(a) - timeOf(b); d != 0 {
+			return int(d)
+		}
+		if a.Topic == b.Topic {
+			return 0
+		}
+		if a.Topic == "clicks" {
+			return -1
+		}
+		return 1
+	})
+	if !sorted {
+		t.Fatalf("records not in event-time order: %v", order)
+	}
+}
+
+// A topic with nothing to read does not hold the other back: records of a
+// clickstream with an empty chat topic are all handled, at once.
+func TestAnEmptyTopicHoldsNothingBack(t *testing.T) {
+	k := testenv.StartKafka(t, 1, "clicks", "chats")
+	produceTimes(t, k.Brokers, "clicks", 1, 2, 3)
+	got := consume(t, k.Brokers, []string{"clicks", "chats"}, ConsumerOptions{MaxAlignWait: time.Hour}, 3)
+	if len(got) != 3 {
+		t.Fatalf("handled %d records, want 3", len(got))
+	}
+}
