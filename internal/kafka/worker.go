@@ -223,11 +223,16 @@ func (w *worker) run() {
 	case <-w.c.started:
 	case <-w.quit:
 		// Hand on untouched what the previous worker and the poll loop
-		// gave this one.
+		// gave this one, and where the previous one was.
 		w.leftover = map[topicPartition][]*kgo.Record{}
 		if w.prev != nil {
 			for tp, recs := range w.prev.leftover {
 				w.leftover[tp] = recs
+			}
+			for _, s := range w.sides {
+				if before := w.prev.side(s.tp); before != nil {
+					s.next, s.hwm, s.maxTime, s.atEnd = before.next, before.hwm, before.maxTime, before.atEnd
+				}
 			}
 		}
 		for _, ds := range w.inbox.close() {
@@ -324,11 +329,16 @@ func (w *worker) merge(now time.Time) (batch []*kgo.Record, wait time.Duration) 
 			return batch, 0
 		}
 		at := next.times[0]
+		before := true // s ranks before next (w.sides is in topic order)
 		for _, s := range w.sides {
-			if s == next || len(s.recs) > 0 {
+			if s == next {
+				before = false
 				continue
 			}
-			if d, hold := w.holds(s, at, now); hold {
+			if len(s.recs) > 0 {
+				continue
+			}
+			if d, hold := w.holds(s, at, before, now); hold {
 				return batch, d
 			}
 		}
@@ -343,11 +353,13 @@ func (w *worker) merge(now time.Time) (batch []*kgo.Record, wait time.Duration) 
 }
 
 // holds reports whether side s, with nothing buffered, holds back a record
-// of another topic at event time at, and if so how long to wait.
-func (w *worker) holds(s *side, at int64, now time.Time) (time.Duration, bool) {
-	if s.yielded || (s.next >= 0 && s.maxTime >= at) {
-		// Yielded, or it delivered a record as late: in its own order
-		// nothing earlier is still to come.
+// of another topic at event time at, and if so how long to wait. before:
+// s's topic comes first in the order of equal times.
+func (w *worker) holds(s *side, at int64, before bool, now time.Time) (time.Duration, bool) {
+	if s.yielded || (s.next >= 0 && (s.maxTime > at || (!before && s.maxTime == at))) {
+		// Yielded, or it delivered a record as late (later, if its
+		// records of equal time go first): in its own order nothing
+		// that goes earlier is still to come.
 		return 0, false
 	}
 	if w.blockedSince.IsZero() {
@@ -376,13 +388,26 @@ func (w *worker) holds(s *side, at int64, now time.Time) (time.Duration, bool) {
 // arrived, the broker says so (asked at most once a second).
 func (w *worker) caughtUp(s *side, now time.Time) bool {
 	if s.next >= 0 {
-		return s.hwm >= 0 && s.hwm <= s.next
+		return s.hwm >= 0 && atEnd(s.hwm-s.next, now.Sub(s.lastArrival))
 	}
 	if !s.atEnd && now.Sub(s.askedAt) >= time.Second {
 		s.askedAt = now
-		s.atEnd = w.nothingToRead(s.tp)
+		if gap, ok := w.leftToRead(s.tp); ok {
+			s.atEnd = atEnd(gap, now.Sub(s.lastArrival))
+		}
 	}
 	return s.atEnd
+}
+
+// markerSlack: offsets a partition's end may stay ahead of its last
+// record for good. A transactional producer's commit marker takes an
+// offset but is never delivered, so a partition written in transactions
+// never reaches its end offset; a gap this small with nothing delivered
+// for a second is read as the end.
+const markerSlack = 2
+
+func atEnd(gap int64, quiet time.Duration) bool {
+	return gap <= 0 || (gap <= markerSlack && quiet >= time.Second)
 }
 
 // durable marks a processed batch's offsets for commit and updates the
@@ -464,27 +489,30 @@ func (w *worker) stop(inflight []*kgo.Record) {
 	}
 }
 
-// nothingToRead reports whether the partition's end offset is where the
-// group's committed offset (or the start) leaves it: no backlog.
-func (w *worker) nothingToRead(tp topicPartition) bool {
+// leftToRead returns how many offsets lie between where the group's
+// committed offset (or the start) leaves the partition and its end.
+func (w *worker) leftToRead(tp topicPartition) (int64, bool) {
 	ctx, cancel := context.WithTimeout(w.c.workCtx, 2*time.Second)
 	defer cancel()
 	adm := kadm.NewClient(w.cl)
 	ends, err := adm.ListEndOffsets(ctx, tp.topic)
 	if err != nil {
-		return false
+		return 0, false
 	}
 	end, ok := ends.Lookup(tp.topic, tp.partition)
 	if !ok || end.Err != nil {
-		return false
+		return 0, false
 	}
-	if o, ok := w.cl.CommittedOffsets()[tp.topic][tp.partition]; ok && end.Offset <= o.Offset {
-		return true
+	if o, ok := w.cl.CommittedOffsets()[tp.topic][tp.partition]; ok {
+		return end.Offset - o.Offset, true
 	}
 	starts, err := adm.ListStartOffsets(ctx, tp.topic)
 	if err != nil {
-		return false
+		return 0, false
 	}
 	start, ok := starts.Lookup(tp.topic, tp.partition)
-	return ok && start.Err == nil && end.Offset <= start.Offset // an empty partition
+	if !ok || start.Err != nil {
+		return 0, false
+	}
+	return end.Offset - start.Offset, true
 }

@@ -113,3 +113,25 @@ func TestAnEmptyTopicHoldsNothingBack(t *testing.T) {
 		t.Fatalf("handled %d records, want 3", len(got))
 	}
 }
+
+// A partition written by a transactional producer ends with a commit
+// marker that is never delivered: its end offset stays one ahead of the
+// last record. It counts as read to its end once nothing has come for a
+// second, instead of holding the other topic for max_align_wait.
+func TestACommitMarkerIsReadAsTheEnd(t *testing.T) {
+	for _, c := range []struct {
+		gap   int64
+		quiet time.Duration
+		want  bool
+	}{
+		{0, 0, true},
+		{1, 0, false},
+		{1, time.Second, true},
+		{2, 2 * time.Second, true},
+		{3, time.Minute, false}, // records still to read
+	} {
+		if got := atEnd(c.gap, c.quiet); got != c.want {
+			t.Errorf("gap %d, quiet %s: at end %v, want %v", c.gap, c.quiet, got, c.want)
+		}
+	}
+}

@@ -165,6 +165,16 @@ func (c *stateCache) put(tp topicPartition, user string, doc cachedDoc) {
 	c.m.StateCacheBytes.Set(float64(c.bytes))
 }
 
+// evict forgets the user's document cached for partition tp, if any.
+func (c *stateCache) evict(tp topicPartition, user string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if e := c.parts[tp][user]; e != nil {
+		c.remove(e)
+		c.m.StateCacheBytes.Set(float64(c.bytes))
+	}
+}
+
 // drop forgets every document cached for partition tp.
 func (c *stateCache) drop(tp topicPartition) {
 	c.mu.Lock()
@@ -253,7 +263,19 @@ func (p *Pipeline) keep(o *owner, users map[string]*user) {
 		return
 	}
 	i := sideIndex(o.stream)
+	otherTopic := p.o.Topics.Chat
+	if i == 1 {
+		otherTopic = p.o.Topics.Clickstream
+	}
 	for id, u := range users {
+		written := u.written[1-i]
+		if written != nil {
+			// A merged batch wrote the other stream's document too. A
+			// batch of that stream alone (the same worker's, when it had
+			// no record of this one) may have cached that document as
+			// its own: it is stale now.
+			p.cache.evict(topicPartition{otherTopic, o.tp.partition}, id)
+		}
 		if !u.cached && !p.cache.admit(o.tp, id) {
 			continue
 		}
@@ -263,10 +285,10 @@ func (p *Pipeline) keep(o *owner, users map[string]*user) {
 		if i == 1 {
 			other = u.docs.Click
 		}
-		if w := u.written[1-i]; w != nil {
-			// A merged batch wrote the other stream's document too: what
-			// it wrote is what Redis will return while nobody else writes.
-			other.Data = w
+		if written != nil {
+			// What it wrote is what Redis returns while nobody else
+			// writes.
+			other.Data = written
 		}
 		otherSide := u.sides[1-i]
 		otherSide.dirty = false

@@ -407,3 +407,38 @@ type timedChat struct{ counter }
 
 func (timedChat) Name() string              { return "timed_chat" }
 func (timedChat) Stream() processors.Stream { return processors.Chats }
+
+// The consumer hands a partition number's clicks and chats over merged, so
+// one worker's batches alternate between chat-only ones (whose chat
+// documents the cache keeps) and merged ones (which write the chat
+// documents too): a chat-only batch after a merged one must not work on
+// the chat document it cached before.
+func TestMergedBatchesDoNotLeaveAStaleCachedDocument(t *testing.T) {
+	f := newFixture(t, 0)
+	v, err := schemas.NewValidator(0)
+	testenv.Must(t, err, "validator")
+	f.p, err = pipeline.New(pipeline.Options{
+		Topics:    pipeline.Topics{Clickstream: clicks, Chat: chats, Alerts: alerts, DeadLetter: dead, Outputs: map[string]string{"counts": "counts"}},
+		Validator: v, Processors: []processors.Processor{counter{}, echo{}},
+		Store: f.store, Publisher: f.pub, Metrics: f.m, Now: func() time.Time { return f.now }, CacheBytes: 1 << 20,
+	})
+	testenv.Must(t, err, "pipeline")
+	for i, b := range [][]*kgo.Record{
+		{f.chat("m1", "u1", f.now)},
+		{f.chat("m2", "u1", f.now)}, // cached from its second load
+		{f.click("e1", "u1", f.now), f.chat("m3", "u1", f.now)},
+		{f.chat("m4", "u1", f.now)},
+	} {
+		if _, err := f.p.Process(context.Background(), b); err != nil {
+			t.Fatalf("batch %d: %v", i+1, err)
+		}
+	}
+	if n := testutil.ToFloat64(f.m.StateConflicts); n != 0 {
+		t.Errorf("%v state conflicts: a batch worked on a stale cached document", n)
+	}
+	var chat echoState
+	testenv.Must(t, json.Unmarshal(f.doc(t, "u1", state.Chat)["echo"], &chat), "chat state")
+	if chat.Messages != 4 {
+		t.Errorf("the chat document counts %d messages, want 4", chat.Messages)
+	}
+}

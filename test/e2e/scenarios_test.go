@@ -66,7 +66,7 @@ func TestRebalanceLosesNothing(t *testing.T) {
 	produced := make(chan struct{})
 	go func() { defer close(produced); s.produceStream(in, 30, 200*time.Millisecond) }()
 	time.Sleep(2 * time.Second)
-	b.term(30 * time.Second) // cooperative hand-over of b's partitions
+	b.term(30 * time.Second) // b hands its partitions over on its way out
 	time.Sleep(1500 * time.Millisecond)
 	d := s.start()
 	time.Sleep(1500 * time.Millisecond)
