@@ -204,6 +204,10 @@ func (c *Consumer) GroupOpts() []kgo.Opt {
 			c.countCommit(err)
 		}),
 		kgo.Balancers(balancers...),
+		// A partition resumed after a pause is fetched only when the
+		// fetch in flight returns: bound that wait as the Java consumer
+		// does (franz-go's default is 5 s).
+		kgo.FetchMaxWait(500 * time.Millisecond),
 		kgo.OnPartitionsAssigned(c.assigned),
 		kgo.OnPartitionsRevoked(c.revoked),
 		kgo.OnPartitionsLost(c.lost),

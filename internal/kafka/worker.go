@@ -68,8 +68,10 @@ type side struct {
 // The buffer of one partition pauses its fetching at pauseAt records and
 // resumes at resumeAt (multiples of MaxPollRecords): when one topic is
 // denser in event time than the other, the merge takes it more slowly,
-// and its records must not pile up while the other is waited for.
-const pauseAt, resumeAt = 4, 1
+// and its records must not pile up while the other is waited for. Rare:
+// the worker takes deliveries only when it needs them (wantsMore), so a
+// buffer grows only while the other topic is awaited.
+const pauseAt, resumeAt = 16, 2
 
 type delivery struct {
 	tp   topicPartition
@@ -273,9 +275,11 @@ func (w *worker) run() {
 			return
 		default:
 		}
-		for _, ds := range w.inbox.take() {
-			for _, d := range ds {
-				w.add(d.tp, d.recs, d.hwm)
+		if w.wantsMore() {
+			for _, ds := range w.inbox.take() {
+				for _, d := range ds {
+					w.add(d.tp, d.recs, d.hwm)
+				}
 			}
 		}
 		batch, wait := w.merge(time.Now())
@@ -311,6 +315,22 @@ func (w *worker) run() {
 			w.fireTimers(now)
 		}
 	}
+}
+
+// wantsMore reports whether the worker should take what the poll loop
+// delivered: when a topic's buffer is empty (the merge may need its next
+// record) or there is less than a batch in hand. Otherwise deliveries wait
+// in the inbox, and the poll loop, and with it fetching, waits for room:
+// the same back-pressure as one bounded queue per partition.
+func (w *worker) wantsMore() bool {
+	total := 0
+	for _, s := range w.sides {
+		if len(s.recs) == 0 {
+			return true
+		}
+		total += len(s.recs)
+	}
+	return total < w.c.opts.MaxPollRecords
 }
 
 // merge takes up to MaxPollRecords records in event-time order. When a

@@ -12,15 +12,20 @@ import (
 // The state cache keeps, per owned input partition, the decoded document
 // of each recent user of that partition's stream, so a batch reads from
 // Redis only what it cannot know: the documents of new users and the
-// other stream's document of every user.
+// other stream's document where another instance may have written it.
 //
 // Which documents may be cached: a user's click document has one writer,
 // the owner of the user's clickstream partition, and the chat document
-// the owner of the chat partition; the two may be different instances. A
-// batch of clickstream partition P caches only the click documents of its
-// users; their chat documents (whose Facts churn reads) are read from Redis
-// on every batch, since another instance may have changed them. The same
-// holds the other way round for chat partitions.
+// the owner of the chat partition. The consumer assigns partition N of
+// both topics to one worker, which merges them, so both writers are
+// usually the same worker, but not always (a rolling upgrade, producers
+// that partition the two topics differently). A batch of clickstream
+// partition P caches the click documents of its users; their chat
+// documents (whose Facts churn reads) are read from Redis on every batch,
+// unless this worker wrote the chat document last (otherOwned): every
+// write by this worker evicts the user's entry of the other partition,
+// and a revoke of either partition drops both. The same holds the other
+// way round for chat partitions.
 //
 // A cached document is still written compare-and-set on the version it
 // was read or last written at, so a zombie that lost its partition without
@@ -52,6 +57,14 @@ type cachedDoc struct {
 	otherVersion int64
 	otherData    []byte
 	otherSide    side
+	// otherOwned: a batch of this worker wrote the other document at
+	// otherVersion, as it merged the partition number's two topics, and
+	// nobody has written it since, as far as this cache knows: its writer
+	// is the owner of the other topic's partition of the same number,
+	// which is this worker while it holds both (every write by this worker
+	// evicts the user's entry of the other partition, and a revoke of
+	// either drops both). It is then not read from Redis at all.
+	otherOwned bool
 	// size estimates the bytes the entry holds.
 	size int64
 }
@@ -269,11 +282,10 @@ func (p *Pipeline) keep(o *owner, users map[string]*user) {
 	}
 	for id, u := range users {
 		written := u.written[1-i]
-		if written != nil {
-			// A merged batch wrote the other stream's document too. A
-			// batch of that stream alone (the same worker's, when it had
-			// no record of this one) may have cached that document as
-			// its own: it is stale now.
+		if written != nil || u.written[i] != nil {
+			// The user's entry of the other stream's partition (a batch
+			// of that stream alone, the same worker's when it had no
+			// record of this one) holds a document this batch replaced.
 			p.cache.evict(topicPartition{otherTopic, o.tp.partition}, id)
 		}
 		if !u.cached && !p.cache.admit(o.tp, id) {
@@ -294,7 +306,7 @@ func (p *Pipeline) keep(o *owner, users map[string]*user) {
 		otherSide.dirty = false
 		// The batch is done with the user: its states are kept as they are.
 		p.cache.put(o.tp, id, cachedDoc{version: u.version(i), side: sd, states: u.States(), encoded: u.encoded[i],
-			otherVersion: other.Version, otherData: other.Data, otherSide: otherSide,
+			otherVersion: other.Version, otherData: other.Data, otherSide: otherSide, otherOwned: written != nil || u.otherOwned,
 			size: docSize(u.encoded[i]) + docSize(len(other.Data)) + int64(len(other.Data))}) // the other's bytes are kept too
 	}
 }

@@ -279,6 +279,9 @@ type user struct {
 	encoded [2]int
 	// written are the documents this batch wrote (nil: not written).
 	written [2][]byte
+	// otherOwned: the other stream's document came from the cache, as
+	// this worker last wrote it.
+	otherOwned bool
 	// cached: the user's owned document came from the state cache.
 	cached bool
 }
@@ -741,6 +744,9 @@ func (p *Pipeline) load(ctx context.Context, ids []string, o *owner) (map[string
 				}
 				cached[id] = d
 				known[id] = storeSides[sideIndex(o.stream)]
+				if d.otherOwned {
+					known[id] = state.Both
+				}
 			}
 		}
 	}
@@ -758,6 +764,16 @@ func (p *Pipeline) load(ctx context.Context, ids []string, o *owner) (map[string
 		own, sameOther := -1, false
 		if hit {
 			own = sideIndex(o.stream)
+			if d.otherOwned {
+				// This worker wrote the other document last (see
+				// cachedDoc.otherOwned): it was not read.
+				if own == 1 {
+					u.docs.Click = state.Doc{Version: d.otherVersion, Data: d.otherData}
+				} else {
+					u.docs.Chat = state.Doc{Version: d.otherVersion, Data: d.otherData}
+				}
+				u.otherOwned = true
+			}
 			other := u.docs.Chat
 			if own == 1 {
 				other = u.docs.Click

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -408,26 +409,52 @@ type timedChat struct{ counter }
 func (timedChat) Name() string              { return "timed_chat" }
 func (timedChat) Stream() processors.Stream { return processors.Chats }
 
+// peek is a clickstream processor that records, at each click, how many
+// chat messages the user's chat state holds: what a processor reading the
+// other stream sees.
+type peek struct{}
+
+type peekState struct {
+	Seen []int `json:"seen"`
+}
+
+func (peek) Name() string                                 { return "peek" }
+func (peek) Stream() processors.Stream                    { return processors.Clicks }
+func (peek) NewState() any                                { return &peekState{} }
+func (peek) Describe(*processors.User, *processors.Facts) {}
+func (peek) Apply(u *processors.User, _ processors.Event) processors.Effects {
+	st := u.State("peek").(*peekState)
+	st.Seen = append(st.Seen, u.State("echo").(*echoState).Messages)
+	return processors.Effects{}
+}
+
 // The consumer hands a partition number's clicks and chats over merged, so
-// one worker's batches alternate between chat-only ones (whose chat
-// documents the cache keeps) and merged ones (which write the chat
-// documents too): a chat-only batch after a merged one must not work on
-// the chat document it cached before.
+// one worker's batches mix chat-only, click-only and merged ones, and the
+// state cache holds each user's documents under the partition of one
+// stream or the other. Whatever the mix, a batch never works on a cached
+// document another batch has since replaced: no conflict, every chat
+// counted, and every click sees exactly the chats before it.
 func TestMergedBatchesDoNotLeaveAStaleCachedDocument(t *testing.T) {
 	f := newFixture(t, 0)
 	v, err := schemas.NewValidator(0)
 	testenv.Must(t, err, "validator")
 	f.p, err = pipeline.New(pipeline.Options{
 		Topics:    pipeline.Topics{Clickstream: clicks, Chat: chats, Alerts: alerts, DeadLetter: dead, Outputs: map[string]string{"counts": "counts"}},
-		Validator: v, Processors: []processors.Processor{counter{}, echo{}},
+		Validator: v, Processors: []processors.Processor{counter{}, echo{}, peek{}},
 		Store: f.store, Publisher: f.pub, Metrics: f.m, Now: func() time.Time { return f.now }, CacheBytes: 1 << 20,
 	})
 	testenv.Must(t, err, "pipeline")
 	for i, b := range [][]*kgo.Record{
+		{f.click("e0", "u1", f.now)},
 		{f.chat("m1", "u1", f.now)},
-		{f.chat("m2", "u1", f.now)}, // cached from its second load
-		{f.click("e1", "u1", f.now), f.chat("m3", "u1", f.now)},
+		{f.chat("m2", "u1", f.now)},                             // cached from its second load
+		{f.click("e1", "u1", f.now), f.chat("m3", "u1", f.now)}, // likewise; the chat document is this batch's
 		{f.chat("m4", "u1", f.now)},
+		{f.click("e2", "u1", f.now)},
+		{f.chat("m5", "u1", f.now)},
+		{f.click("e3", "u1", f.now)},
+		{f.click("e4", "u1", f.now), f.chat("m6", "u1", f.now)},
+		{f.click("e5", "u1", f.now)},
 	} {
 		if _, err := f.p.Process(context.Background(), b); err != nil {
 			t.Fatalf("batch %d: %v", i+1, err)
@@ -438,7 +465,12 @@ func TestMergedBatchesDoNotLeaveAStaleCachedDocument(t *testing.T) {
 	}
 	var chat echoState
 	testenv.Must(t, json.Unmarshal(f.doc(t, "u1", state.Chat)["echo"], &chat), "chat state")
-	if chat.Messages != 4 {
-		t.Errorf("the chat document counts %d messages, want 4", chat.Messages)
+	if chat.Messages != 6 {
+		t.Errorf("the chat document counts %d messages, want 6", chat.Messages)
+	}
+	var seen peekState
+	testenv.Must(t, json.Unmarshal(f.doc(t, "u1", state.Click)["peek"], &seen), "click state")
+	if want := []int{0, 2, 4, 5, 5, 6}; !slices.Equal(seen.Seen, want) {
+		t.Errorf("the clicks saw %v chat messages before them, want %v", seen.Seen, want)
 	}
 }

@@ -228,13 +228,16 @@ func (p *Pipeline) setWatermark(tp topicPartition, wm int64) {
 	p.wms[tp] = wm
 }
 
-// Release forgets a partition's cached watermark and cached user state
-// when this instance no longer owns it; the next owner reads the stored
-// ones.
+// Release forgets a partition's cached watermark and the cached user
+// state of its partition number when this instance no longer owns it; the
+// next owner reads the stored ones.
 func (p *Pipeline) Release(topic string, partition int32) {
 	tp := topicPartition{topic, partition}
 	if p.cache != nil {
-		p.cache.drop(tp)
+		// Entries of either topic's partition of this number may hold
+		// the other's documents as their own writer's (otherOwned).
+		p.cache.drop(topicPartition{p.o.Topics.Clickstream, partition})
+		p.cache.drop(topicPartition{p.o.Topics.Chat, partition})
 	}
 	p.wmMu.Lock()
 	defer p.wmMu.Unlock()

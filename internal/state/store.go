@@ -34,6 +34,8 @@ type Side string
 const (
 	Click Side = "click"
 	Chat  Side = "chat"
+	// Both names both documents (LoadExcept: the caller holds both).
+	Both Side = "both"
 )
 
 // Sides lists every side, for code that must touch all of a user's keys.
@@ -120,12 +122,18 @@ func (s *Store) LoadExcept(ctx context.Context, users []string, known map[string
 	cmds := make([][2]*redis.SliceCmd, len(users))
 	for i, u := range users {
 		skip := known[u]
-		if skip != Click {
+		if skip != Click && skip != Both {
 			cmds[i][0] = pipe.HMGet(ctx, s.Key(u, Click), "v", "s")
 		}
-		if skip != Chat {
+		if skip != Chat && skip != Both {
 			cmds[i][1] = pipe.HMGet(ctx, s.Key(u, Chat), "v", "s")
 		}
+	}
+	if pipe.Len() == 0 {
+		for _, u := range users {
+			out[u] = UserDocs{}
+		}
+		return out, nil // the caller holds every document: no round trip
 	}
 	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
 		return nil, fmt.Errorf("load state: %w", err)
