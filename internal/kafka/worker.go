@@ -515,24 +515,25 @@ func (w *worker) leftToRead(tp topicPartition) (int64, bool) {
 	ctx, cancel := context.WithTimeout(w.c.workCtx, 2*time.Second)
 	defer cancel()
 	adm := kadm.NewClient(w.cl)
-	ends, err := adm.ListEndOffsets(ctx, tp.topic)
-	if err != nil {
-		return 0, false
-	}
-	end, ok := ends.Lookup(tp.topic, tp.partition)
-	if !ok || end.Err != nil {
+	end, ok := offsetOf(tp)(adm.ListEndOffsets(ctx, tp.topic))
+	if !ok {
 		return 0, false
 	}
 	if o, ok := w.cl.CommittedOffsets()[tp.topic][tp.partition]; ok {
-		return end.Offset - o.Offset, true
+		return end - o.Offset, true
 	}
-	starts, err := adm.ListStartOffsets(ctx, tp.topic)
-	if err != nil {
-		return 0, false
+	start, ok := offsetOf(tp)(adm.ListStartOffsets(ctx, tp.topic))
+	return end - start, ok
+}
+
+// offsetOf reads partition tp's offset from a ListStartOffsets or
+// ListEndOffsets answer.
+func offsetOf(tp topicPartition) func(kadm.ListedOffsets, error) (int64, bool) {
+	return func(listed kadm.ListedOffsets, err error) (int64, bool) {
+		if err != nil {
+			return 0, false
+		}
+		o, ok := listed.Lookup(tp.topic, tp.partition)
+		return o.Offset, ok && o.Err == nil
 	}
-	start, ok := starts.Lookup(tp.topic, tp.partition)
-	if !ok || start.Err != nil {
-		return 0, false
-	}
-	return end.Offset - start.Offset, true
 }

@@ -70,6 +70,11 @@ func slowConfig(e env) config.Config {
 	return cfg
 }
 
+// writeOrders are the scenario's two topics, written in either order.
+func writeOrders(clicks, chats []*kgo.Record) map[string][][]*kgo.Record {
+	return map[string][][]*kgo.Record{"clicks written first": {clicks, chats}, "chats written first": {chats, clicks}}
+}
+
 // fillClicks are n earlier page views of other users on every partition.
 func fillClicks(n int, before int64) []*kgo.Record {
 	var out []*kgo.Record
@@ -114,11 +119,7 @@ func TestChurnReadsChatsAsOfTheClick(t *testing.T) {
 	// Chats first: every click finds the complaints before it (and counts
 	// none after it).
 	want := churnOf(inTurn(t, slowConfig, chats, clicks))
-	for _, order := range []string{"clicks written first", "chats written first"} {
-		scenario := [][]*kgo.Record{clicks, chats}
-		if order == "chats written first" {
-			scenario = [][]*kgo.Record{chats, clicks}
-		}
+	for order, scenario := range writeOrders(clicks, chats) {
 		if got := churnOf(backfill(t, slowConfig, fillChats(1500, base), scenario...)); got != want {
 			t.Errorf("backfill, %s: churn state\n got %s\nwant %s (the chats read before the clicks)", order, got, want)
 		}
@@ -155,11 +156,7 @@ func TestNegativeChatReadsTheFunnelAsOfTheMessage(t *testing.T) {
 	if !strings.Contains(want, "open_cart") {
 		t.Fatalf("the reference alert lacks open_cart: %s", want)
 	}
-	for _, order := range []string{"clicks written first", "chats written first"} {
-		scenario := [][]*kgo.Record{clicks, chats}
-		if order == "chats written first" {
-			scenario = [][]*kgo.Record{chats, clicks}
-		}
+	for order, scenario := range writeOrders(clicks, chats) {
 		if got := alertOf(backfill(t, slowConfig, fillClicks(1500, base), scenario...)); got != want {
 			t.Errorf("backfill, %s: negative-chat alert\n got %s\nwant %s (the clicks read before the chat)", order, got, want)
 		}
