@@ -5,6 +5,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/cxstream/cxstream/internal/redact"
 	"github.com/cxstream/cxstream/schemas"
 )
 
@@ -12,7 +13,7 @@ import (
 func OneLine(a schemas.Alert) string {
 	excerpt := ""
 	if a.Excerpt != "" {
-		excerpt = fmt.Sprintf(" | %q", truncate(a.Excerpt, 70))
+		excerpt = fmt.Sprintf(" | %q", redact.Clip(a.Excerpt, 70))
 	}
 	figure := ""
 	switch {
@@ -23,12 +24,4 @@ func OneLine(a schemas.Alert) string {
 	}
 	return fmt.Sprintf("%s %-6s %-13s %-12s%s | %s%s",
 		time.UnixMilli(a.DetectedAt).Format("15:04:05"), a.Priority, a.Type, a.UserID, figure, strings.Join(a.ReasonTexts(), "; "), excerpt)
-}
-
-func truncate(s string, n int) string {
-	r := []rune(s)
-	if len(r) <= n {
-		return s
-	}
-	return string(r[:n-1]) + "…"
 }

@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"encoding/json"
 	"fmt"
 
 	"github.com/spf13/cobra"
@@ -74,9 +73,7 @@ func newFunnelCmd(g *globals) *cobra.Command {
 				return fmt.Errorf("redis at %v: %w", cfg.Redis.Addrs, err)
 			}
 			if asJSON {
-				enc := json.NewEncoder(out)
-				enc.SetIndent("", "  ")
-				return enc.Encode(report.FunnelsJSON(stats, byHour))
+				return report.WriteFunnelsJSON(out, stats, byHour)
 			}
 			report.Print(out, stats)
 			if byHour > 0 {

@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/cxstream/cxstream/internal/alertsink"
+	"github.com/cxstream/cxstream/internal/redact"
 )
 
 func newQueueCmd(g *globals) *cobra.Command {
@@ -109,20 +110,12 @@ func printItems(out io.Writer, items []alertsink.Item, now time.Time) {
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", it.ConversationID, it.UserID, cmp.Or(it.Segment, "-"), prio,
 			roundDuration(time.Duration(it.WaitingSeconds*float64(time.Second))), sla, agent, lease,
-			clip(strings.Join(it.Alert.ReasonTexts(), "; "), 60), clip(oneLine(it.Alert.Excerpt), 50))
+			redact.Clip(strings.Join(it.Alert.ReasonTexts(), "; "), 60), redact.Clip(oneLine(it.Alert.Excerpt), 50))
 	}
 	_ = tw.Flush()
 }
 
 func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
-
-func clip(s string, n int) string {
-	r := []rune(s)
-	if len(r) <= n {
-		return s
-	}
-	return string(r[:n-1]) + "…"
-}
 
 func slaText(it alertsink.Item, now time.Time) string {
 	switch {

@@ -2,13 +2,15 @@ package cli
 
 import (
 	"context"
-	"strconv"
+	"encoding/json"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/cxstream/cxstream/internal/pipeline"
 	"github.com/cxstream/cxstream/internal/state"
 	"github.com/cxstream/cxstream/internal/testenv"
+	"github.com/cxstream/cxstream/processors/segment"
 )
 
 // cxstream segments reads users per segment and the changes per hour
@@ -18,13 +20,15 @@ func TestSegmentsCommand(t *testing.T) {
 	st := state.New(r.Client, state.Options{})
 	at := time.Date(2026, 3, 2, 10, 30, 0, 0, time.UTC).UnixMilli()
 	hour := time.Hour.Milliseconds()
-	doc := func(seg string, changes string) []byte {
-		return []byte(`{"fence":{},"segment":{"segment":"` + seg + `","recent":[` + changes + `]}}`)
+	doc := func(sg segment.State) []byte {
+		data, err := json.Marshal(pipeline.ClickDoc{Segment: sg})
+		testenv.Must(t, err, "document")
+		return data
 	}
 	testenv.Must(t, st.Save(context.Background(), []state.Write{
-		{User: "a", Side: state.Click, Data: doc("high_value", `{"to":"new","at":`+itoa(at-5*hour)+`},{"from":"new","to":"high_value","at":`+itoa(at)+`}`)},
-		{User: "b", Side: state.Click, Data: doc("churned", `{"from":"regular","to":"churned","at":`+itoa(at-hour)+`}`)},
-		{User: "c", Side: state.Click, Data: []byte(`{"fence":{}}`)},
+		{User: "a", Side: state.Click, Data: doc(segment.State{Segment: "high_value", Recent: []segment.Change{{To: "new", At: at - 5*hour}, {From: "new", To: "high_value", At: at}}})},
+		{User: "b", Side: state.Click, Data: doc(segment.State{Segment: "churned", Recent: []segment.Change{{From: "regular", To: "churned", At: at - hour}}})},
+		{User: "c", Side: state.Click, Data: doc(segment.State{})},
 	}), "seed")
 	out, err := cx(t, "segments", "--redis", r.Addr, "--hours", "6")
 	if err != nil {
@@ -40,5 +44,3 @@ func TestSegmentsCommand(t *testing.T) {
 		t.Errorf("--hours 49: %v", err)
 	}
 }
-
-func itoa(n int64) string { return strconv.FormatInt(n, 10) }

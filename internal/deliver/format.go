@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/cxstream/cxstream/internal/redact"
 	"github.com/cxstream/cxstream/schemas"
 )
 
@@ -68,7 +69,7 @@ func slackBody(a schemas.Alert) []byte {
 		fmt.Fprintf(&b, "\n• %s", slackEscape(r.Text))
 	}
 	if a.Excerpt != "" {
-		fmt.Fprintf(&b, "\n> %s", slackEscape(truncate(strings.ReplaceAll(a.Excerpt, "\n", " "), 200)))
+		fmt.Fprintf(&b, "\n> %s", slackEscape(redact.Clip(strings.ReplaceAll(a.Excerpt, "\n", " "), 200)))
 	}
 	out, _ := json.Marshal(map[string]string{"text": b.String()})
 	return out
@@ -77,11 +78,3 @@ func slackBody(a schemas.Alert) []byte {
 var slackEscaper = strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;")
 
 func slackEscape(s string) string { return slackEscaper.Replace(s) }
-
-func truncate(s string, n int) string {
-	r := []rune(s)
-	if len(r) <= n {
-		return s
-	}
-	return string(r[:n-1]) + "…"
-}

@@ -1,6 +1,7 @@
 package gen
 
 import (
+	"cmp"
 	"errors"
 	"slices"
 	"time"
@@ -63,14 +64,6 @@ func (g *Generator) History(count int, span time.Duration, until time.Time) []Ev
 		}
 	}
 	// Stable: events of one user at the same millisecond keep their order.
-	slices.SortStableFunc(out, func(a, b Event) int {
-		switch {
-		case a.Time < b.Time:
-			return -1
-		case a.Time > b.Time:
-			return 1
-		}
-		return 0
-	})
+	slices.SortStableFunc(out, func(a, b Event) int { return cmp.Compare(a.Time, b.Time) })
 	return out
 }

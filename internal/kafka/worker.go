@@ -218,44 +218,33 @@ func (w *worker) resume(s *side) {
 
 func (w *worker) run() {
 	defer close(w.done)
+	var handed map[topicPartition][]*kgo.Record
 	if w.prev != nil {
+		// Go on from where the previous worker was, with what it received
+		// and did not make durable.
 		<-w.prev.done
+		handed = w.prev.leftover
+		for _, s := range w.sides {
+			if before := w.prev.side(s.tp); before != nil {
+				s.hwm, s.atEnd, s.next, s.maxTime = before.hwm, before.atEnd, before.next, before.maxTime
+				if recs := handed[s.tp]; len(recs) > 0 {
+					s.next = recs[0].Offset
+				}
+			}
+		}
+		w.prev = nil
 	}
 	select {
 	case <-w.c.started:
 	case <-w.quit:
-		// Hand on untouched what the previous worker and the poll loop
-		// gave this one, and where the previous one was.
-		w.leftover = map[topicPartition][]*kgo.Record{}
-		if w.prev != nil {
-			for tp, recs := range w.prev.leftover {
-				w.leftover[tp] = recs
-			}
-			for _, s := range w.sides {
-				if before := w.prev.side(s.tp); before != nil {
-					s.next, s.hwm, s.maxTime, s.atEnd = before.next, before.hwm, before.maxTime, before.atEnd
-				}
-			}
+		for _, s := range w.sides {
+			s.recs = handed[s.tp] // passed on untouched
 		}
-		for _, ds := range w.inbox.close() {
-			for _, d := range ds {
-				w.leftover[d.tp] = append(w.leftover[d.tp], d.recs...)
-			}
-		}
+		w.stop(nil)
 		return
 	}
-	if w.prev != nil {
-		for _, s := range w.sides {
-			if before := w.prev.side(s.tp); before != nil {
-				// Go on from where the previous worker was.
-				s.hwm, s.atEnd = before.hwm, before.atEnd
-				if len(w.prev.leftover[s.tp]) == 0 {
-					s.next, s.maxTime = before.next, before.maxTime
-				}
-			}
-			w.add(s.tp, w.prev.leftover[s.tp], -1)
-		}
-		w.prev = nil // its records are ours now
+	for _, s := range w.sides {
+		w.add(s.tp, handed[s.tp], -1)
 	}
 	var inflight []*kgo.Record
 	defer func() { w.stop(inflight) }()

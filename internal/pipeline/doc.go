@@ -323,13 +323,29 @@ type ChatDoc struct {
 }
 
 // DecodeClick reads a stored clickstream document, in either encoding.
-func DecodeClick(data []byte) (ClickDoc, error) {
-	return decodeStored(data, func(d *ClickDoc) *map[string]int64 { return &d.Fence })
+func DecodeClick(data []byte) (ClickDoc, error) { return decodeStored[ClickDoc](data, clickParts) }
+
+// DecodeChat reads a stored chat document, in either encoding.
+func DecodeChat(data []byte) (ChatDoc, error) { return decodeStored[ChatDoc](data, chatParts) }
+
+// clickParts and chatParts map the documents' JSON names to their field
+// indexes, the fence's included: worked out once, not per document.
+var clickParts, chatParts = partFields(reflect.TypeFor[ClickDoc]()), partFields(reflect.TypeFor[ChatDoc]())
+
+func partFields(t reflect.Type) map[string]int {
+	out := map[string]int{}
+	for i := range t.NumField() {
+		if name, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ","); name != "" && name != "-" {
+			out[name] = i
+		}
+	}
+	return out
 }
 
 // decodeStored reads a stored document of either encoding into a T
-// (ClickDoc or ChatDoc); fence locates its fence.
-func decodeStored[T any](data []byte, fence func(*T) *map[string]int64) (T, error) {
+// (ClickDoc or ChatDoc, whose fields parts indexes): each binary part into
+// the field its JSON tag names, as the JSON encoding would.
+func decodeStored[T any](data []byte, parts map[string]int) (T, error) {
 	var d T
 	if len(data) == 0 {
 		return d, nil
@@ -338,42 +354,16 @@ func decodeStored[T any](data []byte, fence func(*T) *map[string]int64) (T, erro
 		err := json.Unmarshal(data, &d)
 		return d, err
 	}
-	var err error
-	*fence(&d), err = decodeBinaryInto(data, &d)
-	return d, err
-}
-
-// decodeBinaryInto reads a binary document's parts into the fields of doc
-// (a *ClickDoc or *ChatDoc) named by their JSON tags, as the JSON
-// encoding would, and returns the fence.
-func decodeBinaryInto(data []byte, doc any) (map[string]int64, error) {
-	targets := partTargets(reflect.ValueOf(doc).Elem())
+	v := reflect.ValueOf(&d).Elem()
 	var sd side
 	err := parseBinaryDoc(data, &sd, func(name []byte, kind byte, part []byte) error {
-		if target, ok := targets[string(name)]; ok {
-			return decodePart(target.Addr().Interface(), kind, part)
+		if i, ok := parts[string(name)]; ok && string(name) != "fence" {
+			return decodePart(v.Field(i).Addr().Interface(), kind, part)
 		}
 		return nil
 	})
-	return sd.Fence, err
-}
-
-// partTargets maps a document struct's JSON names to its fields, but the
-// fence.
-func partTargets(v reflect.Value) map[string]reflect.Value {
-	out := map[string]reflect.Value{}
-	for i := range v.NumField() {
-		name, _, _ := strings.Cut(v.Type().Field(i).Tag.Get("json"), ",")
-		if name != "" && name != "fence" && name != "-" {
-			out[name] = v.Field(i)
-		}
-	}
-	return out
-}
-
-// DecodeChat reads a stored chat document, in either encoding.
-func DecodeChat(data []byte) (ChatDoc, error) {
-	return decodeStored(data, func(d *ChatDoc) *map[string]int64 { return &d.Fence })
+	v.Field(parts["fence"]).Set(reflect.ValueOf(sd.Fence))
+	return d, err
 }
 
 // DocJSON returns a stored document as JSON, in the layout of the JSON
@@ -392,11 +382,11 @@ func DocJSON(data []byte) ([]byte, error) {
 	var parts []field
 	err := parseBinaryDoc(data, &sd, func(name []byte, kind byte, part []byte) error {
 		var v json.RawMessage
+		st := knownState(string(name))
 		switch {
 		case kind == partJSON:
 			v = append(json.RawMessage(nil), part...)
-		case knownState(string(name)) != nil:
-			st := knownState(string(name))
+		case st != nil:
 			if err := decodePart(st, kind, part); err != nil {
 				return fmt.Errorf("%s: %w", name, err)
 			}
@@ -443,10 +433,14 @@ func DocJSON(data []byte) ([]byte, error) {
 // knownState returns a new state of the built-in processor of that name
 // (a field of ClickDoc or ChatDoc), or nil, for DocJSON.
 func knownState(name string) any {
-	for _, doc := range []any{&ClickDoc{}, &ChatDoc{}} {
-		if f, ok := partTargets(reflect.ValueOf(doc).Elem())[name]; ok {
-			return reflect.New(f.Type()).Interface()
-		}
+	if name == "fence" {
+		return nil
+	}
+	if i, ok := clickParts[name]; ok {
+		return reflect.New(reflect.TypeFor[ClickDoc]().Field(i).Type).Interface()
+	}
+	if i, ok := chatParts[name]; ok {
+		return reflect.New(reflect.TypeFor[ChatDoc]().Field(i).Type).Interface()
 	}
 	return nil
 }

@@ -778,7 +778,7 @@ func (p *Pipeline) load(ctx context.Context, ids []string, o *owner) (map[string
 			if own == 1 {
 				other = u.docs.Click
 			}
-			if sameOther = other.Version == d.otherVersion && bytes.Equal(other.Data, d.otherData); !sameOther {
+			if sameOther = d.otherOwned || (other.Version == d.otherVersion && bytes.Equal(other.Data, d.otherData)); !sameOther {
 				for j, proc := range p.procs {
 					if proc.Stream() != o.stream {
 						d.states[j] = nil // changed since: decoded below

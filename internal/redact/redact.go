@@ -46,12 +46,17 @@ func Text(s string) string {
 
 // Excerpt redacts s and cuts it to at most limit runes on a rune boundary.
 func Excerpt(s string, limit int) string {
-	s = Text(strings.TrimSpace(s))
-	if utf8.RuneCountInString(s) <= limit {
+	return Clip(Text(strings.TrimSpace(s)), limit)
+}
+
+// Clip cuts s to at most n runes, the last an ellipsis when it cut: how
+// every table, card and message line shortens text.
+func Clip(s string, n int) string {
+	if utf8.RuneCountInString(s) <= n {
 		return s
 	}
 	r := []rune(s)
-	return string(r[:limit-1]) + "…"
+	return string(r[:n-1]) + "…"
 }
 
 func maskDigits(run string) string {

@@ -12,6 +12,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/cxstream/cxstream/internal/pipeline"
+	"github.com/cxstream/cxstream/internal/redact"
 	"github.com/cxstream/cxstream/internal/state"
 	"github.com/cxstream/cxstream/processors/funnel"
 )
@@ -79,11 +80,7 @@ func CheckBreakdown(p *funnel.Processor, by string) error {
 		if d.Tracks(by) {
 			return nil
 		}
-		kept := "none"
-		if len(d.Breakdowns) > 0 {
-			kept = strings.Join(d.Breakdowns, ", ")
-		}
-		e.Tracked = append(e.Tracked, fmt.Sprintf("%s: %s", d.Name, kept))
+		e.Tracked = append(e.Tracked, fmt.Sprintf("%s: %s", d.Name, keptBreakdowns(d.Breakdowns)))
 	}
 	return e
 }
@@ -95,12 +92,26 @@ type groupSum struct {
 	took    []int64
 }
 
-func (g *groupSum) addReached(done func(i int) bool, n int) {
-	for i := range g.Reached {
-		if done(i) {
-			g.Reached[i] += n
+// add sums o's counts into g.
+func (g *groupSum) add(o *groupSum) {
+	g.Attempts += o.Attempts
+	g.Open += o.Open
+	g.Conversions += o.Conversions
+	for k, n := range o.Reached {
+		if k < len(g.Reached) {
+			g.Reached[k] += n
 		}
 	}
+	g.totalMs += o.totalMs
+	g.took = append(g.took, o.took...)
+}
+
+// keptBreakdowns lists a funnel's breakdowns for a message.
+func keptBreakdowns(bs []string) string {
+	if len(bs) == 0 {
+		return "none"
+	}
+	return strings.Join(bs, ", ")
 }
 
 // FunnelBreakdowns scans every user's clickstream document and groups
@@ -146,23 +157,18 @@ func FunnelBreakdowns(ctx context.Context, st *state.Store, p *funnel.Processor,
 					counts = t.Last
 				}
 				for v, c := range counts {
-					g := group(i, v)
-					g.Attempts += c.Attempts
-					for k, n := range c.Reached {
-						if k < len(g.Reached) {
-							g.Reached[k] += n
-						}
-					}
-					g.Conversions += c.Conversions
-					g.totalMs += c.TotalMs
-					g.took = append(g.took, c.Took...)
+					group(i, v).add(&groupSum{GroupStats: GroupStats{Attempts: c.Attempts, Reached: c.Reached, Conversions: c.Conversions}, totalMs: c.TotalMs, took: c.Took})
 				}
 			}
 			if a.Step >= 0 {
 				g := group(i, a.Touch(by, attr))
 				g.Attempts++
 				g.Open++
-				g.addReached(func(k int) bool { return a.Done&(1<<k) != 0 }, 1)
+				for k := range g.Reached {
+					if a.Done&(1<<k) != 0 {
+						g.Reached[k]++
+					}
+				}
 			}
 		}
 		return nil
@@ -202,14 +208,7 @@ func finishGroups(sums map[string]*groupSum, maxValues int) ([]GroupStats, int) 
 			other = &groupSum{GroupStats: GroupStats{Value: funnel.OtherValue, Reached: make([]int, len(all[0].Reached))}}
 		}
 		for _, g := range all[maxValues:] {
-			other.Attempts += g.Attempts
-			other.Open += g.Open
-			other.Conversions += g.Conversions
-			for k, n := range g.Reached {
-				other.Reached[k] += n
-			}
-			other.totalMs += g.totalMs
-			other.took = append(other.took, g.took...)
+			other.add(g)
 		}
 		all = all[:maxValues]
 	}
@@ -246,11 +245,7 @@ func percentile(sorted []int64, q int) int64 {
 func PrintBreakdowns(w io.Writer, stats []BreakdownStats) {
 	for _, s := range stats {
 		if !s.Tracked {
-			kept := "none"
-			if len(s.Breakdowns) > 0 {
-				kept = strings.Join(s.Breakdowns, ", ")
-			}
-			fmt.Fprintf(w, "funnel %q is not broken down by %s (its breakdowns: %s)\n", s.Funnel, s.By, kept)
+			fmt.Fprintf(w, "funnel %q is not broken down by %s (its breakdowns: %s)\n", s.Funnel, s.By, keptBreakdowns(s.Breakdowns))
 			continue
 		}
 		fmt.Fprintf(w, "funnel %q by %s, %s touch: %s in %s\n", s.Funnel, s.By, s.Attribution, plural(s.Grouped, "attempt"), plural(len(s.Groups), "group"))
@@ -272,7 +267,7 @@ func PrintBreakdowns(w io.Writer, stats []BreakdownStats) {
 		}
 		fmt.Fprintf(w, " %11s %9s %9s\n", "conversions", "median", "p90")
 		for _, g := range s.Groups {
-			fmt.Fprintf(w, "  %-*s %8d", width, cut(g.Value, maxGroupWidth), g.Attempts)
+			fmt.Fprintf(w, "  %-*s %8d", width, redact.Clip(g.Value, maxGroupWidth), g.Attempts)
 			for j := range s.Steps {
 				fmt.Fprintf(w, " %*s", steps[j], fmt.Sprintf("%.1f%%", pct(g.Reached[j], g.Attempts)))
 			}
@@ -288,14 +283,6 @@ func PrintBreakdowns(w io.Writer, stats []BreakdownStats) {
 // maxGroupWidth is the widest group name a table shows; --json has the
 // whole value.
 const maxGroupWidth = 32
-
-func cut(s string, n int) string {
-	if utf8.RuneCountInString(s) <= n {
-		return s
-	}
-	r := []rune(s)
-	return string(r[:n-1]) + "…"
-}
 
 // breakdownJSON is a breakdown as `cxstream funnel --by ... --json`
 // prints it.
@@ -345,9 +332,19 @@ func WriteBreakdownsJSON(w io.Writer, stats []BreakdownStats) error {
 		}
 		out[i] = b
 	}
+	return writeIndented(w, out)
+}
+
+// WriteFunnelsJSON writes the funnel report as `cxstream funnel --json`
+// prints it (FunnelsJSON).
+func WriteFunnelsJSON(w io.Writer, stats []FunnelStats, hours int) error {
+	return writeIndented(w, FunnelsJSON(stats, hours))
+}
+
+func writeIndented(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
-	return enc.Encode(out)
+	return enc.Encode(v)
 }
 
 func ptr[T any](v T) *T { return &v }
