@@ -45,10 +45,10 @@ func AppendBool(b []byte, v bool) []byte {
 }
 
 // AppendVarints appends a length-prefixed list of signed varints.
-func AppendVarints(b []byte, vs []int64) []byte {
+func AppendVarints[T ~int | ~int64](b []byte, vs []T) []byte {
 	b = binary.AppendUvarint(b, uint64(len(vs)))
 	for _, v := range vs {
-		b = binary.AppendVarint(b, v)
+		b = binary.AppendVarint(b, int64(v))
 	}
 	return b
 }
@@ -166,14 +166,19 @@ func (r *Reader) String() string {
 }
 
 // Varints reads a length-prefixed list of signed varints (nil when empty).
-func (r *Reader) Varints() []int64 {
+func (r *Reader) Varints() []int64 { return readVarints[int64](r) }
+
+// Ints reads what AppendVarints wrote of ints (nil when empty).
+func (r *Reader) Ints() []int { return readVarints[int](r) }
+
+func readVarints[T ~int | ~int64](r *Reader) []T {
 	n := r.Count(1)
 	if n == 0 {
 		return nil
 	}
-	vs := make([]int64, n)
+	vs := make([]T, n)
 	for i := range vs {
-		vs[i] = r.Varint()
+		vs[i] = T(r.Varint())
 	}
 	if r.err != nil {
 		return nil
@@ -232,41 +237,10 @@ func (r *Reader) Bytes32() []byte {
 	return v
 }
 
-// AppendInts appends a length-prefixed list of ints as signed varints.
-func AppendInts(b []byte, vs []int) []byte {
-	b = binary.AppendUvarint(b, uint64(len(vs)))
-	for _, v := range vs {
-		b = binary.AppendVarint(b, int64(v))
-	}
-	return b
-}
-
-// Ints reads what AppendInts wrote (nil when empty).
-func (r *Reader) Ints() []int {
-	n := r.Count(1)
-	if n == 0 {
-		return nil
-	}
-	vs := make([]int, n)
-	for i := range vs {
-		vs[i] = r.Int()
-	}
-	if r.err != nil {
-		return nil
-	}
-	return vs
-}
-
 // AppendMap appends m's length and its entries in key order, so equal maps
 // are equal bytes.
 func AppendMap[K cmp.Ordered, V any](b []byte, m map[K]V, key func([]byte, K) []byte, val func([]byte, V) []byte) []byte {
 	b = binary.AppendUvarint(b, uint64(len(m)))
-	if len(m) == 1 { // the common case, without sorting
-		for k, v := range m {
-			b = val(key(b, k), v)
-		}
-		return b
-	}
 	var small [8]K // most maps are small: sort their keys without allocating
 	keys := small[:0]
 	for k := range m {
@@ -296,9 +270,3 @@ func ReadMap[K comparable, V any](r *Reader, minEntry int, key func(*Reader) K, 
 	}
 	return m
 }
-
-// ReadString is (*Reader).String as a function, for ReadMap.
-func ReadString(r *Reader) string { return r.String() }
-
-// ReadVarint is (*Reader).Varint as a function, for ReadMap.
-func ReadVarint(r *Reader) int64 { return r.Varint() }

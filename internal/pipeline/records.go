@@ -9,6 +9,7 @@ import (
 	"github.com/cxstream/cxstream/internal/metrics"
 	"github.com/cxstream/cxstream/processors"
 	"github.com/cxstream/cxstream/processors/funnel"
+	"github.com/cxstream/cxstream/processors/segment"
 	"github.com/cxstream/cxstream/schemas"
 	json "github.com/goccy/go-json"
 	"github.com/prometheus/client_golang/prometheus"
@@ -158,8 +159,11 @@ func (p *Pipeline) emit(t *tally, out []*kgo.Record, emitted []*schemas.Alert, u
 
 // outputTopic is the topic configured for a processor output ("": none).
 func (p *Pipeline) outputTopic(output string) string {
-	if output == funnel.Output {
+	switch output {
+	case funnel.Output:
 		return p.o.Topics.Transitions
+	case segment.Output:
+		return p.o.Topics.Segments
 	}
 	return p.o.Topics.Outputs[output]
 }

@@ -2,10 +2,8 @@ package runner
 
 import (
 	"fmt"
-	"maps"
 
 	"github.com/cxstream/cxstream/internal/config"
-	"github.com/cxstream/cxstream/internal/pipeline"
 	"github.com/cxstream/cxstream/processors"
 	"github.com/cxstream/cxstream/processors/churn"
 	"github.com/cxstream/cxstream/processors/funnel"
@@ -49,18 +47,4 @@ func Processors(cfg config.Config, scorer sentiment.Scorer) ([]processors.Proces
 		procs = append(procs, segment.NewKeyed(sg)) // after funnel and churn: it reads their Facts of the same click
 	}
 	return procs, nil
-}
-
-// Topics are the configured topics with the processors' outputs mapped
-// to theirs (Record.Output -> topic), as the pipeline reads them.
-func Topics(cfg config.Config) pipeline.Topics {
-	t := cfg.Topics
-	t.Outputs = maps.Clone(t.Outputs)
-	if t.Outputs == nil {
-		t.Outputs = map[string]string{}
-	}
-	if cfg.Segments.Enabled && t.Segments != "" {
-		t.Outputs[segment.Output] = t.Segments
-	}
-	return t
 }

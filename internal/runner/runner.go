@@ -136,7 +136,7 @@ func New(cfg config.Config, log *zap.Logger, opts Options) (_ *Processor, err er
 		return nil, err
 	}
 	p.Pipeline, err = pipeline.New(pipeline.Options{
-		Topics:          Topics(cfg),
+		Topics:          cfg.Topics,
 		Validator:       validator,
 		ClickInput:      clickIn,
 		ChatInput:       chatIn,

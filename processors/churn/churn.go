@@ -129,6 +129,10 @@ type State struct {
 // maxContacts bounds ContactAt; the feature is capped at 5 anyway.
 const maxContacts = 8
 
+// freshFor is how long a user stays new, or resurrected, after their
+// first event or their return.
+const freshFor = 14 * dayMs
+
 // Lifecycle classifies the user at now (ms).
 func Lifecycle(st *State, now int64) string {
 	switch {
@@ -136,9 +140,9 @@ func Lifecycle(st *State, now int64) string {
 		return ""
 	case now-st.LastSeen >= dormantAfter:
 		return LifecycleDormant
-	case st.ResurrectedAt > 0 && now-st.ResurrectedAt < 14*dayMs:
+	case st.ResurrectedAt > 0 && now-st.ResurrectedAt < freshFor:
 		return LifecycleResurrected
-	case now-st.FirstSeen < 14*dayMs:
+	case now-st.FirstSeen < freshFor:
 		return LifecycleNew
 	}
 	return LifecycleCurrent
@@ -151,9 +155,13 @@ func LifecycleChangesAfter(st *State, now int64) int64 {
 	if st.LastSeen == 0 {
 		return 0
 	}
+	changes := []int64{st.FirstSeen + freshFor, st.LastSeen + dormantAfter}
+	if st.ResurrectedAt > 0 {
+		changes = append(changes, st.ResurrectedAt+freshFor)
+	}
 	var next int64
-	for _, t := range []int64{st.FirstSeen + 14*dayMs, st.LastSeen + dormantAfter, st.ResurrectedAt + 14*dayMs} {
-		if t > now && (next == 0 || t < next) && (t != st.ResurrectedAt+14*dayMs || st.ResurrectedAt > 0) {
+	for _, t := range changes {
+		if t > now && (next == 0 || t < next) {
 			next = t
 		}
 	}

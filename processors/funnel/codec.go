@@ -27,7 +27,7 @@ func (s *State) UnmarshalBinary(data []byte) error {
 	if v := r.Byte(); r.Err() == nil && v != stateCodecV1 {
 		return fmt.Errorf("funnel state: unknown binary layout %d", v)
 	}
-	st := State(processors.ReadMap(r, 2, processors.ReadString, readProgress))
+	st := State(processors.ReadMap(r, 2, (*processors.Reader).String, readProgress))
 	if err := r.Done(); err != nil {
 		return fmt.Errorf("funnel state: %w", err)
 	}
@@ -37,10 +37,9 @@ func (s *State) UnmarshalBinary(data []byte) error {
 
 // present writes whether a pointer is set; a nil one is written as
 // nothing more.
-func present(b []byte, set bool) []byte { return processors.AppendBool(b, set) }
 
 func appendProgress(b []byte, p *Progress) []byte {
-	if b = present(b, p != nil); p == nil {
+	if b = processors.AppendBool(b, p != nil); p == nil {
 		return b
 	}
 	b = appendAttempt(b, &p.Base)
@@ -76,7 +75,7 @@ func readProgress(r *processors.Reader) *Progress {
 			e.Matches = uint32(r.Uvarint())
 			e.Excluded = r.Bool()
 			e.Hold = r.String()
-			e.Touch = processors.ReadMap(r, 2, processors.ReadString, processors.ReadString)
+			e.Touch = processors.ReadMap(r, 2, (*processors.Reader).String, (*processors.Reader).String)
 		}
 	}
 	readAttempt(r, &p.Now)
@@ -92,7 +91,7 @@ func appendAttempt(b []byte, a *Attempt) []byte {
 	b = processors.AppendVarints(b, a.StepAt)
 	b = processors.AppendString(b, a.Hold)
 	b = processors.AppendVarint(b, a.LastAt)
-	b = processors.AppendInts(b, a.Reached)
+	b = processors.AppendVarints(b, a.Reached)
 	b = processors.AppendVarint(b, int64(a.Conversions))
 	b = processors.AppendVarint(b, int64(a.Abandonments))
 	b = processors.AppendVarints(b, a.AbandonedAt)
@@ -113,14 +112,14 @@ func readAttempt(r *processors.Reader, a *Attempt) {
 	a.Conversions = r.Int()
 	a.Abandonments = r.Int()
 	a.AbandonedAt = r.Varints()
-	a.ByHour = processors.ReadMap(r, 2, processors.ReadVarint, readHourCounts)
-	a.First = processors.ReadMap(r, 2, processors.ReadString, processors.ReadString)
-	a.Last = processors.ReadMap(r, 2, processors.ReadString, processors.ReadString)
-	a.Groups = processors.ReadMap(r, 2, processors.ReadString, readTally)
+	a.ByHour = processors.ReadMap(r, 2, (*processors.Reader).Varint, readHourCounts)
+	a.First = processors.ReadMap(r, 2, (*processors.Reader).String, (*processors.Reader).String)
+	a.Last = processors.ReadMap(r, 2, (*processors.Reader).String, (*processors.Reader).String)
+	a.Groups = processors.ReadMap(r, 2, (*processors.Reader).String, readTally)
 }
 
 func appendHourCounts(b []byte, c *HourCounts) []byte {
-	if b = present(b, c != nil); c == nil {
+	if b = processors.AppendBool(b, c != nil); c == nil {
 		return b
 	}
 	b = processors.AppendVarint(b, int64(c.Entries))
@@ -136,7 +135,7 @@ func readHourCounts(r *processors.Reader) *HourCounts {
 }
 
 func appendTally(b []byte, t *Tally) []byte {
-	if b = present(b, t != nil); t == nil {
+	if b = processors.AppendBool(b, t != nil); t == nil {
 		return b
 	}
 	b = processors.AppendMap(b, t.First, processors.AppendString, appendGroupCounts)
@@ -148,17 +147,17 @@ func readTally(r *processors.Reader) *Tally {
 		return nil
 	}
 	t := &Tally{}
-	t.First = processors.ReadMap(r, 2, processors.ReadString, readGroupCounts)
-	t.Last = processors.ReadMap(r, 2, processors.ReadString, readGroupCounts)
+	t.First = processors.ReadMap(r, 2, (*processors.Reader).String, readGroupCounts)
+	t.Last = processors.ReadMap(r, 2, (*processors.Reader).String, readGroupCounts)
 	return t
 }
 
 func appendGroupCounts(b []byte, c *GroupCounts) []byte {
-	if b = present(b, c != nil); c == nil {
+	if b = processors.AppendBool(b, c != nil); c == nil {
 		return b
 	}
 	b = processors.AppendVarint(b, int64(c.Attempts))
-	b = processors.AppendInts(b, c.Reached)
+	b = processors.AppendVarints(b, c.Reached)
 	b = processors.AppendVarint(b, int64(c.Conversions))
 	b = processors.AppendVarint(b, c.TotalMs)
 	return processors.AppendVarints(b, c.Took)

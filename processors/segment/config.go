@@ -3,6 +3,7 @@ package segment
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -118,13 +119,15 @@ func CheckName(name string) error {
 // Names are the configured segments, in rule order, then the fallback,
 // each once.
 func (c Config) Names() []string {
-	var names []string
-	seen := map[string]bool{}
-	for _, r := range append(c.Rules, Rule{Segment: c.Fallback}) {
-		if !seen[r.Segment] {
-			seen[r.Segment] = true
-			names = append(names, r.Segment)
+	names := make([]string, 0, len(c.Rules)+1)
+	add := func(name string) {
+		if !slices.Contains(names, name) {
+			names = append(names, name)
 		}
 	}
+	for _, r := range c.Rules {
+		add(r.Segment)
+	}
+	add(c.Fallback)
 	return names
 }

@@ -78,9 +78,6 @@ func FeatureNames() []string {
 // accepted too.
 const PropertyPrefix = "properties."
 
-// Ops are the comparison operators.
-var Ops = []string{">=", ">", "<=", "<", "=", "!="}
-
 // Lifecycles are the values of the lifecycle feature.
 var Lifecycles = []string{churn.LifecycleNew, churn.LifecycleCurrent, churn.LifecycleDormant, churn.LifecycleResurrected}
 
@@ -193,7 +190,7 @@ type view struct {
 }
 
 // base is the start of an elapsed feature (0: the user has none).
-func (v view) base(name string) int64 {
+func (v *view) base(name string) int64 {
 	switch name {
 	case "days_since_last_event":
 		return v.facts.LastSeen
@@ -205,57 +202,91 @@ func (v view) base(name string) int64 {
 	return 0
 }
 
-// value of a feature at v.now: a float64 or a string; ok false when the
-// user has none (no purchase yet, a property never seen).
-func (v view) value(c Condition) (any, bool) {
-	f := v.facts
+// featureValue is a feature's value, kept unboxed: rules are evaluated on
+// every click, and only a change's reasons need the value as an any.
+type featureValue struct {
+	kind valueKind
+	num  float64
+	text string
+}
+
+type valueKind uint8
+
+const (
+	absent valueKind = iota // the user has none (no purchase yet, a property never seen)
+	numeric
+	textual
+)
+
+// any is the value for a reason: a float64, a string, or nil when absent.
+func (x featureValue) any() any {
+	switch x.kind {
+	case numeric:
+		return x.num
+	case textual:
+		return x.text
+	}
+	return nil
+}
+
+func num(n float64, ok bool) featureValue {
+	if !ok {
+		return featureValue{}
+	}
+	return featureValue{kind: numeric, num: n}
+}
+
+func txt(s string, ok bool) featureValue {
+	if !ok {
+		return featureValue{}
+	}
+	return featureValue{kind: textual, text: s}
+}
+
+// value of a feature at v.now.
+func (v *view) value(c *Condition) featureValue {
+	f := &v.facts
 	switch c.f.move {
 	case elapsed:
 		b := v.base(c.Feature)
-		if b == 0 {
-			return nil, false
-		}
-		return float64(v.now-b) / float64(dayMs), true
+		return num(float64(v.now-b)/float64(dayMs), b != 0)
 	}
 	switch c.Feature {
 	case "purchases":
-		return float64(f.Purchases), true
+		return num(float64(f.Purchases), true)
 	case "spend":
-		return f.Spend, true
+		return num(f.Spend, true)
 	case "lifecycle":
 		lc := churn.Lifecycle(v.lifecycleState(), v.now)
-		return lc, lc != ""
+		return txt(lc, lc != "")
 	case "events_7d":
-		return float64(v.events(7)), f.LastSeen > 0
+		return num(float64(v.events(7)), f.LastSeen > 0)
 	case "events_28d":
-		return float64(v.events(28)), f.LastSeen > 0
+		return num(float64(v.events(28)), f.LastSeen > 0)
 	case "activity_trend":
 		month := v.events(28)
-		if month == 0 {
-			return nil, false
-		}
-		return (float64(v.events(7)) / 7) / (float64(month) / 28), true
+		return num((float64(v.events(7))/7)/(float64(month)/28), month != 0)
 	case "recent_abandonments":
-		return float64(v.recent(f.AbandonedAt)), true
+		return num(float64(v.recent(f.AbandonedAt)), true)
 	case "recent_negative_chats":
-		return float64(v.recent(f.NegativeAt)), true
+		return num(float64(v.recent(f.NegativeAt)), true)
 	case "funnel_stage":
-		return f.FunnelStage, true
+		return txt(f.FunnelStage, true)
 	}
 	if name, ok := strings.CutPrefix(c.Feature, PropertyPrefix); ok {
 		p, ok := v.props[name]
-		return p.V, ok
+		return txt(p.V, ok)
 	}
-	return nil, false
+	return featureValue{}
 }
 
 // lifecycleState is the part of churn's state Lifecycle reads, from Facts.
-func (v view) lifecycleState() *churn.State {
+func (v *view) lifecycleState() *churn.State {
 	return &churn.State{FirstSeen: v.facts.FirstSeen, LastSeen: v.facts.LastSeen, ResurrectedAt: v.facts.ResurrectedAt}
 }
 
 // events counts the user's clicks on the n UTC days ending with now's.
-func (v view) events(n int64) int {
+func (v *view) events(n int64) int {
 	today := v.now / dayMs
 	total := 0
 	for i, count := range v.facts.DailyEvents {
@@ -268,7 +299,7 @@ func (v view) events(n int64) int {
 
 // eventsChangeAfter is the next day boundary at which a counted day
 // leaves the n-day window (0: none will).
-func (v view) eventsChangeAfter(n int64) int64 {
+func (v *view) eventsChangeAfter(n int64) int64 {
 	today := v.now / dayMs
 	for i := len(v.facts.DailyEvents) - 1; i >= 0; i-- { // oldest first
 		if d := v.facts.Day - int64(i); d <= today && d > today-n && v.facts.DailyEvents[i] > 0 {
@@ -278,7 +309,7 @@ func (v view) eventsChangeAfter(n int64) int64 {
 	return 0
 }
 
-func (v view) recent(times []int64) int {
+func (v *view) recent(times []int64) int {
 	n := 0
 	for _, t := range times {
 		if t <= v.now && t > v.now-v.window {
@@ -289,7 +320,7 @@ func (v view) recent(times []int64) int {
 }
 
 // recentChangeAfter is when the next of times leaves the window.
-func (v view) recentChangeAfter(times []int64) int64 {
+func (v *view) recentChangeAfter(times []int64) int64 {
 	var next int64
 	for _, t := range times {
 		if out := t + v.window; t <= v.now && out > v.now && (next == 0 || out < next) {
@@ -299,27 +330,25 @@ func (v view) recentChangeAfter(times []int64) int64 {
 	return next
 }
 
-// holds evaluates the condition at v.now; value is the user's value
-// (nil when absent, and then the condition does not hold).
-func (v view) holds(c Condition) (bool, any) {
-	val, ok := v.value(c)
-	if !ok {
-		return false, nil
-	}
-	if c.f.move == elapsed {
+// holds evaluates the condition at v.now, and returns the user's value
+// (absent, and then the condition does not hold).
+func (v *view) holds(c *Condition) (bool, featureValue) {
+	val := v.value(c)
+	switch {
+	case val.kind == absent:
+		return false, val
+	case c.f.move == elapsed:
 		return compareInt(v.now-v.base(c.Feature), c.Op, c.thresholdMs), val
-	}
-	switch x := val.(type) {
-	case float64:
-		return compare(x, c.Op, c.Num), val
-	case string:
+	case val.kind == numeric:
+		return compare(val.num, c.Op, c.Num), val
+	case val.kind == textual:
 		if c.IsNum {
-			if n, err := strconv.ParseFloat(x, 64); err == nil {
+			if n, err := strconv.ParseFloat(val.text, 64); err == nil {
 				return compare(n, c.Op, c.Num), val
 			}
 			return c.Op == "!=", val
 		}
-		return (x == c.Text) == (c.Op == "="), val
+		return (val.text == c.Text) == (c.Op == "="), val
 	}
 	return false, val
 }
@@ -348,7 +377,7 @@ func compareInt(x int64, op string, y int64) bool { return compare(float64(x), o
 // condition's truth can change with no event, or 0 when only an event
 // can change it. It may be early (a re-evaluation that changes nothing
 // costs nothing), never late.
-func (v view) changesAfter(c Condition) int64 {
+func (v *view) changesAfter(c *Condition) int64 {
 	switch c.f.move {
 	case elapsed:
 		b := v.base(c.Feature)

@@ -107,9 +107,6 @@ func New(cfg Config) (*Processor, error) {
 	return p, nil
 }
 
-// Config returns the processor's configuration.
-func (p *Processor) Config() Config { return p.cfg }
-
 // Observe keeps the latest values of the properties the rules test.
 func (p *Processor) Observe(st *State, ev schemas.ClickEvent) {
 	for _, name := range p.props {
@@ -210,8 +207,8 @@ func (p *Processor) reasons(v view, i int) []schemas.SegmentReason {
 		return out
 	}
 	for _, c := range p.rules[i].when {
-		_, val := v.holds(c)
-		out = append(out, reason(c, val))
+		_, val := v.holds(&c)
+		out = append(out, reason(c, val.any()))
 	}
 	return out
 }
@@ -239,7 +236,8 @@ func (p *Processor) match(v view) (int, int64) {
 		// to flip.
 		stuck := false
 		var flips int64
-		for _, c := range r.when {
+		for j := range r.when {
+			c := &r.when[j]
 			ok, _ := v.holds(c)
 			next := v.changesAfter(c)
 			flips = earliest(flips, next)

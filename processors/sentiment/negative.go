@@ -237,27 +237,9 @@ func (p *Processor) decide(st *State, conv *Conversation, m schemas.ChatMessage,
 	if segment == "" && cust.Spend >= p.cfg.HighValueSpend {
 		segment, boost = "high_value", 1
 	}
-	if boost > 0 && segment != "high_value" {
+	if boost > 0 {
 		rank += boost
-		reasons = append(reasons, schemas.AlertReason{Code: schemas.CodeSegment, Params: map[string]any{"segment": segment, "priority_steps": boost},
-			Text: "customer segment " + segment})
-	}
-	if boost > 0 && segment == "high_value" {
-		rank += boost
-		purchases := fmt.Sprintf("%d purchases", cust.Purchases)
-		if cust.Purchases == 1 {
-			purchases = "1 purchase"
-		}
-		spent := fmt.Sprintf("%.2f spent", cust.Spend)
-		if cust.Currency != "" {
-			spent = fmt.Sprintf("%.2f %s spent", cust.Spend, cust.Currency)
-		}
-		params := map[string]any{"purchases": cust.Purchases, "spend": math.Round(cust.Spend*100) / 100}
-		if cust.Currency != "" {
-			params["currency"] = cust.Currency
-		}
-		reasons = append(reasons, schemas.AlertReason{Code: schemas.CodeHighValue, Params: params,
-			Text: fmt.Sprintf("high-value customer (%s, %s)", purchases, spent)})
+		reasons = append(reasons, segmentReason(cust, segment, boost))
 	}
 	if cust.FunnelStage == schemas.ClickCheckoutStart || cust.FunnelStage == schemas.ClickAddToCart {
 		rank++
@@ -304,4 +286,27 @@ func (p *Processor) prune(st *State, now int64) {
 	horizon := now - p.cfg.History.Milliseconds()
 	st.NegativeAt = slices.DeleteFunc(st.NegativeAt, func(t int64) bool { return t < horizon })
 	st.ContactAt = slices.DeleteFunc(st.ContactAt, func(t int64) bool { return t < horizon })
+}
+
+// segmentReason says why a negative chat's priority was raised for the
+// customer's segment: high value (with purchases and spend), or another
+// segment configured in sentiment.segment_priority.
+func segmentReason(cust Customer, segment string, boost int) schemas.AlertReason {
+	if segment != "high_value" {
+		return schemas.AlertReason{Code: schemas.CodeSegment, Params: map[string]any{"segment": segment, "priority_steps": boost},
+			Text: "customer segment " + segment}
+	}
+	purchases := fmt.Sprintf("%d purchases", cust.Purchases)
+	if cust.Purchases == 1 {
+		purchases = "1 purchase"
+	}
+	spent := fmt.Sprintf("%.2f spent", cust.Spend)
+	if cust.Currency != "" {
+		spent = fmt.Sprintf("%.2f %s spent", cust.Spend, cust.Currency)
+	}
+	params := map[string]any{"purchases": cust.Purchases, "spend": math.Round(cust.Spend*100) / 100}
+	if cust.Currency != "" {
+		params["currency"] = cust.Currency
+	}
+	return schemas.AlertReason{Code: schemas.CodeHighValue, Params: params, Text: fmt.Sprintf("high-value customer (%s, %s)", purchases, spent)}
 }
