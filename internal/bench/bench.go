@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -263,6 +264,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	if err := b.pinLoad(); err != nil {
 		return nil, err
 	}
+	b.phase(ctx, "dataset")
 	main, err := b.dataset(ctx, "main", o.Events, o.Users, o.ChatShare, o.Partitions)
 	if err != nil {
 		return nil, err
@@ -281,6 +283,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		if err := b.pinSUT(); err != nil {
 			return nil, err
 		}
+		b.phase(ctx, "ceiling")
 		consume, err := b.consumeCeiling(ctx, main)
 		if err != nil {
 			return nil, err
@@ -295,6 +298,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		add("redis_rmw_events_per_s", rmw)
 		add("ceiling_events_per_s", min(consume, rmw))
 
+		b.phase(ctx, "cxstream")
 		m, err := b.process(ctx, main, b.config(main), runner.Options{Scorer: b.scorer}, nil)
 		if err != nil {
 			return nil, err
@@ -310,7 +314,9 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		res.RSSByQuarterMB = m.rssByQuarter[:]
 		b.logf("cxstream: %.0f events/s, %.1f CPU s per million events (%.1f cxstream, %.1f redis-server), RSS start %.0f, peak %.0f, end %.0f MB (1/4, 1/2, 3/4: %.0f %.0f %.0f MB)",
 			m.perS, m.cpuPerMillion, m.processCPUPerMillion, m.redisCPUPerMillion, m.rssStartMB, m.peakRSSMB, m.rssEndMB, m.rssByQuarter[0], m.rssByQuarter[1], m.rssByQuarter[2])
+		b.logf("cxstream: Redis per event: %s", m.redisCommands)
 
+		b.phase(ctx, "latency")
 		for i, share := range latencyShares {
 			l, err := b.latency(ctx, share*m.perS)
 			if err != nil {
@@ -354,6 +360,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	if err := b.pinLoad(); err != nil {
 		return nil, err
 	}
+	b.phase(ctx, "dataset")
 	naive, err := b.dataset(ctx, "naive", naiveN, o.Users, o.ChatShare, o.Partitions)
 	if err != nil {
 		return nil, err
@@ -361,6 +368,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	if err := b.pinSUT(); err != nil {
 		return nil, err
 	}
+	b.phase(ctx, "naive")
 	nm, err := b.process(ctx, naive, b.config(naive), runner.Options{Scorer: b.scorer, Naive: true}, nil)
 	if err != nil {
 		return nil, err
@@ -387,6 +395,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		if err := b.pinLoad(); err != nil {
 			return nil, err
 		}
+		b.phase(ctx, "dataset")
 		ds, err := b.dataset(ctx, "scale", scaleN, v.users, v.chat, v.partitions)
 		if err != nil {
 			return nil, err
@@ -394,6 +403,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		if err := b.pinSUT(); err != nil {
 			return nil, err
 		}
+		b.phase(ctx, "scaling")
 		sm, err := b.process(ctx, ds, b.config(ds), runner.Options{Scorer: b.scorer}, nil)
 		if err != nil {
 			return nil, err
@@ -453,6 +463,13 @@ func (b *bencher) pinOff() {
 	if b.cpus.SUT != "" && b.cpusAtStart != "" {
 		_ = pin(os.Getpid(), b.cpusAtStart)
 	}
+}
+
+// phase labels what this goroutine, and every goroutine it starts from
+// now on (the processor's, its Kafka client's), does in a CPU profile:
+// go tool pprof -tagfocus phase=cxstream keeps the main run alone.
+func (b *bencher) phase(ctx context.Context, name string) {
+	pprof.SetGoroutineLabels(pprof.WithLabels(ctx, pprof.Labels("phase", name)))
 }
 
 func (b *bencher) logf(format string, args ...any) {
@@ -596,6 +613,8 @@ type measured struct {
 	// rssByQuarter is the RSS when a quarter, half, three quarters and all
 	// of the events were handled: flat means no growth with volume.
 	rssByQuarter [4]float64
+	// redisCommands: what Redis did per event over the same span.
+	redisCommands string
 }
 
 // process runs the real processor over a dataset until its group has
@@ -616,9 +635,11 @@ func (b *bencher) process(ctx context.Context, d *dataset, cfg config.Config, op
 	// Sustained throughput: the clock starts at the first event handled,
 	// not at the group join before it.
 	started := false
+	var stats0 commandStats
 	for {
 		received := p.Metrics.Sum("cx_events_received_total", nil)
 		if !started && received > 0 {
+			stats0 = readCommandStats(ctx, b.rdb)
 			start, cpu0, redis0, started = time.Now(), cpuSeconds(), b.redisCPU(), true
 			m.rssStartMB = rssMB()
 			peak = m.rssStartMB
@@ -649,6 +670,9 @@ func (b *bencher) process(ctx context.Context, d *dataset, cfg config.Config, op
 	m.peakRSSMB = max(peak, m.rssEndMB)
 	if b.redisPID != 0 {
 		m.redisRSSMB = procRSSMB(b.redisPID)
+	}
+	if stats0 != nil {
+		m.redisCommands = readCommandStats(ctx, b.rdb).perEvent(stats0, d.events)
 	}
 	var endErr error
 	if atEnd != nil {

@@ -107,6 +107,7 @@ func (b *bencher) compare(ctx context.Context, d *dataset, c *comparison) (*comp
 	if err := b.pinSUT(); err != nil {
 		return nil, err
 	}
+	b.phase(ctx, "comparison")
 	m, figs, err := b.processForFigures(ctx, d, cfg)
 	if err != nil {
 		return nil, err
@@ -115,6 +116,8 @@ func (b *bencher) compare(ctx context.Context, d *dataset, c *comparison) (*comp
 	cpu := m.cpuPerMillion * float64(d.events) / 1e6
 	c.series("cxstream + redis-server", "").add(d.events, seconds, cpu, m.peakRSSMB+m.redisRSSMB)
 	b.logf("comparison: cxstream %.0f events/s, %.0f events per CPU s (cxstream and redis-server)", m.perS, float64(d.events)/cpu)
+	b.logf("comparison: cxstream's Redis per event: %s", m.redisCommands)
+	b.phase(ctx, "peer")
 	for _, g := range peerGuarantees {
 		pm, peerFigs, err := b.runPeer(ctx, d, cfg, g)
 		if err != nil {

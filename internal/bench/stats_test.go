@@ -112,3 +112,19 @@ func TestProcReadsThisProcess(t *testing.T) {
 		t.Errorf("procRSSMB(self) = %v", rss)
 	}
 }
+
+func TestCommandStatsPerEvent(t *testing.T) {
+	before := parseCommandStats("# Commandstats\r\ncmdstat_hmget:calls=10,usec=20,usec_per_call=2.00,rejected_calls=0,failed_calls=0\r\ncmdstat_info:calls=1,usec=50,usec_per_call=50.00\r\n")
+	after := parseCommandStats("# Commandstats\r\ncmdstat_hmget:calls=210,usec=420,usec_per_call=2.00,rejected_calls=0,failed_calls=0\r\n" +
+		"cmdstat_evalsha:calls=100,usec=900,usec_per_call=9.00\r\ncmdstat_info:calls=2,usec=100,usec_per_call=50.00\r\ncmdstat_ping:calls=7,usec=0\r\n")
+	got := after.perEvent(before, 100)
+	// Most time first; INFO (the bench's own) left out; PING made no time
+	// but was called.
+	want := "evalsha 1.00 calls 9.0 us, hmget 2.00 calls 4.0 us, ping 0.07 calls 0.0 us"
+	if got != want {
+		t.Fatalf("perEvent = %q, want %q", got, want)
+	}
+	if got := after.perEvent(after, 100); got != "none" {
+		t.Fatalf("no change = %q, want none", got)
+	}
+}

@@ -71,6 +71,6 @@ and redis-server (pinned with --cpus) and runs it.`,
 	f.StringVar(&o.Peer, "peer", "", "also run this peer on the same topics and compare: kstreams (Kafka Streams, at_least_once and exactly_once_v2)")
 	f.StringVar(&o.PeerDir, "peer-dir", "test/peers/kstreams", "the kstreams peer's Maven project (built with mvn when its jar is missing)")
 	f.StringVar(&jsonPath, "json", "", "also write the figures to this JSON file")
-	f.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run (go tool pprof)")
+	f.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run (go tool pprof; -tagfocus phase=cxstream, =comparison, =latency... keeps one part)")
 	return cmd
 }
