@@ -6,6 +6,9 @@ import (
 	"fmt"
 	"sync"
 	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/cxstream/cxstream/internal/testenv"
 )
@@ -57,5 +60,83 @@ func TestStaleWriteIsAConflict(t *testing.T) {
 	docs, _ := s.Load(ctx, []string{"u", "v"})
 	if string(docs["u"].Chat.Data) != "1" || string(docs["v"].Chat.Data) != "3" {
 		t.Fatalf("the stale write landed or the good one did not: %+v", docs)
+	}
+}
+
+// A batch larger than one script call, with stale writes spread over its
+// calls: exactly the stale ones conflict, every other document is written
+// once; on a Redis that lost its scripts (SCRIPT FLUSH) too.
+func TestLargeSaveConflictsExactlyTheStaleWrites(t *testing.T) {
+	r := testenv.StartRedis(t)
+	s := New(r.Client, Options{})
+	ctx := context.Background()
+	const n = 3*casBatchSize + 5
+	var first []Write
+	for i := range n {
+		first = append(first, Write{User: fmt.Sprintf("u%d", i), Side: Click, Data: []byte("1")})
+	}
+	testenv.Must(t, s.Save(ctx, first), "first save")
+	testenv.Must(t, r.Client.ScriptFlush(ctx).Err(), "script flush")
+	var second []Write
+	stale := map[string]bool{}
+	for i := range n {
+		w := Write{User: fmt.Sprintf("u%d", i), Side: Click, Expect: 1, Data: []byte("2")}
+		if i%7 == 3 {
+			w.Expect = 0
+			stale[s.Key(w.User, Click)] = true
+		}
+		second = append(second, w)
+	}
+	err := s.Save(ctx, second)
+	var ce *ConflictError
+	if !errors.As(err, &ce) || len(ce.Keys) != len(stale) {
+		t.Fatalf("want %d conflicts, got %v", len(stale), err)
+	}
+	for _, k := range ce.Keys {
+		if !stale[k] {
+			t.Fatalf("%s reported as a conflict but its write was current", k)
+		}
+	}
+	var ids []string
+	for i := range n {
+		ids = append(ids, fmt.Sprintf("u%d", i))
+	}
+	docs, err := s.Load(ctx, ids)
+	testenv.Must(t, err, "load")
+	for i, id := range ids {
+		d := docs[id].Click
+		want, version := "2", int64(2)
+		if i%7 == 3 {
+			want, version = "1", 1
+		}
+		if string(d.Data) != want || d.Version != version {
+			t.Fatalf("%s: data %q version %d, want %q version %d", id, d.Data, d.Version, want, version)
+		}
+	}
+}
+
+// On Redis Cluster a script's keys must share a slot: documents are
+// written one script call each, with the same compare-and-set.
+func TestSaveOnRedisCluster(t *testing.T) {
+	c := testenv.StartRedisCluster(t, 3)
+	rdb := redis.NewClusterClient(&redis.ClusterOptions{Addrs: c.Addrs})
+	t.Cleanup(func() { rdb.Close() })
+	s := New(rdb, Options{TTL: time.Hour})
+	ctx := context.Background()
+	testenv.Must(t, s.Prepare(ctx), "prepare")
+	var writes []Write
+	for i := range 300 {
+		writes = append(writes, Write{User: fmt.Sprintf("u%d", i), Side: Chat, Data: []byte("a")})
+	}
+	testenv.Must(t, s.Save(ctx, writes), "save")
+	err := s.Save(ctx, []Write{{User: "u1", Side: Chat, Expect: 0, Data: []byte("b")}, {User: "u2", Side: Chat, Expect: 1, Data: []byte("c")}})
+	var ce *ConflictError
+	if !errors.As(err, &ce) || len(ce.Keys) != 1 || ce.Keys[0] != s.Key("u1", Chat) {
+		t.Fatalf("want a conflict on u1 alone, got %v", err)
+	}
+	docs, err := s.Load(ctx, []string{"u1", "u2", "u299"})
+	testenv.Must(t, err, "load")
+	if string(docs["u1"].Chat.Data) != "a" || string(docs["u2"].Chat.Data) != "c" || docs["u2"].Chat.Version != 2 || docs["u299"].Chat.Version != 1 {
+		t.Fatalf("documents %+v", docs)
 	}
 }
