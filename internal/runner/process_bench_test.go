@@ -23,7 +23,7 @@ import (
 // its default size and off. One op is one event; the figures per event
 // include Redis and Kafka's client side.
 func BenchmarkProcess(b *testing.B) {
-	e := env{kafka: testenv.StartKafka(b, 1, "cx.clickstream.v1", "cx.chat.v1", "cx.alerts.v2", "cx.deadletter.v1"), redis: testenv.StartRedis(b)}
+	e := env{kafka: testenv.StartKafka(b, 1, "cx.clickstream.v1", "cx.chat.v1", "cx.alerts.v2", "cx.deadletter.v1", "cx.segments.v1"), redis: testenv.StartRedis(b)}
 	for _, users := range []int{2_000, 200_000} {
 		for _, cache := range []int64{config.DefaultStateCache().StateCacheBytes, 0} {
 			name := fmt.Sprintf("users=%d/cache=%dMiB", users, cache>>20)
