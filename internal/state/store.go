@@ -79,9 +79,11 @@ type Write struct {
 type Options struct {
 	// Prefix of every key, default "cx".
 	Prefix string
-	// TTL of a user's documents, refreshed on every write; 0 keeps them
-	// forever.
+	// TTL of a user's documents, refreshed by writes (at most every 64th
+	// of it, see ttlRefresh); 0 keeps them forever.
 	TTL time.Duration
+	// Now is the clock of TTL refreshes (default time.Now).
+	Now func() time.Time
 }
 
 // Store reads and writes user documents. It works on a single Redis and on
@@ -90,6 +92,7 @@ type Store struct {
 	rdb    redis.UniversalClient
 	prefix string
 	ttl    time.Duration
+	now    func() time.Time
 }
 
 // New returns a store on rdb.
@@ -97,7 +100,10 @@ func New(rdb redis.UniversalClient, opts Options) *Store {
 	if opts.Prefix == "" {
 		opts.Prefix = "cx"
 	}
-	return &Store{rdb: rdb, prefix: opts.Prefix, ttl: opts.TTL}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	return &Store{rdb: rdb, prefix: opts.Prefix, ttl: opts.TTL, now: opts.Now}
 }
 
 // Key is the Redis key of a user's document.
@@ -173,37 +179,54 @@ func docOf(cmd *redis.SliceCmd) (Doc, error) {
 }
 
 // casScript writes a document only if its version is unchanged, bumps the
-// version and refreshes the TTL, atomically. Redis Cluster runs it once per
-// document (a script's keys must share a slot there).
+// version and refreshes the TTL (see ttlRefresh), atomically. ARGV: the
+// expected version, the data, the TTL (ms), the time (ms) and the refresh
+// interval (ms). Redis Cluster runs it once per document (a script's keys
+// must share a slot there).
 var casScript = redis.NewScript(`
-local v = tonumber(redis.call('HGET', KEYS[1], 'v') or '0')
+local cur = redis.call('HMGET', KEYS[1], 'v', 't')
+local v = tonumber(cur[1] or '0')
 if v ~= tonumber(ARGV[1]) then return -1 end
-redis.call('HSET', KEYS[1], 'v', v + 1, 's', ARGV[2])
-local ttl = tonumber(ARGV[3])
-if ttl > 0 then redis.call('PEXPIRE', KEYS[1], ttl) end
+local ttl, now = tonumber(ARGV[3]), tonumber(ARGV[4])
+if ttl > 0 and (not cur[2] or now - tonumber(cur[2]) >= tonumber(ARGV[5])) then
+  redis.call('HSET', KEYS[1], 'v', v + 1, 's', ARGV[2], 't', now)
+  redis.call('PEXPIRE', KEYS[1], ttl)
+else
+  redis.call('HSET', KEYS[1], 'v', v + 1, 's', ARGV[2])
+end
 return v + 1
 `)
 
-// casBatchScript is casScript for many documents in one call: ARGV[1] is
-// the TTL, then each document's expected version and data. It returns
-// each document's new version, or -1 where the version had moved. One call
-// costs Redis about what one casScript call does in script overhead,
-// which was most of the state writes' Redis CPU.
+// casBatchScript is casScript for many documents in one call: ARGV[1..3]
+// are the TTL, the time and the refresh interval, then come each
+// document's expected version and data. It returns each document's new
+// version, or -1 where the version had moved.
 var casBatchScript = redis.NewScript(`
-local ttl = tonumber(ARGV[1])
+local ttl, now, every = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local out = {}
 for i, key in ipairs(KEYS) do
-  local v = tonumber(redis.call('HGET', key, 'v') or '0')
-  if v ~= tonumber(ARGV[2 * i]) then
+  local cur = redis.call('HMGET', key, 'v', 't')
+  local v = tonumber(cur[1] or '0')
+  if v ~= tonumber(ARGV[2 * i + 2]) then
     out[i] = -1
+  elseif ttl > 0 and (not cur[2] or now - tonumber(cur[2]) >= every) then
+    redis.call('HSET', key, 'v', v + 1, 's', ARGV[2 * i + 3], 't', now)
+    redis.call('PEXPIRE', key, ttl)
+    out[i] = v + 1
   else
-    redis.call('HSET', key, 'v', v + 1, 's', ARGV[2 * i + 1])
-    if ttl > 0 then redis.call('PEXPIRE', key, ttl) end
+    redis.call('HSET', key, 'v', v + 1, 's', ARGV[2 * i + 3])
     out[i] = v + 1
   end
 end
 return out
 `)
+
+// ttlRefresh is how often, at most, a document's TTL is set again: a
+// 64th of it (1.4 days of the default 90). PEXPIRE on every write was
+// about half of the state script's Redis CPU; a document still expires
+// no sooner than 63/64 of the TTL after its last write, and never later
+// than the TTL. Field t of the document's hash is when it was last set.
+func ttlRefresh(ttl time.Duration) time.Duration { return ttl / 64 }
 
 // casBatchSize bounds the documents of one casBatchScript call: Redis
 // serves no other client while a script runs (about 5 us a document).
@@ -253,6 +276,8 @@ func (s *Store) SaveWithTimers(ctx context.Context, timers []Timer, writes []Wri
 // save runs one pipeline; it returns the writes that failed with NOSCRIPT.
 func (s *Store) save(ctx context.Context, timers []Timer, writes []Write, conflicts *[]string) ([]Write, error) {
 	ttl := strconv.FormatInt(s.ttl.Milliseconds(), 10)
+	now := strconv.FormatInt(s.now().UnixMilli(), 10)
+	every := strconv.FormatInt(ttlRefresh(s.ttl).Milliseconds(), 10)
 	pipe := s.rdb.Pipeline()
 	timerCmds := make([]redis.Cmder, 0, len(timers))
 	for _, t := range timers {
@@ -273,14 +298,14 @@ func (s *Store) save(ctx context.Context, timers []Timer, writes []Write, confli
 	batched := !cluster
 	if !batched {
 		for i, w := range writes {
-			calls = append(calls, call{casScript.EvalSha(ctx, pipe, []string{s.Key(w.User, w.Side)}, w.Expect, w.Data, ttl), i, i + 1})
+			calls = append(calls, call{casScript.EvalSha(ctx, pipe, []string{s.Key(w.User, w.Side)}, w.Expect, w.Data, ttl, now, every), i, i + 1})
 		}
 	} else {
 		for from := 0; from < len(writes); from += casBatchSize {
 			to := min(from+casBatchSize, len(writes))
 			keys := make([]string, 0, to-from)
-			args := make([]any, 0, 1+2*(to-from))
-			args = append(args, ttl)
+			args := make([]any, 0, 3+2*(to-from))
+			args = append(args, ttl, now, every)
 			for _, w := range writes[from:to] {
 				keys = append(keys, s.Key(w.User, w.Side))
 				args = append(args, w.Expect, w.Data)

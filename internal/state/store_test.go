@@ -140,3 +140,54 @@ func TestSaveOnRedisCluster(t *testing.T) {
 		t.Fatalf("documents %+v", docs)
 	}
 }
+
+// A write refreshes the document's TTL when the last refresh is a 64th
+// of the TTL old or more (or unknown, as on documents written before the
+// refresh time was kept), and leaves it alone in between: on a single
+// Redis (one script call for the batch) and on Redis Cluster (one each).
+func TestWritesRefreshTheTTLAtMostEvery64thOfIt(t *testing.T) {
+	for _, mode := range []string{"single", "cluster"} {
+		t.Run(mode, func(t *testing.T) {
+			var rdb redis.UniversalClient
+			if mode == "single" {
+				rdb = testenv.StartRedis(t).Client
+			} else {
+				rdb = redis.NewClusterClient(&redis.ClusterOptions{Addrs: testenv.StartRedisCluster(t, 3).Addrs})
+				t.Cleanup(func() { rdb.Close() })
+			}
+			ctx := context.Background()
+			now := time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)
+			const ttl = 64 * time.Hour // refreshed at most hourly
+			s := New(rdb, Options{TTL: ttl, Now: func() time.Time { return now }})
+			pttl := func(user string) time.Duration { return rdb.PTTL(ctx, s.Key(user, Click)).Val() }
+			write := func(user string, version int64) {
+				t.Helper()
+				testenv.Must(t, s.Save(ctx, []Write{{User: user, Side: Click, Expect: version, Data: []byte("d")}}), "save")
+			}
+
+			write("u", 0)
+			if d := pttl("u"); d < ttl-time.Minute || d > ttl {
+				t.Fatalf("first write: TTL %s, want %s", d, ttl)
+			}
+			testenv.Must(t, rdb.PExpire(ctx, s.Key("u", Click), time.Minute).Err(), "shorten")
+			now = now.Add(59 * time.Minute)
+			write("u", 1)
+			if d := pttl("u"); d > time.Minute {
+				t.Fatalf("write 59 minutes after a refresh set the TTL again (%s)", d)
+			}
+			now = now.Add(time.Minute)
+			write("u", 2)
+			if d := pttl("u"); d < ttl-time.Minute {
+				t.Fatalf("write an hour after a refresh left the TTL at %s, want %s", d, ttl)
+			}
+
+			// A document from before refresh times were kept: no field t,
+			// no TTL.
+			testenv.Must(t, rdb.HSet(ctx, s.Key("old", Click), "v", 3, "s", "d").Err(), "old document")
+			write("old", 3)
+			if d := pttl("old"); d < ttl-time.Minute {
+				t.Fatalf("first write to an old document: TTL %s, want %s", d, ttl)
+			}
+		})
+	}
+}
