@@ -196,6 +196,10 @@ type SystemRow struct {
 	// state is fenced and exactly once, its alerts at least once with
 	// stable ids).
 	Guarantee string `json:"guarantee"`
+	// Work is what cxstream ran: "all processors" (churn, segments and
+	// funnel breakdowns too) or "the peer's work" (funnel and sentiment
+	// alone); "" for the peer.
+	Work string `json:"work,omitempty"`
 	// CPU counts every process of the system: cxstream and redis-server,
 	// or the peer's JVM (RocksDB included).
 	EventsPerS           Stat `json:"events_per_s"`
@@ -897,13 +901,16 @@ func Print(w io.Writer, r *Result) {
 		for _, f := range c.Funnels {
 			fmt.Fprintf(w, "funnel %q agreed: entries %d, reached %v, conversions %d, abandonments %d\n", f.Name, f.Entries, f.Reached, f.Conversions, f.Abandonments)
 		}
-		fmt.Fprintf(w, "%-30s %24s %24s %20s %18s\n", "system", "events/s", "events per CPU s", "CPU s per million", "peak RSS MB")
+		fmt.Fprintf(w, "%-42s %12s %24s %20s %18s\n", "system", "events/s", "events per CPU s", "CPU s per million", "peak RSS MB")
 		for _, s := range c.Systems {
 			name := s.System
 			if s.Guarantee != "" {
 				name += " " + s.Guarantee
 			}
-			fmt.Fprintf(w, "%-30s %24s %24s %20s %18s\n", name, s.EventsPerS.Format("%.0f"), s.EventsPerCPUSecond.Format("%.0f"), s.CPUSecondsPerMillion.Format("%.1f"), s.PeakRSSMB.Format("%.0f"))
+			if s.Work != "" {
+				name += " (" + s.Work + ")"
+			}
+			fmt.Fprintf(w, "%-42s %12s %24s %20s %18s\n", name, s.EventsPerS.Format("%.0f"), s.EventsPerCPUSecond.Format("%.0f"), s.CPUSecondsPerMillion.Format("%.1f"), s.PeakRSSMB.Format("%.0f"))
 		}
 	}
 }

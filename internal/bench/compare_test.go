@@ -43,14 +43,20 @@ func TestPeerFunnelRulesGiveCxstreamsFigures(t *testing.T) {
 	defs[0].Window = time.Second
 	lateness := 100 * time.Millisecond
 	cfg := b.comparisonConfig(d, defs, lateness)
-	_, got, err := b.processForFigures(ctx, d, cfg)
+	_, got, err := b.processForFigures(ctx, d, cfg, nil)
 	testenv.Must(t, err, "cxstream")
+	// The comparison's second cxstream run: the peer's work alone.
+	_, gotPeerWork, err := b.processForFigures(ctx, d, withPeerWork(b.comparisonConfig(d, defs, lateness)), peerWork)
+	testenv.Must(t, err, "cxstream with the peer's work")
 
 	want := peerModel(t, ctx, k.Brokers, d, defs[0], lateness.Milliseconds())
 	if want.Conversions == 0 || want.Abandonments == 0 || want.Entries == 0 {
 		t.Fatalf("the dataset does not exercise the funnel: %+v", want)
 	}
 	if err := CompareFunnels("cxstream", got, "peer rules", []FunnelFigures{want}); err != nil {
+		t.Fatal(err)
+	}
+	if err := CompareFunnels("cxstream with the peer's work", gotPeerWork, "peer rules", []FunnelFigures{want}); err != nil {
 		t.Fatal(err)
 	}
 }

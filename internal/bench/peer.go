@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -65,17 +66,17 @@ type comparison struct {
 }
 
 type systemSeries struct {
-	system, guarantee         string
+	system, guarantee, work   string
 	perS, perCPU, cpuPM, peak []float64
 }
 
-func (c *comparison) series(system, guarantee string) *systemSeries {
+func (c *comparison) series(system, guarantee, work string) *systemSeries {
 	for _, s := range c.systems {
-		if s.system == system && s.guarantee == guarantee {
+		if s.system == system && s.guarantee == guarantee && s.work == work {
 			return s
 		}
 	}
-	s := &systemSeries{system: system, guarantee: guarantee}
+	s := &systemSeries{system: system, guarantee: guarantee, work: work}
 	c.systems = append(c.systems, s)
 	return s
 }
@@ -90,7 +91,7 @@ func (s *systemSeries) add(events int, seconds, cpuSeconds, peakMB float64) {
 func (c *comparison) result() *Comparison {
 	out := &Comparison{Peer: PeerKStreams, Events: c.events, FunnelWindowMs: comparisonWindow(c.events).Milliseconds(), LatenessMs: comparisonLateness.Milliseconds(), Funnels: c.funnels}
 	for _, s := range c.systems {
-		out.Systems = append(out.Systems, SystemRow{System: s.system, Guarantee: s.guarantee, EventsPerS: Summarize(s.perS),
+		out.Systems = append(out.Systems, SystemRow{System: s.system, Guarantee: s.guarantee, Work: s.work, EventsPerS: Summarize(s.perS),
 			EventsPerCPUSecond: Summarize(s.perCPU), CPUSecondsPerMillion: Summarize(s.cpuPM), PeakRSSMB: Summarize(s.peak)})
 	}
 	return out
@@ -103,20 +104,31 @@ func (b *bencher) compare(ctx context.Context, d *dataset, c *comparison) (*comp
 	if c == nil {
 		c = &comparison{events: d.events}
 	}
-	cfg := b.comparisonConfig(d, comparisonFunnels(d.events), comparisonLateness)
 	if err := b.pinSUT(); err != nil {
 		return nil, err
 	}
 	b.phase(ctx, "comparison")
-	m, figs, err := b.processForFigures(ctx, d, cfg)
+	cfg := b.comparisonConfig(d, comparisonFunnels(d.events), comparisonLateness)
+	m, figs, err := b.processForFigures(ctx, d, cfg, nil)
 	if err != nil {
 		return nil, err
 	}
-	seconds := float64(d.events) / m.perS
-	cpu := m.cpuPerMillion * float64(d.events) / 1e6
-	c.series("cxstream + redis-server", "").add(d.events, seconds, cpu, m.peakRSSMB+m.redisRSSMB)
-	b.logf("comparison: cxstream %.0f events/s, %.0f events per CPU s (cxstream and redis-server)", m.perS, float64(d.events)/cpu)
+	b.addCxstream(c, d, m, workAll)
 	b.logf("comparison: cxstream's Redis per event: %s", m.redisCommands)
+
+	// The same work as the peer: no churn or segment processor, no funnel
+	// breakdowns. Its funnel figures must be the same.
+	b.phase(ctx, "comparison-peer-work")
+	same := withPeerWork(b.comparisonConfig(d, comparisonFunnels(d.events), comparisonLateness))
+	sm, sameFigs, err := b.processForFigures(ctx, d, same, peerWork)
+	if err != nil {
+		return nil, err
+	}
+	if err := CompareFunnels("cxstream", figs, "cxstream with the peer's work", sameFigs); err != nil {
+		return nil, err
+	}
+	b.addCxstream(c, d, sm, workPeer)
+
 	b.phase(ctx, "peer")
 	for _, g := range peerGuarantees {
 		pm, peerFigs, err := b.runPeer(ctx, d, cfg, g)
@@ -126,14 +138,43 @@ func (b *bencher) compare(ctx context.Context, d *dataset, c *comparison) (*comp
 		if err := CompareFunnels("cxstream", figs, "kstreams", peerFigs); err != nil {
 			return nil, fmt.Errorf("comparison with kstreams %s: %w", g, err)
 		}
-		c.series("kstreams", g).add(d.events, pm.seconds, pm.cpu, pm.peakRSSMB)
+		c.series("kstreams", g, "").add(d.events, pm.seconds, pm.cpu, pm.peakRSSMB)
 		b.logf("comparison: kstreams %s %.0f events/s, %.0f events per CPU s (JVM), funnel figures agree", g, float64(d.events)/pm.seconds, float64(d.events)/pm.cpu)
 	}
 	c.funnels = figs
 	return c, nil
 }
 
-// comparisonConfig is cxstream's configuration for the comparison on d.
+// What cxstream runs in the comparison: everything it does by default,
+// and only what the peer does too.
+const (
+	workAll  = "all processors"
+	workPeer = "the peer's work"
+)
+
+// peerWork are the processors doing what the peer does: the funnel (with
+// dedup, fencing and timers, which the pipeline does for every processor)
+// and the rolling negative-chat count (sentiment, with the word list).
+var peerWork = []string{"funnel", "sentiment"}
+
+// withPeerWork is cfg without segments and funnel breakdowns, to run with
+// peerWork alone.
+func withPeerWork(cfg config.Config) config.Config {
+	cfg.Segments.Enabled = false
+	cfg.Funnels = slices.Clone(cfg.Funnels)
+	for i := range cfg.Funnels {
+		cfg.Funnels[i].Breakdowns = nil
+	}
+	return cfg
+}
+
+func (b *bencher) addCxstream(c *comparison, d *dataset, m measured, work string) {
+	seconds := float64(d.events) / m.perS
+	cpu := m.cpuPerMillion * float64(d.events) / 1e6
+	c.series("cxstream + redis-server", "", work).add(d.events, seconds, cpu, m.peakRSSMB+m.redisRSSMB)
+	b.logf("comparison: cxstream (%s) %.0f events/s, %.0f events per CPU s (cxstream and redis-server)", work, m.perS, float64(d.events)/cpu)
+}
+
 func (b *bencher) comparisonConfig(d *dataset, funnels []funnel.Definition, lateness time.Duration) config.Config {
 	cfg := b.config(d)
 	cfg.Funnels = funnels
@@ -146,9 +187,9 @@ func (b *bencher) comparisonConfig(d *dataset, funnels []funnel.Definition, late
 
 // processForFigures runs cxstream with the word-list scorer over d and
 // reads its funnel figures once everything is committed.
-func (b *bencher) processForFigures(ctx context.Context, d *dataset, cfg config.Config) (measured, []FunnelFigures, error) {
+func (b *bencher) processForFigures(ctx context.Context, d *dataset, cfg config.Config, only []string) (measured, []FunnelFigures, error) {
 	var figs []FunnelFigures
-	m, err := b.process(ctx, d, cfg, runner.Options{Scorer: NewWordListScorer(NegativeWords())}, func(*runner.Processor) error {
+	m, err := b.process(ctx, d, cfg, runner.Options{Scorer: NewWordListScorer(NegativeWords()), Only: only}, func(*runner.Processor) error {
 		var err error
 		figs, err = b.cxstreamFunnels(ctx, cfg)
 		return err

@@ -2,6 +2,7 @@ package runner
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/cxstream/cxstream/internal/config"
 	"github.com/cxstream/cxstream/processors"
@@ -47,4 +48,21 @@ func Processors(cfg config.Config, scorer sentiment.Scorer) ([]processors.Proces
 		procs = append(procs, segment.NewKeyed(sg)) // after funnel and churn: it reads their Facts of the same click
 	}
 	return procs, nil
+}
+
+// only keeps the processors named in names, in their order; a name that
+// matches none is an error.
+func only(procs []processors.Processor, names []string) ([]processors.Processor, error) {
+	for _, n := range names {
+		if !slices.ContainsFunc(procs, func(p processors.Processor) bool { return p.Name() == n }) {
+			return nil, fmt.Errorf("no processor named %q is configured", n)
+		}
+	}
+	var kept []processors.Processor
+	for _, p := range procs {
+		if slices.Contains(names, p.Name()) {
+			kept = append(kept, p)
+		}
+	}
+	return kept, nil
 }

@@ -57,6 +57,9 @@ type Options struct {
 	// DuePage overrides how many due timers a batch loads at once (tests
 	// use a tiny page to exercise paging).
 	DuePage int
+	// Only, when set, runs just the named processors of those cfg
+	// configures (the benchmark's comparison with a peer that does less).
+	Only []string
 }
 
 // New builds a processor from cfg. It connects nothing yet but the HTTP
@@ -76,6 +79,9 @@ func New(cfg config.Config, log *zap.Logger, opts Options) (_ *Processor, err er
 		return nil, err
 	}
 	procs, err := Processors(cfg, opts.Scorer)
+	if err == nil && len(opts.Only) > 0 {
+		procs, err = only(procs, opts.Only)
+	}
 	if err != nil {
 		return nil, err
 	}
