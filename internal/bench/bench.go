@@ -66,6 +66,10 @@ type Options struct {
 	// PeerDir is the peer's Maven project (default test/peers/kstreams);
 	// its jar is built with mvn when missing.
 	PeerDir string
+	// Config is what cxstream runs with in every run (nil: the defaults),
+	// --config's file for `cxstream bench`; brokers, Redis, topics, group,
+	// key prefix and HTTP address are the bench's own.
+	Config *config.Config
 	// Log receives progress lines.
 	Log io.Writer
 }
@@ -702,6 +706,9 @@ func (b *bencher) redisCPU() float64 {
 
 func (b *bencher) config(d *dataset) config.Config {
 	cfg := config.Default()
+	if b.o.Config != nil {
+		cfg = *b.o.Config
+	}
 	cfg.Kafka.Brokers = b.o.Brokers
 	b.seq++
 	cfg.Kafka.Group = fmt.Sprintf("bench-%s-%d", b.run, b.seq)

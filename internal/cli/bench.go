@@ -26,16 +26,19 @@ naive design (Redis round trips per event) on the same code path, event -> alert
 (p50/p99/p99.9) at 20%, 50% and 80% of the measured throughput, and scaling with
 partitions, users and chat share. --runs repeats the main figures and reports medians
 with ranges. --peer kstreams runs cxstream and the Kafka Streams peer on the same
-topics with a word-list scorer, checks that their funnel figures agree, and reports
-events/s and events per CPU second for each. test/bench/run.sh starts a local broker
-and redis-server (pinned with --cpus) and runs it.`,
+topics with a word-list scorer (cxstream twice: with all its processors, and with the
+peer's work alone), checks that their funnel figures agree, and reports events/s and
+events per CPU second for each. Each cxstream run also logs what Redis did per event.
+cxstream runs with --config's settings (processing, funnels, segments...; default: the
+defaults) on the bench's own topics and key prefix. test/bench/run.sh starts a local
+broker and redis-server (pinned with --cpus) and runs it.`,
 		Example: "  cxstream bench --brokers 127.0.0.1:9092 --redis 127.0.0.1:6379 --quick --json bench.json\n  cxstream bench --brokers 127.0.0.1:9092 --redis 127.0.0.1:6379 --quick --peer kstreams --cpus 0:1",
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, _, err := g.load(cmd, nil)
 			if err != nil {
 				return err
 			}
-			o.Brokers, o.RedisAddr, o.Log = cfg.Kafka.Brokers, cfg.Redis.Addrs[0], cmd.ErrOrStderr()
+			o.Brokers, o.RedisAddr, o.Log, o.Config = cfg.Kafka.Brokers, cfg.Redis.Addrs[0], cmd.ErrOrStderr(), &cfg
 			tuneGC() // as `cxstream run` does
 			if cpuProfile != "" {
 				f, err := os.Create(cpuProfile)
