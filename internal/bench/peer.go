@@ -114,7 +114,6 @@ func (b *bencher) compare(ctx context.Context, d *dataset, c *comparison) (*comp
 		return nil, err
 	}
 	b.addCxstream(c, d, m, workAll)
-	b.logf("comparison: cxstream's Redis per event: %s", m.redisCommands)
 
 	// The same work as the peer: no churn or segment processor, no funnel
 	// breakdowns. Its funnel figures must be the same.
@@ -173,6 +172,7 @@ func (b *bencher) addCxstream(c *comparison, d *dataset, m measured, work string
 	cpu := m.cpuPerMillion * float64(d.events) / 1e6
 	c.series("cxstream + redis-server", "", work).add(d.events, seconds, cpu, m.peakRSSMB+m.redisRSSMB)
 	b.logf("comparison: cxstream (%s) %.0f events/s, %.0f events per CPU s (cxstream and redis-server)", work, m.perS, float64(d.events)/cpu)
+	b.logf("comparison: cxstream's (%s) Redis per event: %s", work, m.redisCommands)
 }
 
 func (b *bencher) comparisonConfig(d *dataset, funnels []funnel.Definition, lateness time.Duration) config.Config {

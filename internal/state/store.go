@@ -178,31 +178,15 @@ func docOf(cmd *redis.SliceCmd) (Doc, error) {
 	return d, nil
 }
 
-// casScript writes a document only if its version is unchanged, bumps the
-// version and refreshes the TTL (see ttlRefresh), atomically. ARGV: the
-// expected version, the data, the TTL (ms), the time (ms) and the refresh
-// interval (ms). Redis Cluster runs it once per document (a script's keys
-// must share a slot there).
+// casScript writes documents only if their versions are unchanged, bumps
+// each version and refreshes the TTL (see ttlRefresh), one document after
+// the other, atomically. ARGV[1..3] are the TTL (ms), the time (ms) and
+// the refresh interval (ms), then come each document's expected version
+// and data. It returns each document's new version, or -1 where the
+// version had moved. Redis Cluster gets one document per call (a script's
+// keys must share a slot there); a single Redis up to casBatchSize, since
+// one call per document cost Redis a call's overhead every time.
 var casScript = redis.NewScript(`
-local cur = redis.call('HMGET', KEYS[1], 'v', 't')
-local v = tonumber(cur[1] or '0')
-if v ~= tonumber(ARGV[1]) then return -1 end
-local ttl, now = tonumber(ARGV[3]), tonumber(ARGV[4])
-if ttl > 0 and (not cur[2] or now - tonumber(cur[2]) >= tonumber(ARGV[5])) then
-  redis.call('HSET', KEYS[1], 'v', v + 1, 's', ARGV[2], 't', now)
-  redis.call('PEXPIRE', KEYS[1], ttl)
-else
-  redis.call('HSET', KEYS[1], 'v', v + 1, 's', ARGV[2])
-end
-return v + 1
-`)
-
-// casBatchScript is casScript for many documents in one call: ARGV[1..3]
-// are the TTL, the time and the refresh interval, then come each
-// document's expected version and data. It returns each document's new
-// version, or -1 where the version had moved. One call per document cost
-// Redis a call's overhead each time on top of the script's work.
-var casBatchScript = redis.NewScript(`
 local ttl, now, every = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local out = {}
 for i, key in ipairs(KEYS) do
@@ -229,7 +213,7 @@ return out
 // than the TTL. Field t of the document's hash is when it was last set.
 func ttlRefresh(ttl time.Duration) time.Duration { return ttl / 64 }
 
-// casBatchSize bounds the documents of one casBatchScript call: Redis
+// casBatchSize bounds the documents of one casScript call: Redis
 // serves no other client while a script runs (about 10 us a document), so
 // a call holds the other workers' round trips up by a third of a
 // millisecond at most; 128 saved no more Redis CPU in the bench.
@@ -290,31 +274,26 @@ func (s *Store) save(ctx context.Context, timers []Timer, writes []Write, confli
 			timerCmds = append(timerCmds, pipe.ZRem(ctx, t.Index, t.User))
 		}
 	}
-	// Each call covers writes[from:to]: one document on Redis Cluster,
-	// up to casBatchSize elsewhere.
+	// Each call covers writes[from:to].
 	type call struct {
 		cmd      *redis.Cmd
 		from, to int
 	}
-	calls := make([]call, 0, len(writes)/casBatchSize+1)
-	_, cluster := s.rdb.(*redis.ClusterClient)
-	batched := !cluster
-	if !batched {
-		for i, w := range writes {
-			calls = append(calls, call{casScript.EvalSha(ctx, pipe, []string{s.Key(w.User, w.Side)}, w.Expect, w.Data, ttl, now, every), i, i + 1})
+	per := casBatchSize
+	if _, cluster := s.rdb.(*redis.ClusterClient); cluster {
+		per = 1
+	}
+	calls := make([]call, 0, len(writes)/per+1)
+	for from := 0; from < len(writes); from += per {
+		to := min(from+per, len(writes))
+		keys := make([]string, 0, to-from)
+		args := make([]any, 0, 3+2*(to-from))
+		args = append(args, ttl, now, every)
+		for _, w := range writes[from:to] {
+			keys = append(keys, s.Key(w.User, w.Side))
+			args = append(args, w.Expect, w.Data)
 		}
-	} else {
-		for from := 0; from < len(writes); from += casBatchSize {
-			to := min(from+casBatchSize, len(writes))
-			keys := make([]string, 0, to-from)
-			args := make([]any, 0, 3+2*(to-from))
-			args = append(args, ttl, now, every)
-			for _, w := range writes[from:to] {
-				keys = append(keys, s.Key(w.User, w.Side))
-				args = append(args, w.Expect, w.Data)
-			}
-			calls = append(calls, call{casBatchScript.EvalSha(ctx, pipe, keys, args...), from, to})
-		}
+		calls = append(calls, call{casScript.EvalSha(ctx, pipe, keys, args...), from, to})
 	}
 	_, _ = pipe.Exec(ctx) // errors are per command, read below
 	for _, c := range timerCmds {
@@ -324,15 +303,7 @@ func (s *Store) save(ctx context.Context, timers []Timer, writes []Write, confli
 	}
 	var retry []Write
 	for _, c := range calls {
-		var versions []int64
-		var err error
-		if batched {
-			versions, err = c.cmd.Int64Slice()
-		} else {
-			var v int64
-			v, err = c.cmd.Int64()
-			versions = []int64{v}
-		}
+		versions, err := c.cmd.Int64Slice()
 		switch {
 		case err != nil && strings.HasPrefix(err.Error(), "NOSCRIPT"):
 			// The script did not run: none of its writes happened.
@@ -357,9 +328,6 @@ func (s *Store) Prepare(ctx context.Context) error { return s.loadScript(ctx) }
 func (s *Store) loadScript(ctx context.Context) error {
 	load := func(ctx context.Context, c redis.Scripter) error {
 		if err := casScript.Load(ctx, c).Err(); err != nil {
-			return err
-		}
-		if err := casBatchScript.Load(ctx, c).Err(); err != nil {
 			return err
 		}
 		return raiseScript.Load(ctx, c).Err()
