@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 	"github.com/redis/go-redis/v9"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -819,6 +820,13 @@ func (b *bencher) latency(ctx context.Context, rate float64) (latencyFigures, er
 	b.logf("latency run: processor batch time p50 %.1f ms, p99 %.1f ms over %d batches",
 		1000*histQuantile(p.Metrics.Registry, "cx_batch_seconds", 0.5), 1000*histQuantile(p.Metrics.Registry, "cx_batch_seconds", 0.99),
 		int(histCount(p.Metrics.Registry, "cx_batch_seconds")))
+	reg := p.Metrics.Registry
+	split := func(name string, labels ...string) string {
+		return fmt.Sprintf("%.1f/%.1f", 1000*histQuantile(reg, name, 0.5, labels...), 1000*histQuantile(reg, name, 0.99, labels...))
+	}
+	b.logf("latency run: batch steps p50/p99 ms: timers %s, load %s, publish %s, save %s, watermark %s",
+		split("cx_redis_seconds", "op", "timers"), split("cx_redis_seconds", "op", "load"), split("cx_publish_seconds"),
+		split("cx_redis_seconds", "op", "save"), split("cx_redis_seconds", "op", "watermark"))
 	slices.Sort(toDetect)
 	slices.Sort(toRead)
 	b.logf("latency split: event -> detected p50 %.0f p99 %.0f ms; detected -> alert read p50 %.0f p99 %.0f ms",
@@ -931,8 +939,9 @@ func joinMB(v []float64) string {
 }
 
 // histQuantile estimates a quantile of a histogram family (all series
-// merged) by linear interpolation within buckets.
-func histQuantile(g prometheus.Gatherer, name string, q float64) float64 {
+// merged, or with labels those whose labels have these name=value pairs)
+// by linear interpolation within buckets.
+func histQuantile(g prometheus.Gatherer, name string, q float64, labels ...string) float64 {
 	mfs, _ := g.Gather()
 	for _, mf := range mfs {
 		if mf.GetName() != name {
@@ -942,6 +951,9 @@ func histQuantile(g prometheus.Gatherer, name string, q float64) float64 {
 		counts := map[float64]uint64{}
 		var total uint64
 		for _, m := range mf.GetMetric() {
+			if !hasLabels(m, labels) {
+				continue
+			}
 			h := m.GetHistogram()
 			total += h.GetSampleCount()
 			for _, b := range h.GetBucket() {
@@ -967,6 +979,22 @@ func histQuantile(g prometheus.Gatherer, name string, q float64) float64 {
 		return prevBound
 	}
 	return 0
+}
+
+// hasLabels reports whether m has each name=value pair of labels.
+func hasLabels(m *dto.Metric, labels []string) bool {
+	for i := 0; i+1 < len(labels); i += 2 {
+		found := false
+		for _, l := range m.GetLabel() {
+			if l.GetName() == labels[i] && l.GetValue() == labels[i+1] {
+				found = true
+			}
+		}
+		if !found {
+			return false
+		}
+	}
+	return true
 }
 
 func histCount(g prometheus.Gatherer, name string) float64 {

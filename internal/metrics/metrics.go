@@ -31,6 +31,7 @@ type Metrics struct {
 	ProcessorErrors  *prometheus.CounterVec   // processor
 	BatchSeconds     prometheus.Observer
 	RedisSeconds     *prometheus.HistogramVec // op
+	PublishSeconds   prometheus.Observer
 	StateConflicts   prometheus.Counter
 	BatchRetries     prometheus.Counter
 	Commits          *prometheus.CounterVec // result
@@ -73,6 +74,7 @@ func New() *Metrics {
 		ProcessorErrors:  f.counter("cx_processor_errors_total", "Processor errors (recovered panics), by processor.", "processor"),
 		BatchSeconds:     f.histogram("cx_batch_seconds", "Time to make a batch durable: decode, state, alerts, state write.", prometheus.ExponentialBuckets(0.0005, 2, 14)).WithLabelValues(),
 		RedisSeconds:     f.histogram("cx_redis_seconds", "Redis round-trip time, by operation.", prometheus.ExponentialBuckets(0.0001, 2, 16), "op"),
+		PublishSeconds:   f.histogram("cx_publish_seconds", "Time from producing a batch's alerts and dead letters to Kafka acknowledging them all.", prometheus.ExponentialBuckets(0.0001, 2, 16)).WithLabelValues(),
 		StateConflicts:   f.counter("cx_state_conflicts_total", "State writes refused because another writer changed the document.").WithLabelValues(),
 		BatchRetries:     f.counter("cx_batch_retries_total", "Batches retried after an error (Redis or Kafka unavailable, conflicts).").WithLabelValues(),
 		TimersFired:      f.counter("cx_timers_fired_total", "Users handled because a timer (funnel window, inactivity check) was due.").WithLabelValues(),
