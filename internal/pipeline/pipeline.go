@@ -20,6 +20,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"sync"
@@ -238,6 +239,10 @@ type Pipeline struct {
 
 	wmMu sync.Mutex
 	wms  map[topicPartition]int64 // watermarks of the partitions this instance works
+	// unstored are watermarks of durable batches not yet stored in Redis:
+	// the partition's next state write takes them along, or its next
+	// timer tick or its release stores them (see finish).
+	unstored map[topicPartition]int64
 
 	cache *stateCache // nil: off
 }
@@ -363,10 +368,15 @@ func (p *Pipeline) Process(ctx context.Context, recs []*kgo.Record) (Result, err
 		}
 		c.end = max(c.end, ev.Time()-p.o.AllowedLateness.Milliseconds())
 	}
-	dueIDs, err := p.dueTimers(ctx, clocks)
+	// The due timers are read with the batch's users; their users not in
+	// the batch are loaded after, in a second round trip, when there are
+	// any.
+	dueClocks, queries := p.dueQueries(clocks)
+	users, due, err := p.load(ctx, userIDs, b.owner, queries)
 	if err != nil {
 		return b.res, err
 	}
+	dueIDs := p.takeDue(dueClocks, due)
 	if k := p.splitAt(recs, events, clocks); k < len(recs) {
 		// More timers fall due within this batch than one page holds:
 		// the records up to where the watermark passes the page's last
@@ -378,15 +388,21 @@ func (p *Pipeline) Process(ctx context.Context, recs []*kgo.Record) (Result, err
 		rest, err := p.Process(ctx, recs[k:])
 		return addResults(first, rest), err
 	}
+	var more []string
 	for _, id := range dueIDs {
 		if !seen[id] {
 			seen[id] = true
-			userIDs = append(userIDs, id)
+			more = append(more, id)
 		}
 	}
-	if b.users, err = p.load(ctx, userIDs, b.owner); err != nil {
-		return b.res, err
+	if len(more) > 0 {
+		rest, _, err := p.load(ctx, more, b.owner, nil)
+		if err != nil {
+			return b.res, err
+		}
+		maps.Copy(users, rest)
 	}
+	b.users = users
 	for _, c := range clocks {
 		p.armTimers(b, c)
 	}
@@ -559,11 +575,16 @@ func (p *Pipeline) reject(b *batch, r *kgo.Record, reason schemas.Reason, detail
 	b.t.add(&b.t.deadLetters, r.Topic+"\x00"+string(reason))
 }
 
-// finish makes a batch durable (commitEffects), then raises the
-// partitions' stored watermarks: only after the state they account for is
-// saved, so a restart never starts from a watermark its state lacks.
+// finish makes a batch durable (commitEffects), then moves the
+// partitions' watermarks on. Those are stored only after the state they
+// account for is saved, so a restart never starts from a watermark its
+// state lacks; not in a round trip of their own, but with the partition's
+// next state write (or timer tick): a stored watermark is a lower bound,
+// one left behind by a crash is moved on again by the events that follow,
+// and timers it fires again find their state moved on.
 func (p *Pipeline) finish(ctx context.Context, b *batch, clocks map[topicPartition]*clock) error {
-	if err := p.commitEffects(ctx, b.out, b.emitted, b.users); err != nil {
+	raises := p.unstoredOf(clocks)
+	if err := p.commitEffects(ctx, b.out, b.emitted, b.users, raises); err != nil {
 		return err
 	}
 	p.keep(b.owner, b.users)
@@ -571,16 +592,58 @@ func (p *Pipeline) finish(ctx context.Context, b *batch, clocks map[topicPartiti
 	// batch counts once, and received never trails applied.
 	countReceived(p.o.Metrics, b.recs)
 	b.t.record(p.o.Metrics, p.counters)
+	p.wmMu.Lock()
+	defer p.wmMu.Unlock()
+	for _, r := range raises {
+		if tp := (topicPartition{r.Topic, r.Partition}); p.unstored[tp] == r.At {
+			delete(p.unstored, tp)
+		}
+	}
 	for _, c := range clocks {
 		if c.wm > c.start && c.wm != noWatermark {
-			// The batch is durable: a watermark that fails to be stored
-			// is only behind (a lower bound), and the next batch or a
-			// replay after a restart moves it again.
-			if err := p.o.Store.RaiseWatermark(ctx, c.tp.topic, c.tp.partition, c.wm); err != nil {
-				p.o.Logger.Warn("watermark not stored", zap.String("topic", c.tp.topic), zap.Int32("partition", c.tp.partition), zap.Error(err))
+			if p.wms == nil {
+				p.wms = map[topicPartition]int64{}
 			}
-			p.setWatermark(c.tp, c.wm)
+			if p.unstored == nil {
+				p.unstored = map[topicPartition]int64{}
+			}
+			p.wms[c.tp] = c.wm
+			p.unstored[c.tp] = c.wm
 		}
+	}
+	return nil
+}
+
+// unstoredOf returns the clocks' partitions' watermarks not stored yet.
+func (p *Pipeline) unstoredOf(clocks map[topicPartition]*clock) []state.Watermark {
+	p.wmMu.Lock()
+	defer p.wmMu.Unlock()
+	var raises []state.Watermark
+	for tp := range clocks {
+		if wm, ok := p.unstored[tp]; ok {
+			raises = append(raises, state.Watermark{Topic: tp.topic, Partition: tp.partition, At: wm})
+		}
+	}
+	return raises
+}
+
+// storeWatermark stores the partition's watermark if it has moved since it
+// was last stored.
+func (p *Pipeline) storeWatermark(ctx context.Context, tp topicPartition) error {
+	raises := p.unstoredOf(map[topicPartition]*clock{tp: nil})
+	if len(raises) == 0 {
+		return nil
+	}
+	start := time.Now()
+	err := p.o.Store.RaiseWatermark(ctx, tp.topic, tp.partition, raises[0].At)
+	p.o.Metrics.RedisSeconds.WithLabelValues("watermark").Observe(time.Since(start).Seconds())
+	if err != nil {
+		return err
+	}
+	p.wmMu.Lock()
+	defer p.wmMu.Unlock()
+	if p.unstored[tp] == raises[0].At {
+		delete(p.unstored, tp)
 	}
 	return nil
 }
@@ -588,12 +651,16 @@ func (p *Pipeline) finish(ctx context.Context, b *batch, clocks map[topicPartiti
 // commitEffects makes a batch's effects durable in the order that keeps
 // replays safe: alerts and dead letters acknowledged by Kafka, then, in one
 // Redis round trip, timers (hints: a timer that fires early finds nothing
-// due in the state) followed by the state, whose fence marks the events
-// applied. The support queue is
-// fed after Kafka, like any other subscriber.
-func (p *Pipeline) commitEffects(ctx context.Context, out []*kgo.Record, alerts []*schemas.Alert, users map[string]*user) error {
-	if err := p.o.Publisher.Publish(ctx, out); err != nil {
-		return fmt.Errorf("publish alerts: %w", err)
+// due in the state) and earlier batches' watermarks, followed by the
+// state, whose fence marks the events applied. The support queue is fed
+// after Kafka, like any other subscriber.
+func (p *Pipeline) commitEffects(ctx context.Context, out []*kgo.Record, alerts []*schemas.Alert, users map[string]*user, raises []state.Watermark) error {
+	if len(out) > 0 {
+		start := time.Now()
+		if err := p.o.Publisher.Publish(ctx, out); err != nil {
+			return fmt.Errorf("publish alerts: %w", err)
+		}
+		p.o.Metrics.PublishSeconds.Observe(time.Since(start).Seconds())
 	}
 	if p.o.Queue != nil && len(alerts) > 0 {
 		if err := p.o.Queue.Push(ctx, alerts); err != nil {
@@ -606,7 +673,7 @@ func (p *Pipeline) commitEffects(ctx context.Context, out []*kgo.Record, alerts 
 			timers = append(timers, state.Timer{Index: u.timerIndex, User: id, Due: p.nextDue(u)})
 		}
 	}
-	return p.save(ctx, timers, users)
+	return p.save(ctx, timers, users, raises)
 }
 
 // nextDue is when the user's clickstream side needs attention without a
@@ -732,7 +799,7 @@ func (p *Pipeline) EventTime(r *kgo.Record) int64 {
 // load reads the users' state. With an owner, the documents of the
 // owner's stream come from the cache where it has them (taken out until
 // the batch is durable), and only the rest from Redis.
-func (p *Pipeline) load(ctx context.Context, ids []string, o *owner) (map[string]*user, error) {
+func (p *Pipeline) load(ctx context.Context, ids []string, o *owner, queries []state.DueQuery) (map[string]*user, [][]state.DueTimer, error) {
 	var cached map[string]cachedDoc
 	var known map[string]state.Side
 	if o != nil {
@@ -751,10 +818,10 @@ func (p *Pipeline) load(ctx context.Context, ids []string, o *owner) (map[string
 		}
 	}
 	start := time.Now()
-	docs, err := p.o.Store.LoadExcept(ctx, ids, known)
+	docs, due, err := p.o.Store.LoadWithDue(ctx, ids, known, queries)
 	p.o.Metrics.RedisSeconds.WithLabelValues("load").Observe(time.Since(start).Seconds())
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	users := make(map[string]*user, len(ids))
 	for _, id := range ids {
@@ -807,15 +874,15 @@ func (p *Pipeline) load(ctx context.Context, ids []string, o *owner) (map[string
 			}
 			u.encoded[i] = len(data)
 			if err := decodeDoc(data, stream, p.procs, u.States(), &u.sides[i]); err != nil {
-				return nil, fmt.Errorf("user state %s: %w", storeSides[i], err)
+				return nil, nil, fmt.Errorf("user state %s: %w", storeSides[i], err)
 			}
 		}
 		users[id] = u
 	}
-	return users, nil
+	return users, due, nil
 }
 
-func (p *Pipeline) save(ctx context.Context, timers []state.Timer, users map[string]*user) error {
+func (p *Pipeline) save(ctx context.Context, timers []state.Timer, users map[string]*user, raises []state.Watermark) error {
 	var writes []state.Write
 	var written []*int64 // the versions the writes move on
 	for id, u := range users {
@@ -837,7 +904,7 @@ func (p *Pipeline) save(ctx context.Context, timers []state.Timer, users map[str
 		}
 	}
 	start := time.Now()
-	err := p.o.Store.SaveWithTimers(ctx, timers, writes)
+	err := p.o.Store.SaveWithTimers(ctx, timers, writes, raises...)
 	p.o.Metrics.RedisSeconds.WithLabelValues("save").Observe(time.Since(start).Seconds())
 	if errors.Is(err, state.ErrConflict) {
 		p.o.Metrics.StateConflicts.Inc()

@@ -13,6 +13,7 @@ import (
 
 	json "github.com/goccy/go-json"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/redis/go-redis/v9"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/cxstream/cxstream/internal/metrics"
@@ -131,6 +132,7 @@ func (r *recorder) on(topic string) []*kgo.Record {
 }
 
 type fixture struct {
+	rdb   *redis.Client
 	p     *pipeline.Pipeline
 	pub   *recorder
 	store *state.Store
@@ -144,7 +146,7 @@ func newFixture(t *testing.T, lateness time.Duration) *fixture {
 	r := testenv.StartRedis(t)
 	v, err := schemas.NewValidator(0)
 	testenv.Must(t, err, "validator")
-	f := &fixture{pub: &recorder{}, store: state.New(r.Client, state.Options{Prefix: "t"}), m: metrics.New(),
+	f := &fixture{rdb: r.Client, pub: &recorder{}, store: state.New(r.Client, state.Options{Prefix: "t"}), m: metrics.New(),
 		now: time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC), off: map[string]int64{}}
 	f.p, err = pipeline.New(pipeline.Options{
 		Topics:          pipeline.Topics{Clickstream: clicks, Chat: chats, Alerts: alerts, DeadLetter: dead, Outputs: map[string]string{"counts": "counts"}},
@@ -472,5 +474,86 @@ func TestMergedBatchesDoNotLeaveAStaleCachedDocument(t *testing.T) {
 	testenv.Must(t, json.Unmarshal(f.doc(t, "u1", state.Click)["peek"], &seen), "click state")
 	if want := []int{0, 2, 4, 5, 5, 6}; !slices.Equal(seen.Seen, want) {
 		t.Errorf("the clicks saw %v chat messages before them, want %v", seen.Seen, want)
+	}
+}
+
+// roundTrips counts the commands and pipelines a Redis client sends.
+type roundTrips struct{ n int }
+
+func (c *roundTrips) DialHook(next redis.DialHook) redis.DialHook { return next }
+func (c *roundTrips) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		c.n++
+		return next(ctx, cmd)
+	}
+}
+func (c *roundTrips) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		c.n++
+		return next(ctx, cmds)
+	}
+}
+
+// A batch costs two Redis round trips: one reads its users' state with
+// the timers its events make due, one writes the state back with the
+// timers and the watermark of the batch before. A due timer of a user not
+// in the batch costs a third (that user's state). The last watermark is
+// stored by the partition's next timer tick, or when it is released.
+func TestABatchIsTwoRedisRoundTripsWithItsTimersAndWatermark(t *testing.T) {
+	f := newFixture(t, 0)
+	ctx := context.Background()
+	wmKey := f.store.WatermarkKey(clicks, 0)
+	stored := func() int64 {
+		t.Helper()
+		wm, err := f.rdb.Get(ctx, wmKey).Int64()
+		if errors.Is(err, redis.Nil) {
+			return 0
+		}
+		testenv.Must(t, err, "watermark")
+		return wm
+	}
+	_, err := f.p.Process(ctx, []*kgo.Record{f.click("e1", "u1", f.now)})
+	testenv.Must(t, err, "first batch")
+	if got := stored(); got != 0 {
+		t.Fatalf("watermark stored with its own batch: %d", got)
+	}
+
+	rt := &roundTrips{}
+	f.rdb.AddHook(rt)
+	t2 := f.now.Add(10 * time.Second)
+	_, err = f.p.Process(ctx, []*kgo.Record{f.click("e2", "u2", t2), f.click("e3", "u3", t2)})
+	testenv.Must(t, err, "second batch")
+	if rt.n != 2 {
+		t.Errorf("second batch: %d Redis round trips, want 2", rt.n)
+	}
+	if got := stored(); got != f.now.UnixMilli() {
+		t.Errorf("after the second batch the stored watermark is %d, want the first batch's %d", got, f.now.UnixMilli())
+	}
+
+	// u1's timer (+1m) comes due in a batch of u2 alone.
+	rt.n = 0
+	t3 := f.now.Add(65 * time.Second)
+	_, err = f.p.Process(ctx, []*kgo.Record{f.click("e4", "u2", t3)})
+	testenv.Must(t, err, "third batch")
+	if rt.n != 3 {
+		t.Errorf("batch with a due timer of another user: %d Redis round trips, want 3", rt.n)
+	}
+	if a := f.pub.on(alerts); len(a) != 1 || string(a[0].Key) != "u1" {
+		t.Fatalf("alerts %v, want u1's", a)
+	}
+	if got := stored(); got != t2.UnixMilli() {
+		t.Errorf("after the third batch the stored watermark is %d, want the second batch's %d", got, t2.UnixMilli())
+	}
+
+	_, err = f.p.FireTimers(ctx, clicks, 0, f.now, 0)
+	testenv.Must(t, err, "tick")
+	if got := stored(); got != t3.UnixMilli() {
+		t.Errorf("after a tick the stored watermark is %d, want the last batch's %d", got, t3.UnixMilli())
+	}
+	_, err = f.p.Process(ctx, []*kgo.Record{f.click("e5", "u3", t3.Add(time.Second))})
+	testenv.Must(t, err, "fourth batch")
+	f.p.Release(clicks, 0)
+	if got := stored(); got != t3.Add(time.Second).UnixMilli() {
+		t.Errorf("after a release the stored watermark is %d, want the last batch's %d", got, t3.Add(time.Second).UnixMilli())
 	}
 }

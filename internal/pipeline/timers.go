@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/cxstream/cxstream/internal/state"
 	"github.com/cxstream/cxstream/processors"
 	"go.uber.org/zap"
 )
@@ -22,6 +23,9 @@ func (p *Pipeline) FireTimers(ctx context.Context, topic string, partition int32
 		return Result{}, nil
 	}
 	tp := topicPartition{topic, partition}
+	if err := p.storeWatermark(ctx, tp); err != nil {
+		return Result{}, err
+	}
 	index := p.o.Store.TimerIndex(topic, partition)
 	if pending, err := p.o.Store.Pending(ctx, index); err == nil {
 		p.o.Metrics.TimersPending.WithLabelValues(topic, strconv.Itoa(int(partition))).Set(float64(pending))
@@ -53,7 +57,7 @@ func (p *Pipeline) drain(ctx context.Context, tp topicPartition, wm, target int6
 			return total, err
 		}
 		b := &batch{nowMs: now.UnixMilli(), owner: p.partitionOwner(tp)}
-		if b.users, err = p.load(ctx, ids, b.owner); err != nil {
+		if b.users, _, err = p.load(ctx, ids, b.owner, nil); err != nil {
 			return total, err
 		}
 		p.armTimers(b, c)
@@ -124,29 +128,53 @@ func (h *dueHeap) Pop() any {
 // partition's timers, which are then fired a page at a time.
 const DefaultDuePage = 5000
 
-// dueTimers reads, for every clock, the users whose stored timers fall due
-// before the clock's end, and returns them to be loaded with the batch. A
-// clock whose page came back full has truncated set and its end lowered
-// to the last deadline read.
-func (p *Pipeline) dueTimers(ctx context.Context, clocks map[topicPartition]*clock) ([]string, error) {
-	var ids []string
+// dueQueries asks, for every clock with a watermark, for the users whose
+// stored timers fall due before the clock's end; takeDue reads the
+// answers. Process sends them with its load, drain alone (dueTimers).
+func (p *Pipeline) dueQueries(clocks map[topicPartition]*clock) ([]*clock, []state.DueQuery) {
+	var cs []*clock
+	var qs []state.DueQuery
 	for _, c := range clocks {
 		if c.end == noWatermark {
 			continue
 		}
-		due, err := p.o.Store.DueUpTo(ctx, c.index, c.end, p.o.DuePage)
-		if err != nil {
-			return nil, err
+		cs = append(cs, c)
+		qs = append(qs, state.DueQuery{Index: c.index, UpTo: c.end, Limit: p.o.DuePage})
+	}
+	return cs, qs
+}
+
+// takeDue gives each clock its due timers and returns their users. A
+// clock whose page came back full has truncated set and its end lowered to
+// the last deadline read.
+func (p *Pipeline) takeDue(cs []*clock, due [][]state.DueTimer) []string {
+	var ids []string
+	for i, c := range cs {
+		if len(due[i]) == p.o.DuePage {
+			c.truncated, c.end = true, due[i][len(due[i])-1].Due
 		}
-		if len(due) == p.o.DuePage {
-			c.truncated, c.end = true, due[len(due)-1].Due
-		}
-		for _, d := range due {
+		for _, d := range due[i] {
 			ids = append(ids, d.User)
 			c.due = append(c.due, dueTimer{due: d.Due, user: d.User})
 		}
 	}
-	return ids, nil
+	return ids
+}
+
+// dueTimers reads the clocks' due timers (dueQueries) in a round trip of
+// their own and returns their users.
+func (p *Pipeline) dueTimers(ctx context.Context, clocks map[topicPartition]*clock) ([]string, error) {
+	cs, qs := p.dueQueries(clocks)
+	if len(qs) == 0 {
+		return nil, nil
+	}
+	start := time.Now()
+	_, due, err := p.o.Store.LoadWithDue(ctx, nil, nil, qs)
+	p.o.Metrics.RedisSeconds.WithLabelValues("timers").Observe(time.Since(start).Seconds())
+	if err != nil {
+		return nil, err
+	}
+	return p.takeDue(cs, due), nil
 }
 
 // armTimers replaces the stored deadlines read by dueTimers with the ones
@@ -228,11 +256,17 @@ func (p *Pipeline) setWatermark(tp topicPartition, wm int64) {
 	p.wms[tp] = wm
 }
 
-// Release forgets a partition's cached watermark and the cached user
-// state of its partition number when this instance no longer owns it; the
-// next owner reads the stored ones.
+// Release stores a partition's watermark if it moved since last stored,
+// and forgets it and the cached user state of its partition number when
+// this instance no longer owns it; the next owner reads the stored ones.
 func (p *Pipeline) Release(topic string, partition int32) {
 	tp := topicPartition{topic, partition}
+	ctx, cancel := context.WithTimeout(context.Background(), releaseTimeout)
+	defer cancel()
+	if err := p.storeWatermark(ctx, tp); err != nil {
+		// Only behind: the next owner moves it on with the events after.
+		p.o.Logger.Warn("watermark not stored", zap.String("topic", topic), zap.Int32("partition", partition), zap.Error(err))
+	}
 	if p.cache != nil {
 		// Entries of either topic's partition of this number may hold
 		// the other's documents as their own writer's (otherOwned).
@@ -242,4 +276,8 @@ func (p *Pipeline) Release(topic string, partition int32) {
 	p.wmMu.Lock()
 	defer p.wmMu.Unlock()
 	delete(p.wms, tp)
+	delete(p.unstored, tp)
 }
+
+// releaseTimeout bounds Release's Redis write: a rebalance waits for it.
+const releaseTimeout = 2 * time.Second

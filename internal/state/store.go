@@ -120,11 +120,30 @@ func (s *Store) Load(ctx context.Context, users []string) (map[string]UserDocs, 
 // LoadExcept is Load, except that the document known[user] names is not
 // read (the caller holds it): its Doc is left empty.
 func (s *Store) LoadExcept(ctx context.Context, users []string, known map[string]Side) (map[string]UserDocs, error) {
-	out := make(map[string]UserDocs, len(users))
-	if len(users) == 0 {
-		return out, nil
+	docs, _, err := s.LoadWithDue(ctx, users, known, nil)
+	return docs, err
+}
+
+// DueQuery asks for up to Limit timers of Index due at or before UpTo
+// (ms), in deadline order.
+type DueQuery struct {
+	Index string
+	UpTo  int64
+	Limit int
+}
+
+// LoadWithDue is LoadExcept that also answers the due-timer queries, in
+// the same pipelined round trip: due[i] answers queries[i].
+func (s *Store) LoadWithDue(ctx context.Context, users []string, known map[string]Side, queries []DueQuery) (docs map[string]UserDocs, due [][]DueTimer, err error) {
+	docs = make(map[string]UserDocs, len(users))
+	if len(users) == 0 && len(queries) == 0 {
+		return docs, nil, nil
 	}
 	pipe := s.rdb.Pipeline()
+	dueCmds := make([]*redis.ZSliceCmd, len(queries))
+	for i, q := range queries {
+		dueCmds[i] = pipe.ZRangeArgsWithScores(ctx, redis.ZRangeArgs{Key: q.Index, Start: "-inf", Stop: strconv.FormatInt(q.UpTo, 10), ByScore: true, Count: int64(q.Limit)})
+	}
 	cmds := make([][2]*redis.SliceCmd, len(users))
 	for i, u := range users {
 		skip := known[u]
@@ -137,25 +156,36 @@ func (s *Store) LoadExcept(ctx context.Context, users []string, known map[string
 	}
 	if pipe.Len() == 0 {
 		for _, u := range users {
-			out[u] = UserDocs{}
+			docs[u] = UserDocs{}
 		}
-		return out, nil // the caller holds every document: no round trip
+		return docs, nil, nil // the caller holds every document: no round trip
 	}
 	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
-		return nil, fmt.Errorf("load state: %w", err)
+		return nil, nil, fmt.Errorf("load state: %w", err)
+	}
+	due = make([][]DueTimer, len(queries))
+	for i, cmd := range dueCmds {
+		zs, err := cmd.Result()
+		if err != nil {
+			return nil, nil, fmt.Errorf("due timers: %w", err)
+		}
+		due[i] = make([]DueTimer, len(zs))
+		for j, z := range zs {
+			due[i][j] = DueTimer{User: z.Member.(string), Due: int64(z.Score)}
+		}
 	}
 	for i, u := range users {
 		click, err := docOf(cmds[i][0])
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		chat, err := docOf(cmds[i][1])
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
-		out[u] = UserDocs{Click: click, Chat: chat}
+		docs[u] = UserDocs{Click: click, Chat: chat}
 	}
-	return out, nil
+	return docs, due, nil
 }
 
 func docOf(cmd *redis.SliceCmd) (Doc, error) {
@@ -226,17 +256,19 @@ func (s *Store) Save(ctx context.Context, writes []Write) error {
 	return s.SaveWithTimers(ctx, nil, writes)
 }
 
-// SaveWithTimers sets timers and applies writes in one pipelined round
-// trip. The timers come first in the pipeline, so they are in place before
-// the state that needs them (a timer without its state is a harmless hint).
-func (s *Store) SaveWithTimers(ctx context.Context, timers []Timer, writes []Write) error {
-	if len(writes) == 0 && len(timers) == 0 {
+// SaveWithTimers sets timers, raises watermarks and applies writes in one
+// pipelined round trip. The timers come first in the pipeline, so they are
+// in place before the state that needs them (a timer without its state is
+// a harmless hint). A raise must be of state already durable: it is made
+// whatever becomes of the writes.
+func (s *Store) SaveWithTimers(ctx context.Context, timers []Timer, writes []Write, raises ...Watermark) error {
+	if len(writes) == 0 && len(timers) == 0 && len(raises) == 0 {
 		return nil
 	}
 	var conflicts []string
 	for attempt := 0; ; attempt++ {
-		retry, err := s.save(ctx, timers, writes, &conflicts)
-		timers = nil // set by the first pipeline whatever happened to the writes
+		retry, err := s.save(ctx, timers, raises, writes, &conflicts)
+		timers, raises = nil, nil // made by the first pipeline whatever happened to the writes
 		if err != nil {
 			return err
 		}
@@ -261,7 +293,7 @@ func (s *Store) SaveWithTimers(ctx context.Context, timers []Timer, writes []Wri
 }
 
 // save runs one pipeline; it returns the writes that failed with NOSCRIPT.
-func (s *Store) save(ctx context.Context, timers []Timer, writes []Write, conflicts *[]string) ([]Write, error) {
+func (s *Store) save(ctx context.Context, timers []Timer, raises []Watermark, writes []Write, conflicts *[]string) ([]Write, error) {
 	ttl := strconv.FormatInt(s.ttl.Milliseconds(), 10)
 	now := strconv.FormatInt(s.now().UnixMilli(), 10)
 	every := strconv.FormatInt(ttlRefresh(s.ttl).Milliseconds(), 10)
@@ -273,6 +305,11 @@ func (s *Store) save(ctx context.Context, timers []Timer, writes []Write, confli
 		} else {
 			timerCmds = append(timerCmds, pipe.ZRem(ctx, t.Index, t.User))
 		}
+	}
+	raiseCmds := make([]*redis.Cmd, 0, len(raises))
+	for _, r := range raises {
+		// EVAL, not EVALSHA: a short script, and no NOSCRIPT to retry.
+		raiseCmds = append(raiseCmds, raiseScript.Eval(ctx, pipe, []string{s.WatermarkKey(r.Topic, r.Partition)}, r.At))
 	}
 	// Each call covers writes[from:to].
 	type call struct {
@@ -299,6 +336,11 @@ func (s *Store) save(ctx context.Context, timers []Timer, writes []Write, confli
 	for _, c := range timerCmds {
 		if err := c.Err(); err != nil {
 			return nil, fmt.Errorf("schedule timers: %w", err)
+		}
+	}
+	for _, c := range raiseCmds {
+		if err := c.Err(); err != nil {
+			return nil, fmt.Errorf("store watermark: %w", err)
 		}
 	}
 	var retry []Write

@@ -36,6 +36,14 @@ local cur = tonumber(redis.call('GET', KEYS[1]) or '-9007199254740991')
 if tonumber(ARGV[1]) > cur then redis.call('SET', KEYS[1], ARGV[1]) end
 return 1`)
 
+// Watermark raises a partition's stored watermark to At (ms) unless a
+// higher one is stored; SaveWithTimers takes them.
+type Watermark struct {
+	Topic     string
+	Partition int32
+	At        int64
+}
+
 // RaiseWatermark stores wm for the partition unless a higher one is stored.
 func (s *Store) RaiseWatermark(ctx context.Context, topic string, partition int32, wm int64) error {
 	if err := raiseScript.Run(ctx, s.rdb, []string{s.WatermarkKey(topic, partition)}, wm).Err(); err != nil {
@@ -53,13 +61,9 @@ type DueTimer struct {
 // DueUpTo returns up to limit timers of index due at or before upTo (ms),
 // in deadline order.
 func (s *Store) DueUpTo(ctx context.Context, index string, upTo int64, limit int) ([]DueTimer, error) {
-	zs, err := s.rdb.ZRangeArgsWithScores(ctx, redis.ZRangeArgs{Key: index, Start: "-inf", Stop: strconv.FormatInt(upTo, 10), ByScore: true, Count: int64(limit)}).Result()
+	_, due, err := s.LoadWithDue(ctx, nil, nil, []DueQuery{{Index: index, UpTo: upTo, Limit: limit}})
 	if err != nil {
-		return nil, fmt.Errorf("due timers: %w", err)
+		return nil, err
 	}
-	out := make([]DueTimer, len(zs))
-	for i, z := range zs {
-		out[i] = DueTimer{User: z.Member.(string), Due: int64(z.Score)}
-	}
-	return out, nil
+	return due[0], nil
 }
