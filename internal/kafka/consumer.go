@@ -44,8 +44,9 @@ type TimeFunc func(*kgo.Record) int64
 type ConsumerOptions struct {
 	// MaxPollRecords bounds a poll, and with it a batch (default 2000).
 	MaxPollRecords int
-	// QueuedBatches per partition worker before the poll loop waits: the
-	// bound on memory when processing falls behind (default 2).
+	// QueuedBatches: a partition worker may have this many times
+	// MaxPollRecords records waiting before the poll loop waits for it:
+	// the bound on memory when processing falls behind (default 2).
 	QueuedBatches int
 	// ShutdownTimeout bounds how long a shutdown waits for batches in hand
 	// (default 20s).
@@ -302,7 +303,7 @@ func (c *Consumer) deliver(ctx context.Context, part int32, ds []delivery) {
 		if w == nil || len(ds) == 0 {
 			return
 		}
-		if w.inbox.put(ctx, ds, c.opts.QueuedBatches) || ctx.Err() != nil {
+		if w.inbox.put(ctx, ds, c.opts.QueuedBatches*c.opts.MaxPollRecords) || ctx.Err() != nil {
 			return
 		}
 	}

@@ -79,27 +79,35 @@ type delivery struct {
 	hwm  int64
 }
 
-// inbox holds the poll loop's deliveries for a worker, at most max at a
-// time. Once closed (the worker stopped) it refuses more, and the poll loop
-// gives them to the worker's successor: nothing received is dropped while
-// its partition is still owned.
+// inbox holds the poll loop's deliveries for a worker, up to a bound in
+// records: a busy worker's inbox goes on taking the small deliveries of
+// moderate load, so the poll loop, and with it every other partition's
+// fetching, waits only for a worker with that many records waiting. Once
+// closed (the worker stopped) it refuses more, and the poll loop gives
+// them to the worker's successor: nothing received is dropped while its
+// partition is still owned.
 type inbox struct {
-	mu     sync.Mutex
-	items  [][]delivery
-	closed bool
-	wake   chan struct{} // something was put
-	space  chan struct{} // something was taken
+	mu      sync.Mutex
+	items   [][]delivery
+	records int // in items
+	closed  bool
+	wake    chan struct{} // something was put
+	space   chan struct{} // something was taken
 }
 
-func (b *inbox) put(ctx context.Context, ds []delivery, max int) bool {
+// put adds ds once fewer than maxRecords records wait.
+func (b *inbox) put(ctx context.Context, ds []delivery, maxRecords int) bool {
 	for {
 		b.mu.Lock()
 		if b.closed {
 			b.mu.Unlock()
 			return false
 		}
-		if len(b.items) < max {
+		if b.records < maxRecords {
 			b.items = append(b.items, ds)
+			for _, d := range ds {
+				b.records += len(d.recs)
+			}
 			b.mu.Unlock()
 			signal(b.wake)
 			return true
@@ -116,7 +124,7 @@ func (b *inbox) put(ctx context.Context, ds []delivery, max int) bool {
 func (b *inbox) take() [][]delivery {
 	b.mu.Lock()
 	items := b.items
-	b.items = nil
+	b.items, b.records = nil, 0
 	b.mu.Unlock()
 	if len(items) > 0 {
 		signal(b.space)
@@ -129,7 +137,7 @@ func (b *inbox) close() [][]delivery {
 	defer b.mu.Unlock()
 	b.closed = true
 	items := b.items
-	b.items = nil
+	b.items, b.records = nil, 0
 	signal(b.space) // a put waiting for room sees it closed
 	return items
 }

@@ -135,3 +135,59 @@ func TestACommitMarkerIsReadAsTheEnd(t *testing.T) {
 		}
 	}
 }
+
+// A worker busy with a long batch does not hold the other partitions
+// back: while partition 0's batch waits, the records produced to both
+// partitions one at a time keep arriving, and partition 1 handles all of
+// its own.
+func TestABusyPartitionDoesNotHoldTheOthersBack(t *testing.T) {
+	k := testenv.StartKafka(t, 2, "clicks")
+	release := make(chan struct{})
+	var mu sync.Mutex
+	handled := map[int32]int{}
+	c := NewConsumer(func(ctx context.Context, recs []*kgo.Record) error {
+		if recs[0].Partition == 0 {
+			select {
+			case <-release:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		handled[recs[0].Partition] += len(recs)
+		return nil
+	}, ConsumerOptions{Topics: []string{"clicks"}, Time: timeOf}, zap.NewNop(), metrics.New())
+	cl, err := kgo.NewClient(append(c.GroupOpts(), kgo.SeedBrokers(k.Brokers...), kgo.ConsumerGroup("g"), kgo.ConsumeTopics("clicks"))...)
+	testenv.Must(t, err, "consumer")
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- c.Run(ctx, cl) }()
+	defer func() {
+		close(release)
+		cancel()
+		<-done
+	}()
+
+	producer, err := kgo.NewClient(kgo.SeedBrokers(k.Brokers...), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	testenv.Must(t, err, "producer")
+	defer producer.Close()
+	const rounds = 30
+	for i := range rounds {
+		for _, p := range []int32{0, 1} {
+			r := &kgo.Record{Topic: "clicks", Partition: p, Value: []byte(strconv.Itoa(i + 1))}
+			testenv.Must(t, producer.ProduceSync(ctx, r).FirstErr(), "produce")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	testenv.Eventually(t, 10*time.Second, "partition 1's records handled while partition 0's batch waits", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return handled[1] == rounds
+	})
+	mu.Lock()
+	defer mu.Unlock()
+	if handled[0] != 0 {
+		t.Fatalf("partition 0 handled %d records while its batch waited", handled[0])
+	}
+}

@@ -316,7 +316,11 @@ func KafkaOpts(cfg config.Kafka, log *zap.Logger) ([]kgo.Opt, error) {
 			}
 			return kgo.LogLevelError
 		}))),
-		kgo.ProducerLinger(time.Millisecond),
+		// The pipeline waits for each batch's records to be acknowledged
+		// before it writes the state: lingering would only add to every
+		// batch's time. Records produced while a request is in flight
+		// still go together in the next one.
+		kgo.ProducerLinger(0),
 		kgo.RecordPartitioner(kgo.StickyKeyPartitioner(nil)),
 	), nil
 }
