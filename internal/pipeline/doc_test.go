@@ -10,6 +10,7 @@ import (
 	"github.com/cxstream/cxstream/processors"
 	"github.com/cxstream/cxstream/processors/churn"
 	"github.com/cxstream/cxstream/processors/funnel"
+	"github.com/cxstream/cxstream/processors/segment"
 	"github.com/cxstream/cxstream/processors/sentiment"
 	"github.com/cxstream/cxstream/schemas"
 )
@@ -52,7 +53,11 @@ func docProcessors(t testing.TB) []processors.Processor {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return []processors.Processor{funnel.NewKeyed(fp, schemas.Vocabulary{}), churn.NewKeyed(cp), sentiment.NewKeyed(sp, ""), plain{}}
+	sg, err := segment.New(segment.DefaultConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return []processors.Processor{funnel.NewKeyed(fp, schemas.Vocabulary{}), churn.NewKeyed(cp), sentiment.NewKeyed(sp, ""), segment.NewKeyed(sg), plain{}}
 }
 
 // sampleUser is a user with every kind of field set on both sides.
@@ -77,6 +82,9 @@ func sampleUser(procs []processors.Processor) (states []any, click, chat side) {
 		"c-1": {Rolling: sentiment.Rolling{Mean: -0.9, Weight: 1.5, At: 9, Count: 2, Recent: []float64{-0.9}}, StartedAt: 7, LastAt: 9, Negatives: 2, AlertRank: 3, AlertAt: 9},
 	}
 	se.NegativeAt, se.ContactAt, se.Messages = []int64{9, 10}, []int64{4, 7}, 11
+	*u.State("segment").(*segment.State) = segment.State{Segment: "engaged", Since: 1_699_000_000_000, At: 1_700_000_100_000, Due: 1_701_000_000_000,
+		Next:  &segment.Foreseen{At: 1_701_000_000_000, To: "at_risk", Reasons: []schemas.SegmentReason{{Feature: "days_since_last_click", Op: ">=", Threshold: 14.0, Value: 14.0, Text: "no click for 14 days"}}},
+		Props: map[string]segment.Prop{"plan": {V: "pro", T: 1_699_000_000_000}}, Recent: []segment.Change{{To: "new", At: 1_690_000_000_000}, {From: "new", To: "engaged", At: 1_699_000_000_000}}}
 	*u.State("plain").(*plainState) = plainState{Count: 7, Tags: []string{"a", "b"}}
 	click = side{Fence: map[string]int64{"cx.clickstream.v1/3": 41, "cx.clickstream.v1/1": 7}, Seen: []uint64{1, 1 << 63, 12345678901234567}, Latest: 1_700_000_100_000}
 	chat = side{Fence: map[string]int64{"cx.chat.v1/0": 0}, Latest: 1_700_000_000_500}
@@ -292,6 +300,8 @@ func fill(v reflect.Value, n *int) {
 		v.SetFloat(float64(*n) + 0.25)
 	case reflect.String:
 		v.SetString("s" + strconv.Itoa(*n))
+	case reflect.Interface: // a JSON value: a string survives as one
+		v.Set(reflect.ValueOf("s" + strconv.Itoa(*n)))
 	case reflect.Pointer:
 		v.Set(reflect.New(v.Type().Elem()))
 		fill(v.Elem(), n)
@@ -329,7 +339,7 @@ func TestStateCodecsKeepEveryField(t *testing.T) {
 	for _, st := range []interface {
 		AppendBinary([]byte) ([]byte, error)
 		UnmarshalBinary([]byte) error
-	}{&churn.State{}, &sentiment.State{}, &funnel.State{}} {
+	}{&churn.State{}, &sentiment.State{}, &funnel.State{}, &segment.State{}} {
 		n := 0
 		fill(reflect.ValueOf(st).Elem(), &n)
 		data, err := st.AppendBinary(nil)
