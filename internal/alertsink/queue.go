@@ -163,19 +163,33 @@ func (q *Queue) target(p schemas.Priority) int64 {
 // no newer than a conversation's resolution does not reopen it, so a
 // replay after a crash leaves the queue as it was.
 func (q *Queue) Push(ctx context.Context, alerts []*schemas.Alert) error {
-	pushes, err := q.pushes(alerts)
-	if err != nil || len(pushes) == 0 {
-		return err
+	type push struct {
+		args []any
+	}
+	var pushes []push
+	for _, a := range alerts {
+		if a.Type != schemas.AlertNegativeChat {
+			continue
+		}
+		body, err := json.Marshal(a)
+		if err != nil {
+			return fmt.Errorf("queue: %w", err)
+		}
+		pushes = append(pushes, push{[]any{q.now(), member(a.UserID, a.ConversationID), a.ConversationID,
+			strconv.FormatFloat(score(*a), 'f', -1, 64), a.EventTime, body, q.target(a.Priority)}})
+	}
+	if len(pushes) == 0 {
+		return nil
 	}
 	exec := func() error {
 		pipe := q.rdb.Pipeline()
-		for _, args := range pushes {
-			pipe.EvalSha(ctx, pushScript.Hash(), q.keys, args...)
+		for _, p := range pushes {
+			pipe.EvalSha(ctx, pushScript.Hash(), q.keys, p.args...)
 		}
 		_, err := pipe.Exec(ctx)
 		return err
 	}
-	err = exec()
+	err := exec()
 	if isNoScript(err) {
 		// First use on this server: load the script and push again
 		// (pushing is idempotent).
@@ -187,48 +201,6 @@ func (q *Queue) Push(ctx context.Context, alerts []*schemas.Alert) error {
 		return fmt.Errorf("queue push: %w", err)
 	}
 	return nil
-}
-
-// PushIn adds Push's commands to pipe, for a caller that sends them in a
-// round trip of its own (the pipeline's state write, on the same Redis).
-// The function it returns, called once pipe has run, reports the outcome;
-// if the server lacked the script it loads it and pushes again.
-func (q *Queue) PushIn(ctx context.Context, pipe redis.Pipeliner, alerts []*schemas.Alert) func() error {
-	pushes, err := q.pushes(alerts)
-	if err != nil {
-		return func() error { return err }
-	}
-	cmds := make([]*redis.Cmd, len(pushes))
-	for i, args := range pushes {
-		cmds[i] = pipe.EvalSha(ctx, pushScript.Hash(), q.keys, args...)
-	}
-	return func() error {
-		for _, c := range cmds {
-			if err := c.Err(); isNoScript(err) {
-				return q.Push(ctx, alerts)
-			} else if err != nil {
-				return fmt.Errorf("queue push: %w", err)
-			}
-		}
-		return nil
-	}
-}
-
-// pushes are the push script's arguments for each negative-chat alert.
-func (q *Queue) pushes(alerts []*schemas.Alert) ([][]any, error) {
-	var pushes [][]any
-	for _, a := range alerts {
-		if a.Type != schemas.AlertNegativeChat {
-			continue
-		}
-		body, err := json.Marshal(a)
-		if err != nil {
-			return nil, fmt.Errorf("queue: %w", err)
-		}
-		pushes = append(pushes, []any{q.now(), member(a.UserID, a.ConversationID), a.ConversationID,
-			strconv.FormatFloat(score(*a), 'f', -1, 64), a.EventTime, body, q.target(a.Priority)})
-	}
-	return pushes, nil
 }
 
 func isNoScript(err error) bool { return err != nil && strings.HasPrefix(err.Error(), "NOSCRIPT") }

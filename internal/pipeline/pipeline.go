@@ -27,7 +27,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/redis/go-redis/v9"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.uber.org/zap"
 
@@ -78,14 +77,6 @@ type Publisher interface {
 // (alertsink.Queue); pushing the same alert twice changes nothing.
 type AlertQueue interface {
 	Push(ctx context.Context, alerts []*schemas.Alert) error
-}
-
-// A PipelinedQueue can push in the round trip that writes the state, which
-// saves a batch with alerts a round trip. Only a queue on the state's
-// Redis may implement it (alertsink.Queue does).
-type PipelinedQueue interface {
-	AlertQueue
-	PushIn(ctx context.Context, pipe redis.Pipeliner, alerts []*schemas.Alert) func() error
 }
 
 // Reasons for dead letters that the pipeline adds to the schema's own.
@@ -659,10 +650,10 @@ func (p *Pipeline) storeWatermark(ctx context.Context, tp topicPartition) error 
 
 // commitEffects makes a batch's effects durable in the order that keeps
 // replays safe: alerts and dead letters acknowledged by Kafka, then, in one
-// Redis round trip, the support queue's pushes (after Kafka, like any
-// other subscriber's), timers (hints: a timer that fires early finds
-// nothing due in the state) and earlier batches' watermarks, followed by
-// the state, whose fence marks the events applied.
+// Redis round trip, timers (hints: a timer that fires early finds nothing
+// due in the state) and earlier batches' watermarks, followed by the
+// state, whose fence marks the events applied. The support queue is fed
+// after Kafka, like any other subscriber.
 func (p *Pipeline) commitEffects(ctx context.Context, out []*kgo.Record, alerts []*schemas.Alert, users map[string]*user, raises []state.Watermark) error {
 	if len(out) > 0 {
 		start := time.Now()
@@ -671,10 +662,7 @@ func (p *Pipeline) commitEffects(ctx context.Context, out []*kgo.Record, alerts 
 		}
 		p.o.Metrics.PublishSeconds.Observe(time.Since(start).Seconds())
 	}
-	var push state.Also
-	if q, ok := p.o.Queue.(PipelinedQueue); ok && len(alerts) > 0 {
-		push = func(pipe redis.Pipeliner) func() error { return q.PushIn(ctx, pipe, alerts) }
-	} else if p.o.Queue != nil && len(alerts) > 0 {
+	if p.o.Queue != nil && len(alerts) > 0 {
 		if err := p.o.Queue.Push(ctx, alerts); err != nil {
 			return err
 		}
@@ -685,7 +673,7 @@ func (p *Pipeline) commitEffects(ctx context.Context, out []*kgo.Record, alerts 
 			timers = append(timers, state.Timer{Index: u.timerIndex, User: id, Due: p.nextDue(u)})
 		}
 	}
-	return p.save(ctx, push, timers, users, raises)
+	return p.save(ctx, timers, users, raises)
 }
 
 // nextDue is when the user's clickstream side needs attention without a
@@ -894,7 +882,7 @@ func (p *Pipeline) load(ctx context.Context, ids []string, o *owner, queries []s
 	return users, due, nil
 }
 
-func (p *Pipeline) save(ctx context.Context, push state.Also, timers []state.Timer, users map[string]*user, raises []state.Watermark) error {
+func (p *Pipeline) save(ctx context.Context, timers []state.Timer, users map[string]*user, raises []state.Watermark) error {
 	var writes []state.Write
 	var written []*int64 // the versions the writes move on
 	for id, u := range users {
@@ -916,7 +904,7 @@ func (p *Pipeline) save(ctx context.Context, push state.Also, timers []state.Tim
 		}
 	}
 	start := time.Now()
-	err := p.o.Store.SaveAll(ctx, push, timers, raises, writes)
+	err := p.o.Store.SaveWithTimers(ctx, timers, writes, raises...)
 	p.o.Metrics.RedisSeconds.WithLabelValues("save").Observe(time.Since(start).Seconds())
 	if errors.Is(err, state.ErrConflict) {
 		p.o.Metrics.StateConflicts.Inc()

@@ -16,7 +16,6 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/cxstream/cxstream/internal/alertsink"
 	"github.com/cxstream/cxstream/internal/metrics"
 	"github.com/cxstream/cxstream/internal/pipeline"
 	"github.com/cxstream/cxstream/internal/state"
@@ -556,66 +555,5 @@ func TestABatchIsTwoRedisRoundTripsWithItsTimersAndWatermark(t *testing.T) {
 	f.p.Release(clicks, 0)
 	if got := stored(); got != t3.Add(time.Second).UnixMilli() {
 		t.Errorf("after a release the stored watermark is %d, want the last batch's %d", got, t3.Add(time.Second).UnixMilli())
-	}
-}
-
-// grumpy raises a negative-chat alert on every customer message.
-type grumpy struct{}
-
-func (grumpy) Name() string                                 { return "grumpy" }
-func (grumpy) Stream() processors.Stream                    { return processors.Chats }
-func (grumpy) NewState() any                                { return &echoState{} }
-func (grumpy) Describe(*processors.User, *processors.Facts) {}
-func (grumpy) Apply(u *processors.User, ev processors.Event) processors.Effects {
-	u.State("grumpy").(*echoState).Messages++
-	return processors.Effects{Alerts: []*schemas.Alert{{Schema: schemas.AlertV2, Type: schemas.AlertNegativeChat, UserID: u.ID,
-		ConversationID: ev.Chat.ConversationID, AlertID: schemas.AlertID(schemas.AlertNegativeChat, u.ID, ev.ID()),
-		Priority: schemas.PriorityHigh, EventTime: ev.Time(), Sentiment: new(-0.9)}}}
-}
-
-// The support queue is fed in the round trip that writes the state: a
-// batch with negative-chat alerts is still two Redis round trips, and the
-// conversations are in the queue once Process returns, also when Redis
-// has lost the queue's script (it is loaded and the push made again).
-func TestTheQueueIsFedInTheStateWrite(t *testing.T) {
-	r := testenv.StartRedis(t)
-	v, err := schemas.NewValidator(0)
-	testenv.Must(t, err, "validator")
-	queue := alertsink.New(r.Client, alertsink.Options{Prefix: "t"})
-	pub := &recorder{}
-	f := &fixture{rdb: r.Client, pub: pub, off: map[string]int64{}, now: time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)}
-	p, err := pipeline.New(pipeline.Options{
-		Topics:     pipeline.Topics{Clickstream: clicks, Chat: chats, Alerts: alerts, DeadLetter: dead},
-		Validator:  v,
-		Processors: []processors.Processor{grumpy{}},
-		Store:      state.New(r.Client, state.Options{Prefix: "t"}),
-		Publisher:  pub,
-		Queue:      queue,
-		Metrics:    metrics.New(),
-		Now:        func() time.Time { return f.now },
-	})
-	testenv.Must(t, err, "pipeline")
-	ctx := context.Background()
-	rt := &roundTrips{}
-	r.Client.AddHook(rt)
-	// The first batch loads the scripts; the third finds them gone.
-	for i, user := range []string{"u1", "u2", "u3"} {
-		if i == 2 {
-			testenv.Must(t, r.Client.ScriptFlush(ctx).Err(), "script flush")
-		}
-		rt.n = 0
-		_, err := p.Process(ctx, []*kgo.Record{f.chat(fmt.Sprintf("m%d", i), user, f.now.Add(time.Duration(i)*time.Second))})
-		testenv.Must(t, err, "process")
-		if i == 1 && rt.n != 2 {
-			t.Errorf("a batch with an alert: %d Redis round trips, want 2", rt.n)
-		}
-		items, err := queue.List(ctx, 10)
-		testenv.Must(t, err, "queue")
-		if len(items) != i+1 {
-			t.Fatalf("after batch %d the queue holds %d conversations, want %d", i+1, len(items), i+1)
-		}
-	}
-	if got := len(pub.on(alerts)); got != 3 {
-		t.Fatalf("%d alerts published, want 3", got)
 	}
 }

@@ -262,23 +262,13 @@ func (s *Store) Save(ctx context.Context, writes []Write) error {
 // a harmless hint). A raise must be of state already durable: it is made
 // whatever becomes of the writes.
 func (s *Store) SaveWithTimers(ctx context.Context, timers []Timer, writes []Write, raises ...Watermark) error {
-	return s.SaveAll(ctx, nil, timers, raises, writes)
-}
-
-// Also adds other commands to a save's round trip, first in its pipeline
-// (the support queue's pushes); the function it returns reads their
-// outcome once the pipeline has run.
-type Also func(pipe redis.Pipeliner) (check func() error)
-
-// SaveAll is SaveWithTimers with also's commands first in the round trip.
-func (s *Store) SaveAll(ctx context.Context, also Also, timers []Timer, raises []Watermark, writes []Write) error {
-	if len(writes) == 0 && len(timers) == 0 && len(raises) == 0 && also == nil {
+	if len(writes) == 0 && len(timers) == 0 && len(raises) == 0 {
 		return nil
 	}
 	var conflicts []string
 	for attempt := 0; ; attempt++ {
-		retry, err := s.save(ctx, also, timers, raises, writes, &conflicts)
-		also, timers, raises = nil, nil, nil // made by the first pipeline whatever happened to the writes
+		retry, err := s.save(ctx, timers, raises, writes, &conflicts)
+		timers, raises = nil, nil // made by the first pipeline whatever happened to the writes
 		if err != nil {
 			return err
 		}
@@ -303,15 +293,11 @@ func (s *Store) SaveAll(ctx context.Context, also Also, timers []Timer, raises [
 }
 
 // save runs one pipeline; it returns the writes that failed with NOSCRIPT.
-func (s *Store) save(ctx context.Context, also Also, timers []Timer, raises []Watermark, writes []Write, conflicts *[]string) ([]Write, error) {
+func (s *Store) save(ctx context.Context, timers []Timer, raises []Watermark, writes []Write, conflicts *[]string) ([]Write, error) {
 	ttl := strconv.FormatInt(s.ttl.Milliseconds(), 10)
 	now := strconv.FormatInt(s.now().UnixMilli(), 10)
 	every := strconv.FormatInt(ttlRefresh(s.ttl).Milliseconds(), 10)
 	pipe := s.rdb.Pipeline()
-	var checkAlso func() error
-	if also != nil {
-		checkAlso = also(pipe)
-	}
 	timerCmds := make([]redis.Cmder, 0, len(timers))
 	for _, t := range timers {
 		if t.Due > 0 {
@@ -347,11 +333,6 @@ func (s *Store) save(ctx context.Context, also Also, timers []Timer, raises []Wa
 		calls = append(calls, call{casScript.EvalSha(ctx, pipe, keys, args...), from, to})
 	}
 	_, _ = pipe.Exec(ctx) // errors are per command, read below
-	if checkAlso != nil {
-		if err := checkAlso(); err != nil {
-			return nil, err
-		}
-	}
 	for _, c := range timerCmds {
 		if err := c.Err(); err != nil {
 			return nil, fmt.Errorf("schedule timers: %w", err)
