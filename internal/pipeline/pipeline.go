@@ -24,6 +24,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -243,6 +244,10 @@ type Pipeline struct {
 	// the partition's next state write takes them along, or its next
 	// timer tick or its release stores them (see finish).
 	unstored map[topicPartition]int64
+	// wmStoreFailing: the last watermark stored on its own failed, and no
+	// batch has been made durable since: a release then does not try
+	// (a rebalance would wait for each revoked partition's timeout).
+	wmStoreFailing atomic.Bool
 
 	cache *stateCache // nil: off
 }
@@ -587,6 +592,7 @@ func (p *Pipeline) finish(ctx context.Context, b *batch, clocks map[topicPartiti
 	if err := p.commitEffects(ctx, b.out, b.emitted, b.users, raises); err != nil {
 		return err
 	}
+	p.wmStoreFailing.Store(false)
 	p.keep(b.owner, b.users)
 	// Counted once the batch is durable, with what it did: a retried
 	// batch counts once, and received never trails applied.
@@ -637,6 +643,7 @@ func (p *Pipeline) storeWatermark(ctx context.Context, tp topicPartition) error 
 	start := time.Now()
 	err := p.o.Store.RaiseWatermark(ctx, tp.topic, tp.partition, raises[0].At)
 	p.o.Metrics.RedisSeconds.WithLabelValues("watermark").Observe(time.Since(start).Seconds())
+	p.wmStoreFailing.Store(err != nil)
 	if err != nil {
 		return err
 	}

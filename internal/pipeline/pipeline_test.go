@@ -132,6 +132,7 @@ func (r *recorder) on(topic string) []*kgo.Record {
 }
 
 type fixture struct {
+	redis *testenv.Redis
 	rdb   *redis.Client
 	p     *pipeline.Pipeline
 	pub   *recorder
@@ -146,7 +147,7 @@ func newFixture(t *testing.T, lateness time.Duration) *fixture {
 	r := testenv.StartRedis(t)
 	v, err := schemas.NewValidator(0)
 	testenv.Must(t, err, "validator")
-	f := &fixture{rdb: r.Client, pub: &recorder{}, store: state.New(r.Client, state.Options{Prefix: "t"}), m: metrics.New(),
+	f := &fixture{redis: r, rdb: r.Client, pub: &recorder{}, store: state.New(r.Client, state.Options{Prefix: "t"}), m: metrics.New(),
 		now: time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC), off: map[string]int64{}}
 	f.p, err = pipeline.New(pipeline.Options{
 		Topics:          pipeline.Topics{Clickstream: clicks, Chat: chats, Alerts: alerts, DeadLetter: dead, Outputs: map[string]string{"counts": "counts"}},
@@ -555,5 +556,27 @@ func TestABatchIsTwoRedisRoundTripsWithItsTimersAndWatermark(t *testing.T) {
 	f.p.Release(clicks, 0)
 	if got := stored(); got != t3.Add(time.Second).UnixMilli() {
 		t.Errorf("after a release the stored watermark is %d, want the last batch's %d", got, t3.Add(time.Second).UnixMilli())
+	}
+}
+
+// With Redis down, releasing a rebalance's partitions tries to store one
+// watermark, not one per partition (each would wait for its timeout).
+func TestReleaseDoesNotWaitForADownRedisOnEveryPartition(t *testing.T) {
+	f := newFixture(t, 0)
+	ctx := context.Background()
+	for p := range int32(3) {
+		r := f.click(fmt.Sprintf("e%d", p), fmt.Sprintf("u%d", p), f.now)
+		r.Partition = p
+		_, err := f.p.Process(ctx, []*kgo.Record{r})
+		testenv.Must(t, err, "process")
+	}
+	rt := &roundTrips{}
+	f.rdb.AddHook(rt)
+	f.redis.Kill()
+	for p := range int32(3) {
+		f.p.Release(clicks, p)
+	}
+	if rt.n != 1 {
+		t.Fatalf("releasing 3 partitions with Redis down tried %d times, want 1", rt.n)
 	}
 }

@@ -261,11 +261,15 @@ func (p *Pipeline) setWatermark(tp topicPartition, wm int64) {
 // this instance no longer owns it; the next owner reads the stored ones.
 func (p *Pipeline) Release(topic string, partition int32) {
 	tp := topicPartition{topic, partition}
-	ctx, cancel := context.WithTimeout(context.Background(), releaseTimeout)
-	defer cancel()
-	if err := p.storeWatermark(ctx, tp); err != nil {
-		// Only behind: the next owner moves it on with the events after.
-		p.o.Logger.Warn("watermark not stored", zap.String("topic", topic), zap.Int32("partition", partition), zap.Error(err))
+	if !p.wmStoreFailing.Load() {
+		ctx, cancel := context.WithTimeout(context.Background(), releaseTimeout)
+		err := p.storeWatermark(ctx, tp)
+		cancel()
+		if err != nil {
+			// Only behind: the next owner moves it on with the events
+			// after.
+			p.o.Logger.Warn("watermark not stored", zap.String("topic", topic), zap.Int32("partition", partition), zap.Error(err))
+		}
 	}
 	if p.cache != nil {
 		// Entries of either topic's partition of this number may hold
@@ -279,5 +283,6 @@ func (p *Pipeline) Release(topic string, partition int32) {
 	delete(p.unstored, tp)
 }
 
-// releaseTimeout bounds Release's Redis write: a rebalance waits for it.
+// releaseTimeout bounds Release's Redis write: a rebalance waits for it
+// (and for no other partition's once one has failed: wmStoreFailing).
 const releaseTimeout = 2 * time.Second
