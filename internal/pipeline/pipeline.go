@@ -636,12 +636,14 @@ func (p *Pipeline) unstoredOf(clocks map[topicPartition]*clock) []state.Watermar
 // storeWatermark stores the partition's watermark if it has moved since it
 // was last stored.
 func (p *Pipeline) storeWatermark(ctx context.Context, tp topicPartition) error {
-	raises := p.unstoredOf(map[topicPartition]*clock{tp: nil})
-	if len(raises) == 0 {
+	p.wmMu.Lock()
+	wm, ok := p.unstored[tp]
+	p.wmMu.Unlock()
+	if !ok {
 		return nil
 	}
 	start := time.Now()
-	err := p.o.Store.RaiseWatermark(ctx, tp.topic, tp.partition, raises[0].At)
+	err := p.o.Store.RaiseWatermark(ctx, tp.topic, tp.partition, wm)
 	p.o.Metrics.RedisSeconds.WithLabelValues("watermark").Observe(time.Since(start).Seconds())
 	p.wmStoreFailing.Store(err != nil)
 	if err != nil {
@@ -649,7 +651,7 @@ func (p *Pipeline) storeWatermark(ctx context.Context, tp topicPartition) error 
 	}
 	p.wmMu.Lock()
 	defer p.wmMu.Unlock()
-	if p.unstored[tp] == raises[0].At {
+	if p.unstored[tp] == wm {
 		delete(p.unstored, tp)
 	}
 	return nil

@@ -57,13 +57,3 @@ type DueTimer struct {
 	User string
 	Due  int64
 }
-
-// DueUpTo returns up to limit timers of index due at or before upTo (ms),
-// in deadline order.
-func (s *Store) DueUpTo(ctx context.Context, index string, upTo int64, limit int) ([]DueTimer, error) {
-	_, due, err := s.LoadWithDue(ctx, nil, nil, []DueQuery{{Index: index, UpTo: upTo, Limit: limit}})
-	if err != nil {
-		return nil, err
-	}
-	return due[0], nil
-}
