@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime"
 	"runtime/pprof"
 	"slices"
 	"strconv"
@@ -71,6 +72,17 @@ type Options struct {
 	// --config's file for `cxstream bench`; brokers, Redis, topics, group,
 	// key prefix and HTTP address are the bench's own.
 	Config *config.Config
+	// WarmUp is how long live traffic runs through cxstream before
+	// anything is measured (default 60 s; negative: none). A broker that
+	// has just started spends most of a core compiling its hot paths for
+	// its first minute or so of traffic; a broker in production has long
+	// done so.
+	WarmUp time.Duration
+	// LatencyAt, when positive, measures nothing but event -> alert
+	// latency at this offered load (events/s), Runs times, each run with
+	// the machine's CPU split between this process, redis-server and the
+	// rest (the broker): what latency to expect at a known traffic.
+	LatencyAt float64
 	// Log receives progress lines.
 	Log io.Writer
 }
@@ -92,6 +104,9 @@ func (o *Options) validate() error {
 	}
 	if o.Runs < 0 {
 		return fmt.Errorf("runs must be positive, got %d", o.Runs)
+	}
+	if o.LatencyAt < 0 || (o.LatencyAt > 0 && o.Peer != "") {
+		return fmt.Errorf("latency-at must be positive and alone (no peer), got %v", o.LatencyAt)
 	}
 	return nil
 }
@@ -124,6 +139,9 @@ func (o *Options) defaults() {
 	if o.PeerDir == "" {
 		o.PeerDir = "test/peers/kstreams"
 	}
+	if o.WarmUp == 0 {
+		o.WarmUp = time.Minute
+	}
 }
 
 // Result holds the figures; the JSON names are the contract of --json.
@@ -132,6 +150,7 @@ func (o *Options) defaults() {
 type Result struct {
 	Events             int     `json:"events"`
 	Runs               int     `json:"runs"`
+	WarmUpS            float64 `json:"warm_up_s"`
 	CPUs               string  `json:"cpus,omitempty"`
 	CeilingEventsPerS  float64 `json:"ceiling_events_per_s"`
 	ConsumeEventsPerS  float64 `json:"consume_events_per_s"`
@@ -269,7 +288,13 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	}
 	res := &Result{Events: o.Events, Runs: o.Runs, CPUs: o.CPUs, Machine: machine(), Stats: map[string]Stat{}}
 	defer b.pinOff()
+	if err := b.warmUp(ctx, res); err != nil {
+		return nil, err
+	}
 
+	if o.LatencyAt > 0 {
+		return b.latencyOnly(ctx, res)
+	}
 	if err := b.pinLoad(); err != nil {
 		return nil, err
 	}
@@ -327,13 +352,11 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 
 		b.phase(ctx, "latency")
 		for i, share := range latencyShares {
-			l, err := b.latency(ctx, share*m.perS)
+			l, err := b.latency(ctx, share*m.perS, b.latencyRun())
 			if err != nil {
 				return nil, err
 			}
-			for k, v := range map[string]float64{"offered": l.offered, "alerts": float64(l.alerts), "p50": l.p50, "p95": l.p95, "p99": l.p99, "p999": l.p999, "max": l.max} {
-				latency[i][k] = append(latency[i][k], v)
-			}
+			l.addTo(latency[i])
 			b.logf("latency at %.0f%% (%.0f events/s): p50 %.1f ms, p99 %.1f ms, p99.9 %.1f ms, max %.1f ms over %d alerts", 100*share, l.offered, l.p50, l.p99, l.p999, l.max, l.alerts)
 		}
 		if o.Peer != "" {
@@ -351,9 +374,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	res.ProcessCPUSecondsPerMillion, res.RedisCPUSecondsPerMillion = med("process_cpu_s_per_million"), med("redis_cpu_s_per_million")
 	res.RSSStartMB, res.PeakRSSMB, res.RSSEndMB, res.RedisRSSMB = med("rss_start_mb"), med("peak_rss_mb"), med("rss_end_mb"), med("redis_rss_mb")
 	for i, share := range latencyShares {
-		l := latency[i]
-		res.Latency = append(res.Latency, LatencyRow{LoadShare: share, OfferedPerS: Summarize(l["offered"]), Alerts: Summarize(l["alerts"]),
-			P50Ms: Summarize(l["p50"]), P95Ms: Summarize(l["p95"]), P99Ms: Summarize(l["p99"]), P999Ms: Summarize(l["p999"]), MaxMs: Summarize(l["max"])})
+		res.Latency = append(res.Latency, latencyRow(share, latency[i]))
 	}
 	low := res.Latency[0]
 	res.LatencyOfferedPerS, res.LatencyAlerts = low.OfferedPerS.Median, int(low.Alerts.Median)
@@ -749,11 +770,89 @@ type latencyFigures struct {
 	p50, p95, p99, p999, max float64
 }
 
+// addTo appends the run's figures to the series of its load.
+func (l latencyFigures) addTo(series map[string][]float64) {
+	for k, v := range map[string]float64{"offered": l.offered, "alerts": float64(l.alerts), "p50": l.p50, "p95": l.p95, "p99": l.p99, "p999": l.p999, "max": l.max} {
+		series[k] = append(series[k], v)
+	}
+}
+
+func latencyRow(share float64, l map[string][]float64) LatencyRow {
+	return LatencyRow{LoadShare: share, OfferedPerS: Summarize(l["offered"]), Alerts: Summarize(l["alerts"]),
+		P50Ms: Summarize(l["p50"]), P95Ms: Summarize(l["p95"]), P99Ms: Summarize(l["p99"]), P999Ms: Summarize(l["p999"]), MaxMs: Summarize(l["max"])}
+}
+
+// windowEvery: a latency run longer than this logs its CPU split per
+// window of this length.
+const windowEvery = 15 * time.Second
+
+// latencyRun is how long each latency run offers load.
+func (b *bencher) latencyRun() time.Duration {
+	if b.o.Quick {
+		return 6 * time.Second
+	}
+	return 20 * time.Second
+}
+
+// warmUpRate is the load of the warm-up, in events/s: --latency-at's, or
+// one most machines the bench runs on take with room to spare.
+func (b *bencher) warmUpRate() float64 {
+	if b.o.LatencyAt > 0 {
+		return b.o.LatencyAt
+	}
+	return 10_000
+}
+
+// warmUp offers live traffic to cxstream (a latency run whose figures are
+// logged, not counted) so that the broker, Redis and this process are
+// past their start-up costs when the measurements begin.
+func (b *bencher) warmUp(ctx context.Context, res *Result) error {
+	if b.o.WarmUp <= 0 {
+		return nil
+	}
+	if err := b.pinSUT(); err != nil {
+		return err
+	}
+	b.phase(ctx, "warm-up")
+	b.logf("warm-up: %s of live traffic at %.0f events/s, not counted", b.o.WarmUp, b.warmUpRate())
+	l, err := b.latency(ctx, b.warmUpRate(), b.o.WarmUp)
+	if err != nil {
+		return fmt.Errorf("warm-up: %w", err)
+	}
+	b.logf("warm-up done (not counted): latency p50 %.1f ms, p99 %.1f ms over %d alerts", l.p50, l.p99, l.alerts)
+	res.WarmUpS = b.o.WarmUp.Seconds()
+	return nil
+}
+
+// latencyOnly is the --latency-at run: latency at one offered load, Runs
+// times, and nothing else.
+func (b *bencher) latencyOnly(ctx context.Context, res *Result) (*Result, error) {
+	if err := b.pinSUT(); err != nil {
+		return nil, err
+	}
+	b.phase(ctx, "latency")
+	series := map[string][]float64{}
+	for run := 1; run <= b.o.Runs; run++ {
+		l, err := b.latency(ctx, b.o.LatencyAt, b.latencyRun())
+		if err != nil {
+			return nil, err
+		}
+		l.addTo(series)
+		b.logf("latency run %d of %d at %.0f events/s: p50 %.1f ms, p99 %.1f ms, p99.9 %.1f ms, max %.1f ms over %d alerts", run, b.o.Runs, l.offered, l.p50, l.p99, l.p999, l.max, l.alerts)
+	}
+	res.Events = 0
+	row := latencyRow(0, series)
+	res.Latency = []LatencyRow{row}
+	res.LatencyOfferedPerS, res.LatencyAlerts = row.OfferedPerS.Median, int(row.Alerts.Median)
+	res.LatencyP50Ms, res.LatencyP95Ms, res.LatencyP99Ms, res.LatencyMaxMs = row.P50Ms.Median, row.P95Ms.Median, row.P99Ms.Median, row.MaxMs.Median
+	return res, nil
+}
+
 // latency offers rate events/s for a while and measures, for every
 // negative-chat alert, the time from its triggering chat message's event
 // time (stamped when produced) to the alert being read from the alert
 // topic. The generator runs in this process, beside the processor.
-func (b *bencher) latency(ctx context.Context, rate float64) (latencyFigures, error) {
+func (b *bencher) latency(ctx context.Context, rate float64, dur time.Duration) (latencyFigures, error) {
 	d, err := b.dataset(ctx, "latency", 0, b.o.Users, b.o.ChatShare, b.o.Partitions)
 	if err != nil {
 		return latencyFigures{}, err
@@ -778,10 +877,6 @@ func (b *bencher) latency(ctx context.Context, rate float64) (latencyFigures, er
 	time.Sleep(3 * time.Second)
 
 	rate = max(1000, rate)
-	dur := 20 * time.Second
-	if b.o.Quick {
-		dur = 6 * time.Second
-	}
 	producer, err := kgo.NewClient(kgo.SeedBrokers(b.o.Brokers...), kgo.ProducerLinger(0))
 	if err != nil {
 		return latencyFigures{}, err
@@ -795,9 +890,23 @@ func (b *bencher) latency(ctx context.Context, rate float64) (latencyFigures, er
 		prodDone <- gen.New(gen.Options{Users: b.o.Users, Seed: 99, ChatShare: b.o.ChatShare}).
 			Produce(prodCtx, producer, gen.Topics{Clickstream: d.clickstream, Chat: d.chat}, rate, 0, &stats)
 	}()
+	cpu0 := b.cpuSplit()
+	var cpu cpuShares
 	var lat, toDetect, toRead []float64
 	deadline := time.Now().Add(dur + 5*time.Second)
+	window, windowAt := cpu0, time.Now().Add(windowEvery)
 	for time.Now().Before(deadline) {
+		if cpu.wall == 0 && ctxDone(prodCtx) {
+			cpu = b.cpuSplit().since(cpu0)
+		}
+		if dur > windowEvery && cpu.wall == 0 && time.Now().After(windowAt) {
+			// A long run (the warm-up) shows how the CPU settles.
+			now := b.cpuSplit()
+			w := now.since(window)
+			b.logf("latency run: the last %s, in cores: machine %.2f, this process %.2f, redis-server %.2f, the rest (the broker) %.2f",
+				windowEvery, w.machine, w.process, w.redis, w.machine-w.process-w.redis)
+			window, windowAt = now, now.at.Add(windowEvery)
+		}
 		pctx, pcancel := context.WithTimeout(ctx, 200*time.Millisecond)
 		f := reader.PollFetches(pctx)
 		pcancel()
@@ -827,6 +936,10 @@ func (b *bencher) latency(ctx context.Context, rate float64) (latencyFigures, er
 	b.logf("latency run: batch steps p50/p99 ms: load (users and due timers) %s, publish %s, save %s; watermark on its own (ticks) %s",
 		split("cx_redis_seconds", "op", "load"), split("cx_publish_seconds"),
 		split("cx_redis_seconds", "op", "save"), split("cx_redis_seconds", "op", "watermark"))
+	if cpu.wall > 0 {
+		b.logf("latency run: CPU while offering load, in cores: machine %.2f of %d (this process: cxstream, generator and reader %.2f; redis-server %.2f; the rest, mostly the broker, %.2f)",
+			cpu.machine, runtime.NumCPU(), cpu.process, cpu.redis, cpu.machine-cpu.process-cpu.redis)
+	}
 	slices.Sort(toDetect)
 	slices.Sort(toRead)
 	b.logf("latency split: event -> detected p50 %.0f p99 %.0f ms; detected -> alert read p50 %.0f p99 %.0f ms",
@@ -887,7 +1000,22 @@ func Print(w io.Writer, r *Result) {
 		c, _ := ParseCPUs(r.CPUs)
 		pinned = fmt.Sprintf("cxstream, peer and redis-server on cores %s; load generator (and broker, via run.sh) on %s", c.SUT, c.Load)
 	}
+	if r.WarmUpS > 0 {
+		pinned += fmt.Sprintf("; after %.0f s of warm-up traffic", r.WarmUpS)
+	}
 	fmt.Fprintf(w, "\ncxstream bench (%s, %d events, %s; %s)\n", r.Machine, r.Events, runs, pinned)
+	latency := func(load string, l LatencyRow) {
+		row("latency p50 "+load, l.P50Ms.Format("%.1f"), "ms", "produce -> alert readable")
+		row("latency p99", l.P99Ms.Format("%.1f"), "ms", "")
+		row("latency p99.9", l.P999Ms.Format("%.1f"), "ms", fmt.Sprintf("%s alerts", l.Alerts.Format("%.0f")))
+		row("latency max", l.MaxMs.Format("%.1f"), "ms", "")
+	}
+	if r.Events == 0 { // --latency-at
+		for _, l := range r.Latency {
+			latency(fmt.Sprintf("at %s events/s", l.OfferedPerS.Format("%.0f")), l)
+		}
+		return
+	}
 	row("ceiling: raw franz-go consume", stat("consume_events_per_s", "%.0f"), "events/s", "")
 	row("ceiling: pipelined Redis read-modify-write", stat("redis_rmw_events_per_s", "%.0f"), "events/s", "")
 	row("ceiling (the lower)", stat("ceiling_events_per_s", "%.0f"), "events/s", "")
@@ -901,11 +1029,7 @@ func Print(w io.Writer, r *Result) {
 		row("redis-server RSS at the end", stat("redis_rss_mb", "%.0f"), "MB", "")
 	}
 	for _, l := range r.Latency {
-		load := fmt.Sprintf("at %.0f%% (%s events/s)", 100*l.LoadShare, l.OfferedPerS.Format("%.0f"))
-		row("latency p50 "+load, l.P50Ms.Format("%.1f"), "ms", "produce -> alert readable")
-		row("latency p99", l.P99Ms.Format("%.1f"), "ms", "")
-		row("latency p99.9", l.P999Ms.Format("%.1f"), "ms", fmt.Sprintf("%s alerts", l.Alerts.Format("%.0f")))
-		row("latency max", l.MaxMs.Format("%.1f"), "ms", "")
+		latency(fmt.Sprintf("at %.0f%% (%s events/s)", 100*l.LoadShare, l.OfferedPerS.Format("%.0f")), l)
 	}
 	for _, s := range r.Scaling {
 		row("scaling: "+s.Name, fmt.Sprintf("%.0f", s.EventsPerS), "events/s", fmt.Sprintf("%d partitions, %d users, %.0f%% chat, %d events", s.Partitions, s.Users, s.ChatShare*100, s.Events))

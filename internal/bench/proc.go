@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -124,4 +125,61 @@ func affinity(pid int) (string, error) {
 		return "", fmt.Errorf("taskset -p -c %d: unexpected output %q", pid, out)
 	}
 	return list, nil
+}
+
+// cpuSample is cumulative CPU seconds at one moment: the machine's busy
+// time (all cores, from /proc/stat), this process's and redis-server's.
+type cpuSample struct {
+	at                      time.Time
+	machine, process, redis float64
+}
+
+// cpuShares is CPU used over a span, in cores (CPU seconds per second).
+type cpuShares struct {
+	wall                    float64
+	machine, process, redis float64
+}
+
+func (b *bencher) cpuSplit() cpuSample {
+	return cpuSample{at: time.Now(), machine: machineBusySeconds(), process: cpuSeconds(), redis: b.redisCPU()}
+}
+
+func (s cpuSample) since(from cpuSample) cpuShares {
+	wall := s.at.Sub(from.at).Seconds()
+	if wall <= 0 {
+		return cpuShares{}
+	}
+	return cpuShares{wall: wall, machine: (s.machine - from.machine) / wall, process: (s.process - from.process) / wall, redis: (s.redis - from.redis) / wall}
+}
+
+// machineBusySeconds is the CPU time all cores spent not idle (the first
+// line of /proc/stat, in clock ticks); 0 when unreadable.
+func machineBusySeconds() float64 {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	f := strings.Fields(line)
+	if len(f) < 6 || f[0] != "cpu" {
+		return 0
+	}
+	var busy float64
+	for i, v := range f[1:] {
+		if i == 3 || i == 4 || i >= 8 {
+			continue // idle, iowait; guest times are counted in user already
+		}
+		x, _ := strconv.ParseFloat(v, 64)
+		busy += x
+	}
+	return busy / clockTicks
+}
+
+func ctxDone(ctx context.Context) bool {
+	select {
+	case <-ctx.Done():
+		return true
+	default:
+		return false
+	}
 }

@@ -128,3 +128,27 @@ func TestCommandStatsPerEvent(t *testing.T) {
 		t.Fatalf("no change = %q, want none", got)
 	}
 }
+
+func TestMachineBusyCountsThisProcessWork(t *testing.T) {
+	b := &bencher{}
+	from := b.cpuSplit()
+	for end := time.Now().Add(300 * time.Millisecond); time.Now().Before(end); {
+	}
+	got := b.cpuSplit().since(from)
+	// Spinning keeps up to a core busy (less on a shared machine): the machine's
+	// busy time counts it, and this process's share of it is most.
+	if got.process < 0.2 || got.machine < got.process*0.9 {
+		t.Errorf("after spinning 300 ms: %+v, want this process near one core and the machine at least that", got)
+	}
+}
+
+func TestLatencyAtStandsAlone(t *testing.T) {
+	o := Options{LatencyAt: 5000, Peer: PeerKStreams}
+	if err := o.validate(); err == nil {
+		t.Error("--latency-at with a peer was accepted")
+	}
+	o = Options{LatencyAt: -1}
+	if err := o.validate(); err == nil {
+		t.Error("a negative --latency-at was accepted")
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"os"
 	"runtime/pprof"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -30,15 +31,19 @@ topics with a word-list scorer (cxstream twice: with all its processors, and wit
 peer's work alone), checks that their funnel figures agree, and reports events/s and
 events per CPU second for each. Each cxstream run also logs what Redis did per event.
 cxstream runs with --config's settings (processing, funnels, segments...; default: the
-defaults) on the bench's own topics and key prefix. test/bench/run.sh starts a local
+defaults) on the bench's own topics and key prefix. --latency-at measures latency alone at
+a given load, with the machine's CPU split between cxstream, redis-server and the broker. test/bench/run.sh starts a local
 broker and redis-server (pinned with --cpus) and runs it.`,
-		Example: "  cxstream bench --brokers 127.0.0.1:9092 --redis 127.0.0.1:6379 --quick --json bench.json\n  cxstream bench --brokers 127.0.0.1:9092 --redis 127.0.0.1:6379 --quick --peer kstreams --cpus 0:1",
+		Example: "  cxstream bench --brokers 127.0.0.1:9092 --redis 127.0.0.1:6379 --quick --json bench.json\n  cxstream bench --brokers 127.0.0.1:9092 --redis 127.0.0.1:6379 --quick --peer kstreams --cpus 0:1\n  cxstream bench --brokers 127.0.0.1:9092 --redis 127.0.0.1:6379 --latency-at 12000 --runs 3",
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, _, err := g.load(cmd, nil)
 			if err != nil {
 				return err
 			}
 			o.Brokers, o.RedisAddr, o.Log, o.Config = cfg.Kafka.Brokers, cfg.Redis.Addrs[0], cmd.ErrOrStderr(), &cfg
+			if o.WarmUp == 0 {
+				o.WarmUp = -1 // --warm-up 0: none
+			}
 			tuneGC() // as `cxstream run` does
 			if cpuProfile != "" {
 				f, err := os.Create(cpuProfile)
@@ -73,6 +78,8 @@ broker and redis-server (pinned with --cpus) and runs it.`,
 	f.StringVar(&o.CPUs, "cpus", "", "A:B pins cxstream, the peer and a local redis-server to cores A and this process's load generation to cores B (taskset lists, e.g. 0:1)")
 	f.StringVar(&o.Peer, "peer", "", "also run this peer on the same topics and compare: kstreams (Kafka Streams, at_least_once and exactly_once_v2)")
 	f.StringVar(&o.PeerDir, "peer-dir", "test/peers/kstreams", "the kstreams peer's Maven project (built with mvn when its jar is missing)")
+	f.DurationVar(&o.WarmUp, "warm-up", time.Minute, "live traffic through cxstream before anything is measured, so a just-started broker is past compiling its hot paths (0: none)")
+	f.Float64Var(&o.LatencyAt, "latency-at", 0, "measure only event -> alert latency at this offered load (events/s), --runs times, with the CPU split between processes")
 	f.StringVar(&jsonPath, "json", "", "also write the figures to this JSON file")
 	f.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run (go tool pprof; -tagfocus phase=cxstream, =comparison, =latency... keeps one part)")
 	return cmd
