@@ -890,14 +890,16 @@ func (b *bencher) latency(ctx context.Context, rate float64, dur time.Duration) 
 		prodDone <- gen.New(gen.Options{Users: b.o.Users, Seed: 99, ChatShare: b.o.ChatShare}).
 			Produce(prodCtx, producer, gen.Topics{Clickstream: d.clickstream, Chat: d.chat}, rate, 0, &stats)
 	}()
-	cpu0 := b.cpuSplit()
+	cpu0, cmds0 := b.cpuSplit(), readCommandStats(ctx, b.rdb)
 	var cpu cpuShares
+	var cmds string
 	var lat, toDetect, toRead []float64
 	deadline := time.Now().Add(dur + 5*time.Second)
 	window, windowAt := cpu0, time.Now().Add(windowEvery)
 	for time.Now().Before(deadline) {
 		if cpu.wall == 0 && ctxDone(prodCtx) {
 			cpu = b.cpuSplit().since(cpu0)
+			cmds = readCommandStats(ctx, b.rdb).perEvent(cmds0, int(stats.Produced.Load()))
 		}
 		if dur > windowEvery && cpu.wall == 0 && time.Now().After(windowAt) {
 			// A long run (the warm-up) shows how the CPU settles.
@@ -937,6 +939,7 @@ func (b *bencher) latency(ctx context.Context, rate float64, dur time.Duration) 
 		split("cx_redis_seconds", "op", "load"), split("cx_publish_seconds"),
 		split("cx_redis_seconds", "op", "save"), split("cx_redis_seconds", "op", "watermark"))
 	if cpu.wall > 0 {
+		b.logf("latency run: Redis per event: %s", cmds)
 		b.logf("latency run: CPU while offering load, in cores: machine %.2f of %d (this process: cxstream, generator and reader %.2f; redis-server %.2f; the rest, mostly the broker, %.2f)",
 			cpu.machine, runtime.NumCPU(), cpu.process, cpu.redis, cpu.machine-cpu.process-cpu.redis)
 	}
