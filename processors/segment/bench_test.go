@@ -74,3 +74,14 @@ func BenchmarkStateCodec(b *testing.B) {
 		b.ReportMetric(float64(len(js)), "bytes")
 	})
 }
+
+// BenchmarkReasonText is the text of one reason of a segment change, as
+// built for every condition of the rule a user enters.
+func BenchmarkReasonText(b *testing.B) {
+	b.ReportAllocs()
+	for i := range b.N {
+		if reasonText("spend_30d", float64(i%1000)/7, ">=", 100.0) == "" {
+			b.Fatal("empty")
+		}
+	}
+}

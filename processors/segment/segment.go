@@ -294,5 +294,30 @@ func reason(c Condition, val any) schemas.SegmentReason {
 		val = math.Round(x*100) / 100
 	}
 	return schemas.SegmentReason{Feature: c.Feature, Op: c.Op, Threshold: threshold, Value: val,
-		Text: fmt.Sprintf("%s %v %s %v", c.Feature, val, c.Op, threshold)}
+		Text: reasonText(c.Feature, val, c.Op, threshold)}
+}
+
+// reasonText is fmt.Sprintf("%s %v %s %v", feature, val, op, threshold)
+// without fmt's reflection: every segment change and foreseen change
+// builds one per condition. The values are float64, string or nil.
+func reasonText(feature string, val any, op string, threshold any) string {
+	var buf [96]byte
+	b := buf[:0]
+	b = append(append(b, feature...), ' ')
+	b = appendPrinted(b, val)
+	b = append(append(append(b, ' '), op...), ' ')
+	return string(appendPrinted(b, threshold))
+}
+
+// appendPrinted appends v as fmt's %v does.
+func appendPrinted(b []byte, v any) []byte {
+	switch x := v.(type) {
+	case float64:
+		return strconv.AppendFloat(b, x, 'g', -1, 64)
+	case string:
+		return append(b, x...)
+	case nil:
+		return append(b, "<nil>"...)
+	}
+	return fmt.Append(b, v)
 }

@@ -383,3 +383,16 @@ func TestClickBeforeTheTimerCatchesUp(t *testing.T) {
 		t.Errorf("changes %v, want %v", got, want)
 	}
 }
+
+func TestReasonTextIsWhatFmtPrints(t *testing.T) {
+	values := []any{nil, "", "design", "学生", 0.0, -0.0, 1.0, 12.5, 0.07, 1e-5, 1e-4, 123456.0, 1e6, 123456789.0, 1e20, 1e21, -3.25,
+		math.Inf(1), math.Inf(-1), math.NaN(), 3, int64(7), true}
+	for _, val := range values {
+		for _, threshold := range []any{3.0, "checkout_start", 0.5, 1e21} {
+			want := fmt.Sprintf("%s %v %s %v", "spend_30d", val, ">=", threshold)
+			if got := reasonText("spend_30d", val, ">=", threshold); got != want {
+				t.Errorf("reasonText(%#v, %#v) = %q, want %q", val, threshold, got, want)
+			}
+		}
+	}
+}
