@@ -11,8 +11,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
-	"runtime"
 	"runtime/pprof"
 	"slices"
 	"strconv"
@@ -105,8 +105,11 @@ func (o *Options) validate() error {
 	if o.Runs < 0 {
 		return fmt.Errorf("runs must be positive, got %d", o.Runs)
 	}
-	if o.LatencyAt < 0 || (o.LatencyAt > 0 && o.Peer != "") {
-		return fmt.Errorf("latency-at must be positive and alone (no peer), got %v", o.LatencyAt)
+	if !(o.LatencyAt >= 0) || math.IsInf(o.LatencyAt, 1) {
+		return fmt.Errorf("latency-at must be a positive rate in events/s, got %v", o.LatencyAt)
+	}
+	if o.LatencyAt > 0 && o.Peer != "" {
+		return errors.New("latency-at measures cxstream alone: it takes no peer")
 	}
 	return nil
 }
@@ -148,9 +151,12 @@ func (o *Options) defaults() {
 // The single-number fields are the medians over Runs; Stats holds every
 // repeated figure's median, range and values by the same JSON name.
 type Result struct {
-	Events             int     `json:"events"`
-	Runs               int     `json:"runs"`
-	WarmUpS            float64 `json:"warm_up_s"`
+	Events  int     `json:"events"`
+	Runs    int     `json:"runs"`
+	WarmUpS float64 `json:"warm_up_s"`
+	// LatencyAtPerS is --latency-at's rate: the run measured latency alone
+	// (Latency's one row), and the throughput fields are not measured.
+	LatencyAtPerS      float64 `json:"latency_at_events_per_s,omitempty"`
 	CPUs               string  `json:"cpus,omitempty"`
 	CeilingEventsPerS  float64 `json:"ceiling_events_per_s"`
 	ConsumeEventsPerS  float64 `json:"consume_events_per_s"`
@@ -768,6 +774,8 @@ type latencyFigures struct {
 	offered                  float64
 	alerts                   int
 	p50, p95, p99, p999, max float64
+	// keyPrefix is the run's Redis key prefix.
+	keyPrefix string
 }
 
 // addTo appends the run's figures to the series of its load.
@@ -821,7 +829,8 @@ func (b *bencher) warmUp(ctx context.Context, res *Result) error {
 	}
 	b.logf("warm-up done (not counted): latency p50 %.1f ms, p99 %.1f ms over %d alerts", l.p50, l.p99, l.alerts)
 	res.WarmUpS = b.o.WarmUp.Seconds()
-	return nil
+	// Its users' state would otherwise count in redis-server's RSS.
+	return b.dropKeys(ctx, l.keyPrefix)
 }
 
 // latencyOnly is the --latency-at run: latency at one offered load, Runs
@@ -840,7 +849,7 @@ func (b *bencher) latencyOnly(ctx context.Context, res *Result) (*Result, error)
 		l.addTo(series)
 		b.logf("latency run %d of %d at %.0f events/s: p50 %.1f ms, p99 %.1f ms, p99.9 %.1f ms, max %.1f ms over %d alerts", run, b.o.Runs, l.offered, l.p50, l.p99, l.p999, l.max, l.alerts)
 	}
-	res.Events = 0
+	res.Events, res.LatencyAtPerS = 0, b.o.LatencyAt
 	row := latencyRow(0, series)
 	res.Latency = []LatencyRow{row}
 	res.LatencyOfferedPerS, res.LatencyAlerts = row.OfferedPerS.Median, int(row.Alerts.Median)
@@ -897,15 +906,18 @@ func (b *bencher) latency(ctx context.Context, rate float64, dur time.Duration) 
 	deadline := time.Now().Add(dur + 5*time.Second)
 	window, windowAt := cpu0, time.Now().Add(windowEvery)
 	for time.Now().Before(deadline) {
+		if err := ctx.Err(); err != nil {
+			return latencyFigures{}, err
+		}
 		if cpu.wall == 0 && ctxDone(prodCtx) {
 			cpu = b.cpuSplit().since(cpu0)
 			cmds = readCommandStats(ctx, b.rdb).perEvent(cmds0, int(stats.Produced.Load()))
 		}
-		if dur > windowEvery && cpu.wall == 0 && time.Now().After(windowAt) {
+		if dur >= 2*windowEvery && cpu.wall == 0 && time.Now().After(windowAt) {
 			// A long run (the warm-up) shows how the CPU settles.
 			now := b.cpuSplit()
 			w := now.since(window)
-			b.logf("latency run: the last %s, in cores: machine %.2f, this process %.2f, redis-server %.2f, the rest (the broker) %.2f",
+			b.logf("warm-up: the last %s, in cores: machine %.2f, this process %.2f, redis-server %.2f, the rest (the broker) %.2f",
 				windowEvery, w.machine, w.process, w.redis, w.machine-w.process-w.redis)
 			window, windowAt = now, now.at.Add(windowEvery)
 		}
@@ -939,9 +951,11 @@ func (b *bencher) latency(ctx context.Context, rate float64, dur time.Duration) 
 		split("cx_redis_seconds", "op", "load"), split("cx_publish_seconds"),
 		split("cx_redis_seconds", "op", "save"), split("cx_redis_seconds", "op", "watermark"))
 	if cpu.wall > 0 {
-		b.logf("latency run: Redis per event: %s", cmds)
+		b.logf("latency run: Redis per event offered: %s", cmds)
+	}
+	if cpu.wall > 0 && cpu.machine > 0 {
 		b.logf("latency run: CPU while offering load, in cores: machine %.2f of %d (this process: cxstream, generator and reader %.2f; redis-server %.2f; the rest, mostly the broker, %.2f)",
-			cpu.machine, runtime.NumCPU(), cpu.process, cpu.redis, cpu.machine-cpu.process-cpu.redis)
+			cpu.machine, machineCPUs(), cpu.process, cpu.redis, cpu.machine-cpu.process-cpu.redis)
 	}
 	slices.Sort(toDetect)
 	slices.Sort(toRead)
@@ -949,7 +963,7 @@ func (b *bencher) latency(ctx context.Context, rate float64, dur time.Duration) 
 		toDetect[len(toDetect)/2], toDetect[len(toDetect)*99/100], toRead[len(toRead)/2], toRead[len(toRead)*99/100])
 	slices.Sort(lat)
 	q := func(p float64) float64 { return lat[min(len(lat)-1, int(p*float64(len(lat))))] }
-	return latencyFigures{offered: rate, alerts: len(lat), p50: q(0.50), p95: q(0.95), p99: q(0.99), p999: q(0.999), max: lat[len(lat)-1]}, nil
+	return latencyFigures{offered: rate, alerts: len(lat), p50: q(0.50), p95: q(0.95), p99: q(0.99), p999: q(0.999), max: lat[len(lat)-1], keyPrefix: cfg.Redis.KeyPrefix}, nil
 }
 
 func cpuSeconds() float64 {
@@ -1006,14 +1020,18 @@ func Print(w io.Writer, r *Result) {
 	if r.WarmUpS > 0 {
 		pinned += fmt.Sprintf("; after %.0f s of warm-up traffic", r.WarmUpS)
 	}
-	fmt.Fprintf(w, "\ncxstream bench (%s, %d events, %s; %s)\n", r.Machine, r.Events, runs, pinned)
+	what := fmt.Sprintf("%d events", r.Events)
+	if r.LatencyAtPerS > 0 {
+		what = fmt.Sprintf("latency alone at %.0f events/s", r.LatencyAtPerS)
+	}
+	fmt.Fprintf(w, "\ncxstream bench (%s, %s, %s; %s)\n", r.Machine, what, runs, pinned)
 	latency := func(load string, l LatencyRow) {
 		row("latency p50 "+load, l.P50Ms.Format("%.1f"), "ms", "produce -> alert readable")
 		row("latency p99", l.P99Ms.Format("%.1f"), "ms", "")
 		row("latency p99.9", l.P999Ms.Format("%.1f"), "ms", fmt.Sprintf("%s alerts", l.Alerts.Format("%.0f")))
 		row("latency max", l.MaxMs.Format("%.1f"), "ms", "")
 	}
-	if r.Events == 0 { // --latency-at
+	if r.LatencyAtPerS > 0 {
 		for _, l := range r.Latency {
 			latency(fmt.Sprintf("at %s events/s", l.OfferedPerS.Format("%.0f")), l)
 		}

@@ -140,6 +140,8 @@ type cpuShares struct {
 	machine, process, redis float64
 }
 
+// cpuSplit samples the machine's, this process's and redis-server's CPU
+// time now.
 func (b *bencher) cpuSplit() cpuSample {
 	return cpuSample{at: time.Now(), machine: machineBusySeconds(), process: cpuSeconds(), redis: b.redisCPU()}
 }
@@ -152,22 +154,30 @@ func (s cpuSample) since(from cpuSample) cpuShares {
 	return cpuShares{wall: wall, machine: (s.machine - from.machine) / wall, process: (s.process - from.process) / wall, redis: (s.redis - from.redis) / wall}
 }
 
-// machineBusySeconds is the CPU time all cores spent not idle (the first
-// line of /proc/stat, in clock ticks); 0 when unreadable.
+// machineBusySeconds is the CPU time all cores spent running something
+// (the first line of /proc/stat); 0 when unreadable.
 func machineBusySeconds() float64 {
 	b, err := os.ReadFile("/proc/stat")
 	if err != nil {
 		return 0
 	}
 	line, _, _ := strings.Cut(string(b), "\n")
+	return busySeconds(line)
+}
+
+// busySeconds reads /proc/stat's "cpu" line: user, nice, system, idle,
+// iowait, irq, softirq, steal, guest, guest_nice, in clock ticks. Busy is
+// all but idle and iowait (nothing to run), steal (the hypervisor ran
+// another machine) and guest (already counted in user and nice).
+func busySeconds(line string) float64 {
 	f := strings.Fields(line)
-	if len(f) < 6 || f[0] != "cpu" {
+	if len(f) < 5 || f[0] != "cpu" {
 		return 0
 	}
 	var busy float64
 	for i, v := range f[1:] {
-		if i == 3 || i == 4 || i >= 8 {
-			continue // idle, iowait; guest times are counted in user already
+		if i == 3 || i == 4 || i >= 7 {
+			continue
 		}
 		x, _ := strconv.ParseFloat(v, 64)
 		busy += x
@@ -175,6 +185,24 @@ func machineBusySeconds() float64 {
 	return busy / clockTicks
 }
 
+// machineCPUs is the number of CPUs /proc/stat counts (its cpuN lines),
+// the cores machineBusySeconds adds up.
+func machineCPUs() int {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0
+	}
+	n := 0
+	for _, line := range strings.Split(string(b), "\n") {
+		if len(line) > 3 && strings.HasPrefix(line, "cpu") && line[3] >= '0' && line[3] <= '9' {
+			n++
+		}
+	}
+	return n
+}
+
+// ctxDone reports whether ctx is cancelled or past its deadline, without
+// waiting.
 func ctxDone(ctx context.Context) bool {
 	select {
 	case <-ctx.Done():
@@ -182,4 +210,26 @@ func ctxDone(ctx context.Context) bool {
 	default:
 		return false
 	}
+}
+
+// dropKeys deletes every Redis key under prefix (a run's state, timers
+// and queue).
+func (b *bencher) dropKeys(ctx context.Context, prefix string) error {
+	iter := b.rdb.Scan(ctx, 0, prefix+":*", 1000).Iterator()
+	var batch []string
+	for iter.Next(ctx) {
+		if batch = append(batch, iter.Val()); len(batch) == 1000 {
+			if err := b.rdb.Unlink(ctx, batch...).Err(); err != nil {
+				return fmt.Errorf("drop %s keys: %w", prefix, err)
+			}
+			batch = batch[:0]
+		}
+	}
+	if err := iter.Err(); err != nil {
+		return fmt.Errorf("drop %s keys: %w", prefix, err)
+	}
+	if len(batch) > 0 {
+		return b.rdb.Unlink(ctx, batch...).Err()
+	}
+	return nil
 }

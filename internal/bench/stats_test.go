@@ -2,6 +2,7 @@ package bench
 
 import (
 	"errors"
+	"math"
 	"os"
 	"strings"
 	"testing"
@@ -129,26 +130,42 @@ func TestCommandStatsPerEvent(t *testing.T) {
 	}
 }
 
-func TestMachineBusyCountsThisProcessWork(t *testing.T) {
-	b := &bencher{}
-	from := b.cpuSplit()
-	for end := time.Now().Add(300 * time.Millisecond); time.Now().Before(end); {
+func TestBusySecondsCountsWhatRanAndNotTheRest(t *testing.T) {
+	// user nice system idle iowait irq softirq steal guest guest_nice
+	line := "cpu  1000 20 300 50000 700 10 40 900 600 5"
+	if got, want := busySeconds(line), float64(1000+20+300+10+40)/clockTicks; got != want {
+		t.Errorf("busySeconds = %v, want %v (idle, iowait, steal and guest are not busy)", got, want)
 	}
-	got := b.cpuSplit().since(from)
-	// Spinning keeps up to a core busy (less on a shared machine): the machine's
-	// busy time counts it, and this process's share of it is most.
-	if got.process < 0.2 || got.machine < got.process*0.9 {
-		t.Errorf("after spinning 300 ms: %+v, want this process near one core and the machine at least that", got)
+	if got := busySeconds("cpu0 1 2 3 4 5"); got != 0 {
+		t.Errorf("a per-core line read as the machine's: %v", got)
+	}
+	if machineBusySeconds() <= 0 || machineCPUs() < 1 {
+		t.Errorf("this machine: busy %v s over %d CPUs", machineBusySeconds(), machineCPUs())
 	}
 }
 
 func TestLatencyAtStandsAlone(t *testing.T) {
-	o := Options{LatencyAt: 5000, Peer: PeerKStreams}
-	if err := o.validate(); err == nil {
-		t.Error("--latency-at with a peer was accepted")
+	for _, o := range []Options{{LatencyAt: 5000, Peer: PeerKStreams}, {LatencyAt: -1}, {LatencyAt: math.NaN()}, {LatencyAt: math.Inf(1)}} {
+		if err := o.validate(); err == nil {
+			t.Errorf("latency-at %v with peer %q was accepted", o.LatencyAt, o.Peer)
+		}
 	}
-	o = Options{LatencyAt: -1}
-	if err := o.validate(); err == nil {
-		t.Error("a negative --latency-at was accepted")
+	if err := (&Options{LatencyAt: 5000}).validate(); err != nil {
+		t.Errorf("latency-at 5000 refused: %v", err)
+	}
+}
+
+func TestPrintOfALatencyRunNamesItsRateAndNoThroughput(t *testing.T) {
+	var out strings.Builder
+	Print(&out, &Result{Runs: 3, LatencyAtPerS: 12000, Machine: "2 CPUs", Latency: []LatencyRow{
+		{OfferedPerS: Summarize([]float64{12000, 12000, 12000}), P99Ms: Summarize([]float64{55, 62, 70})}}})
+	got := out.String()
+	for _, want := range []string{"latency alone at 12000 events/s", "latency p50 at 12000", "62.0 (55.0-70.0)"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("the table lacks %q:\n%s", want, got)
+		}
+	}
+	if strings.Contains(got, "ceiling") || strings.Contains(got, "end to end") {
+		t.Errorf("a latency run printed throughput rows it did not measure:\n%s", got)
 	}
 }

@@ -31,9 +31,11 @@ topics with a word-list scorer (cxstream twice: with all its processors, and wit
 peer's work alone), checks that their funnel figures agree, and reports events/s and
 events per CPU second for each. Each cxstream run also logs what Redis did per event.
 cxstream runs with --config's settings (processing, funnels, segments...; default: the
-defaults) on the bench's own topics and key prefix. --latency-at measures latency alone at
-a given load, with the machine's CPU split between cxstream, redis-server and the broker. test/bench/run.sh starts a local
-broker and redis-server (pinned with --cpus) and runs it.`,
+defaults) on the bench's own topics and key prefix. A minute of live traffic (--warm-up)
+comes first, so a just-started broker is past compiling its hot paths. --latency-at
+measures latency alone at a given load, with the machine's CPU split between cxstream,
+redis-server and the broker. test/bench/run.sh starts a local broker and redis-server
+(pinned with --cpus) and runs it.`,
 		Example: "  cxstream bench --brokers 127.0.0.1:9092 --redis 127.0.0.1:6379 --quick --json bench.json\n  cxstream bench --brokers 127.0.0.1:9092 --redis 127.0.0.1:6379 --quick --peer kstreams --cpus 0:1\n  cxstream bench --brokers 127.0.0.1:9092 --redis 127.0.0.1:6379 --latency-at 12000 --runs 3",
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, _, err := g.load(cmd, nil)
@@ -79,7 +81,7 @@ broker and redis-server (pinned with --cpus) and runs it.`,
 	f.StringVar(&o.Peer, "peer", "", "also run this peer on the same topics and compare: kstreams (Kafka Streams, at_least_once and exactly_once_v2)")
 	f.StringVar(&o.PeerDir, "peer-dir", "test/peers/kstreams", "the kstreams peer's Maven project (built with mvn when its jar is missing)")
 	f.DurationVar(&o.WarmUp, "warm-up", time.Minute, "live traffic through cxstream before anything is measured, so a just-started broker is past compiling its hot paths (0: none)")
-	f.Float64Var(&o.LatencyAt, "latency-at", 0, "measure only event -> alert latency at this offered load (events/s), --runs times, with the CPU split between processes")
+	f.Float64Var(&o.LatencyAt, "latency-at", 0, "measure only event -> alert latency at this offered load (events/s, at least 1,000), --runs times, with the CPU split between processes")
 	f.StringVar(&jsonPath, "json", "", "also write the figures to this JSON file")
 	f.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run (go tool pprof; -tagfocus phase=cxstream, =comparison, =latency... keeps one part)")
 	return cmd
