@@ -91,3 +91,25 @@ func (after commandStats) perEvent(before commandStats, events int) string {
 	}
 	return strings.Join(parts, ", ")
 }
+
+// dropKeys deletes every Redis key under prefix (a run's state, timers
+// and queue).
+func (b *bencher) dropKeys(ctx context.Context, prefix string) error {
+	iter := b.rdb.Scan(ctx, 0, prefix+":*", 1000).Iterator()
+	var batch []string
+	for iter.Next(ctx) {
+		if batch = append(batch, iter.Val()); len(batch) == 1000 {
+			if err := b.rdb.Unlink(ctx, batch...).Err(); err != nil {
+				return fmt.Errorf("drop %s keys: %w", prefix, err)
+			}
+			batch = batch[:0]
+		}
+	}
+	if err := iter.Err(); err != nil {
+		return fmt.Errorf("drop %s keys: %w", prefix, err)
+	}
+	if len(batch) > 0 {
+		return b.rdb.Unlink(ctx, batch...).Err()
+	}
+	return nil
+}
