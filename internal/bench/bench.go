@@ -358,7 +358,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 
 		b.phase(ctx, "latency")
 		for i, share := range latencyShares {
-			l, err := b.latency(ctx, share*m.perS, b.latencyRun())
+			l, err := b.latency(ctx, share*m.perS, latencyRamp, b.latencyRun())
 			if err != nil {
 				return nil, err
 			}
@@ -794,7 +794,11 @@ func latencyRow(share float64, l map[string][]float64) LatencyRow {
 // window of this length.
 const windowEvery = 15 * time.Second
 
-// latencyRun is how long each latency run offers load.
+// latencyRamp is how long each latency run offers its load before it
+// counts (see latency).
+const latencyRamp = 5 * time.Second
+
+// latencyRun is how long each latency run offers load and counts.
 func (b *bencher) latencyRun() time.Duration {
 	if b.o.Quick {
 		return 6 * time.Second
@@ -823,7 +827,7 @@ func (b *bencher) warmUp(ctx context.Context, res *Result) error {
 	}
 	b.phase(ctx, "warm-up")
 	b.logf("warm-up: %s of live traffic at %.0f events/s, not counted", b.o.WarmUp, b.warmUpRate())
-	l, err := b.latency(ctx, b.warmUpRate(), b.o.WarmUp)
+	l, err := b.latency(ctx, b.warmUpRate(), 0, b.o.WarmUp)
 	if err != nil {
 		return fmt.Errorf("warm-up: %w", err)
 	}
@@ -842,7 +846,7 @@ func (b *bencher) latencyOnly(ctx context.Context, res *Result) (*Result, error)
 	b.phase(ctx, "latency")
 	series := map[string][]float64{}
 	for run := 1; run <= b.o.Runs; run++ {
-		l, err := b.latency(ctx, b.o.LatencyAt, b.latencyRun())
+		l, err := b.latency(ctx, b.o.LatencyAt, latencyRamp, b.latencyRun())
 		if err != nil {
 			return nil, err
 		}
@@ -857,11 +861,12 @@ func (b *bencher) latencyOnly(ctx context.Context, res *Result) (*Result, error)
 	return res, nil
 }
 
-// latency offers rate events/s for a while and measures, for every
-// negative-chat alert, the time from its triggering chat message's event
-// time (stamped when produced) to the alert being read from the alert
-// topic. The generator runs in this process, beside the processor.
-func (b *bencher) latency(ctx context.Context, rate float64, dur time.Duration) (latencyFigures, error) {
+// latency offers rate events/s for ramp and then dur, and measures, for
+// every negative-chat alert of an event of the dur part, the time from its
+// triggering chat message's event time (stamped when produced) to the
+// alert being read from the alert topic. The generator runs in this
+// process, beside the processor.
+func (b *bencher) latency(ctx context.Context, rate float64, ramp, dur time.Duration) (latencyFigures, error) {
 	d, err := b.dataset(ctx, "latency", 0, b.o.Users, b.o.ChatShare, b.o.Partitions)
 	if err != nil {
 		return latencyFigures{}, err
@@ -892,28 +897,41 @@ func (b *bencher) latency(ctx context.Context, rate float64, dur time.Duration) 
 	}
 	defer producer.Close()
 	var stats gen.Stats
-	prodCtx, prodStop := context.WithTimeout(ctx, dur)
+	prodCtx, prodStop := context.WithTimeout(ctx, ramp+dur)
 	defer prodStop()
 	prodDone := make(chan error, 1)
 	go func() {
 		prodDone <- gen.New(gen.Options{Users: b.o.Users, Seed: 99, ChatShare: b.o.ChatShare}).
 			Produce(prodCtx, producer, gen.Topics{Clickstream: d.clickstream, Chat: d.chat}, rate, 0, &stats)
 	}()
-	cpu0, cmds0 := b.cpuSplit(), readCommandStats(ctx, b.rdb)
-	var cpu cpuShares
-	var cmds string
-	var lat, toDetect, toRead []float64
-	deadline := time.Now().Add(dur + 5*time.Second)
-	window, windowAt := cpu0, time.Now().Add(windowEvery)
+	// Alerts of events from the first ramp of the load are not counted,
+	// nor is the CPU then: each run's new topics, group and producer, and
+	// a broker leaving the bulk reads of the run before, cost the broker
+	// most of a core for a few seconds.
+	countFrom := time.Now().Add(ramp)
+	var (
+		cpu0, window          cpuSample
+		cmds0                 commandStats
+		produced0             int64
+		windowAt              time.Time
+		cpu                   cpuShares
+		cmds                  string
+		lat, toDetect, toRead []float64
+	)
+	deadline := countFrom.Add(dur + 5*time.Second)
 	for time.Now().Before(deadline) {
 		if err := ctx.Err(); err != nil {
 			return latencyFigures{}, err
 		}
-		if cpu.wall == 0 && ctxDone(prodCtx) {
-			cpu = b.cpuSplit().since(cpu0)
-			cmds = readCommandStats(ctx, b.rdb).perEvent(cmds0, int(stats.Produced.Load()))
+		if cpu0.at.IsZero() && !time.Now().Before(countFrom) {
+			cpu0, cmds0, produced0 = b.cpuSplit(), readCommandStats(ctx, b.rdb), stats.Produced.Load()
+			window, windowAt = cpu0, cpu0.at.Add(windowEvery)
 		}
-		if dur >= 2*windowEvery && cpu.wall == 0 && time.Now().After(windowAt) {
+		if cpu.wall == 0 && !cpu0.at.IsZero() && ctxDone(prodCtx) {
+			cpu = b.cpuSplit().since(cpu0)
+			cmds = readCommandStats(ctx, b.rdb).perEvent(cmds0, int(stats.Produced.Load()-produced0))
+		}
+		if dur >= 2*windowEvery && cpu.wall == 0 && !cpu0.at.IsZero() && time.Now().After(windowAt) {
 			// A long run (the warm-up) shows how the CPU settles.
 			now := b.cpuSplit()
 			w := now.since(window)
@@ -927,7 +945,7 @@ func (b *bencher) latency(ctx context.Context, rate float64, dur time.Duration) 
 		now := time.Now().UnixMilli()
 		f.EachRecord(func(r *kgo.Record) {
 			var a schemas.Alert
-			if json.Unmarshal(r.Value, &a) == nil && a.Type == schemas.AlertNegativeChat {
+			if json.Unmarshal(r.Value, &a) == nil && a.Type == schemas.AlertNegativeChat && a.EventTime >= countFrom.UnixMilli() {
 				lat = append(lat, float64(now-a.EventTime))
 				toDetect = append(toDetect, float64(a.DetectedAt-a.EventTime))
 				toRead = append(toRead, float64(now-a.DetectedAt))
