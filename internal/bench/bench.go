@@ -379,12 +379,11 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	res.EventsPerS, res.CPUSecondsPerMillion = med("events_per_s"), med("cpu_s_per_million")
 	res.ProcessCPUSecondsPerMillion, res.RedisCPUSecondsPerMillion = med("process_cpu_s_per_million"), med("redis_cpu_s_per_million")
 	res.RSSStartMB, res.PeakRSSMB, res.RSSEndMB, res.RedisRSSMB = med("rss_start_mb"), med("peak_rss_mb"), med("rss_end_mb"), med("redis_rss_mb")
+	rows := make([]LatencyRow, len(latencyShares))
 	for i, share := range latencyShares {
-		res.Latency = append(res.Latency, latencyRow(share, latency[i]))
+		rows[i] = latencyRow(share, latency[i])
 	}
-	low := res.Latency[0]
-	res.LatencyOfferedPerS, res.LatencyAlerts = low.OfferedPerS.Median, int(low.Alerts.Median)
-	res.LatencyP50Ms, res.LatencyP95Ms, res.LatencyP99Ms, res.LatencyMaxMs = low.P50Ms.Median, low.P95Ms.Median, low.P99Ms.Median, low.MaxMs.Median
+	res.setLatency(rows)
 	if cmp != nil {
 		res.Comparison = cmp.result()
 	}
@@ -785,6 +784,15 @@ func (l latencyFigures) addTo(series map[string][]float64) {
 	}
 }
 
+// setLatency sets the latency rows, and the single latency fields from the
+// first (lowest load).
+func (res *Result) setLatency(rows []LatencyRow) {
+	res.Latency = rows
+	low := rows[0]
+	res.LatencyOfferedPerS, res.LatencyAlerts = low.OfferedPerS.Median, int(low.Alerts.Median)
+	res.LatencyP50Ms, res.LatencyP95Ms, res.LatencyP99Ms, res.LatencyMaxMs = low.P50Ms.Median, low.P95Ms.Median, low.P99Ms.Median, low.MaxMs.Median
+}
+
 func latencyRow(share float64, l map[string][]float64) LatencyRow {
 	return LatencyRow{LoadShare: share, OfferedPerS: Summarize(l["offered"]), Alerts: Summarize(l["alerts"]),
 		P50Ms: Summarize(l["p50"]), P95Ms: Summarize(l["p95"]), P99Ms: Summarize(l["p99"]), P999Ms: Summarize(l["p999"]), MaxMs: Summarize(l["max"])}
@@ -854,10 +862,7 @@ func (b *bencher) latencyOnly(ctx context.Context, res *Result) (*Result, error)
 		b.logf("latency run %d of %d at %.0f events/s: p50 %.1f ms, p99 %.1f ms, p99.9 %.1f ms, max %.1f ms over %d alerts", run, b.o.Runs, l.offered, l.p50, l.p99, l.p999, l.max, l.alerts)
 	}
 	res.Events, res.LatencyAtPerS = 0, b.o.LatencyAt
-	row := latencyRow(0, series)
-	res.Latency = []LatencyRow{row}
-	res.LatencyOfferedPerS, res.LatencyAlerts = row.OfferedPerS.Median, int(row.Alerts.Median)
-	res.LatencyP50Ms, res.LatencyP95Ms, res.LatencyP99Ms, res.LatencyMaxMs = row.P50Ms.Median, row.P95Ms.Median, row.P99Ms.Median, row.MaxMs.Median
+	res.setLatency([]LatencyRow{latencyRow(0, series)})
 	return res, nil
 }
 

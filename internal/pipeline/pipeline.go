@@ -258,7 +258,8 @@ func New(o Options) (*Pipeline, error) {
 		return nil, err
 	}
 	presetMetrics(o)
-	p := &Pipeline{o: o, procs: o.Processors, counters: recordCounters(o)}
+	p := &Pipeline{o: o, procs: o.Processors, counters: recordCounters(o),
+		wms: map[topicPartition]int64{}, unstored: map[topicPartition]int64{}}
 	if o.CacheBytes > 0 && !o.PerEventRoundTrips {
 		p.cache = newStateCache(o.CacheBytes, o.Metrics)
 	}
@@ -601,18 +602,10 @@ func (p *Pipeline) finish(ctx context.Context, b *batch, clocks map[topicPartiti
 	p.wmMu.Lock()
 	defer p.wmMu.Unlock()
 	for _, r := range raises {
-		if tp := (topicPartition{r.Topic, r.Partition}); p.unstored[tp] == r.At {
-			delete(p.unstored, tp)
-		}
+		p.stored(topicPartition{r.Topic, r.Partition}, r.At)
 	}
 	for _, c := range clocks {
 		if c.wm > c.start && c.wm != noWatermark {
-			if p.wms == nil {
-				p.wms = map[topicPartition]int64{}
-			}
-			if p.unstored == nil {
-				p.unstored = map[topicPartition]int64{}
-			}
 			p.wms[c.tp] = c.wm
 			p.unstored[c.tp] = c.wm
 		}
@@ -651,10 +644,16 @@ func (p *Pipeline) storeWatermark(ctx context.Context, tp topicPartition) error 
 	}
 	p.wmMu.Lock()
 	defer p.wmMu.Unlock()
+	p.stored(tp, wm)
+	return nil
+}
+
+// stored notes that tp's watermark wm is in Redis: it is no longer unstored
+// unless a later batch moved it on meanwhile. The caller holds wmMu.
+func (p *Pipeline) stored(tp topicPartition, wm int64) {
 	if p.unstored[tp] == wm {
 		delete(p.unstored, tp)
 	}
-	return nil
 }
 
 // commitEffects makes a batch's effects durable in the order that keeps

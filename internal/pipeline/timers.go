@@ -250,9 +250,6 @@ func (p *Pipeline) watermark(ctx context.Context, tp topicPartition) (int64, err
 func (p *Pipeline) setWatermark(tp topicPartition, wm int64) {
 	p.wmMu.Lock()
 	defer p.wmMu.Unlock()
-	if p.wms == nil {
-		p.wms = map[topicPartition]int64{}
-	}
 	p.wms[tp] = wm
 }
 
