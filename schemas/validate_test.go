@@ -191,3 +191,35 @@ func TestFreePurchaseSurvivesReencoding(t *testing.T) {
 		t.Fatalf("a page view gained an amount: %s", view)
 	}
 }
+
+// ClickEvent encodes with goccy/go-json for speed; its bytes must be what
+// encoding/json writes for the same fields, HTML escapes, invalid UTF-8,
+// sorted property keys and a free purchase's amount included.
+func TestClickJSONIsWhatEncodingJSONWrites(t *testing.T) {
+	type plain ClickEvent
+	events := []ClickEvent{
+		{Schema: ClickstreamV1, EventID: "e1", UserID: "u<1>&", SessionID: "s\u2028", Type: ClickPageView, Page: "/a?b=<c>&d", EventTime: 1763900000000},
+		{EventID: "e2", UserID: "用户", Type: ClickPurchase, ItemID: "course-1", Amount: 0, Currency: "EUR", EventTime: 1,
+			Properties: map[string]any{"z": 1.5, "a": []any{"x", nil, true}, "m": map[string]any{"k": "\xff"}, "big": 1e21, "small": 1e-7}},
+		{EventID: "e3", UserID: "u", Type: ClickPurchase, Amount: 198.99, Currency: "EUR", EventTime: 1763900000000},
+	}
+	for _, ev := range events {
+		got, err := json.Marshal(ev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// encoding/json alone: the same fields, and the amount a purchase always has.
+		var want []byte
+		if ev.Type == ClickPurchase {
+			want, _ = json.Marshal(struct {
+				plain
+				Amount float64 `json:"amount"`
+			}{plain(ev), ev.Amount})
+		} else {
+			want, _ = json.Marshal(plain(ev))
+		}
+		if string(got) != string(want) {
+			t.Errorf("got  %s\nwant %s", got, want)
+		}
+	}
+}

@@ -107,3 +107,52 @@ func TestPropertiesKeepTheEventsOfASeed(t *testing.T) {
 		t.Errorf("sources %v, topics %v: want every value", sources, topics)
 	}
 }
+
+// The generator encodes its events with a faster encoder than
+// encoding/json; what it writes must still be exactly what encoding/json
+// writes for the same message, so a seed's bytes do not depend on it.
+func TestEventsAreWhatEncodingJSONWrites(t *testing.T) {
+	g := New(Options{Users: 300, Seed: 11, Properties: true, Locale: LocaleMixed})
+	at := time.Unix(1_763_900_000, 0)
+	var clicks, chats, purchases int
+	for range 20000 {
+		ev := g.Next(at)
+		var want []byte
+		switch ev.Kind {
+		case Click:
+			var c schemas.ClickEvent
+			if err := json.Unmarshal(ev.Value, &c); err != nil {
+				t.Fatal(err)
+			}
+			if c.Type == schemas.ClickPurchase {
+				purchases++
+			}
+			want, _ = json.Marshal(c)
+			clicks++
+		case Chat:
+			var m schemas.ChatMessage
+			if err := json.Unmarshal(ev.Value, &m); err != nil {
+				t.Fatal(err)
+			}
+			want, _ = json.Marshal(m)
+			chats++
+		}
+		if string(ev.Value) != string(want) {
+			t.Fatalf("generated %s\nencoding/json writes %s", ev.Value, want)
+		}
+	}
+	if clicks == 0 || chats == 0 || purchases == 0 {
+		t.Fatalf("clicks %d, chats %d, purchases %d: want each", clicks, chats, purchases)
+	}
+}
+
+// BenchmarkNext is the generator's cost per event, which the bench's load
+// generation adds to the machine the system under test runs on.
+func BenchmarkNext(b *testing.B) {
+	g := New(Options{Users: 100_000, Seed: 1, ChatShare: 0.15})
+	at := time.Unix(1_763_900_000, 0)
+	b.ReportAllocs()
+	for b.Loop() {
+		g.Next(at)
+	}
+}
