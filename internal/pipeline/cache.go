@@ -46,17 +46,22 @@ import (
 // one stream left them.
 type cachedDoc struct {
 	version int64
-	side    side
+	// ttlSetAt is when the owned document's TTL was last set (its field t,
+	// 0: unknown): a write sets it again when a 64th of the TTL has passed.
+	ttlSetAt int64
+	side     side
 	// states are the processors' states, aligned with the pipeline's
 	// processors: those of the owned stream, and those of the other stream
 	// decoded from otherData.
 	states []any
 	// encoded is the owned document's encoded length.
 	encoded int
-	// The other stream's document as read: version, bytes and side.
-	otherVersion int64
-	otherData    []byte
-	otherSide    side
+	// The other stream's document as read: version, bytes, side and
+	// when its TTL was set.
+	otherVersion  int64
+	otherData     []byte
+	otherSide     side
+	otherTTLSetAt int64
 	// otherOwned: a batch of this worker wrote the other document at
 	// otherVersion, as it merged the partition number's two topics, and
 	// nobody has written it since, as far as this cache knows: its writer
@@ -293,10 +298,7 @@ func (p *Pipeline) keep(o *owner, users map[string]*user) {
 		}
 		sd := u.sides[i]
 		sd.dirty = false
-		other := u.docs.Chat
-		if i == 1 {
-			other = u.docs.Click
-		}
+		other := *u.doc(1 - i)
 		if written != nil {
 			// What it wrote is what Redis returns while nobody else
 			// writes.
@@ -305,8 +307,9 @@ func (p *Pipeline) keep(o *owner, users map[string]*user) {
 		otherSide := u.sides[1-i]
 		otherSide.dirty = false
 		// The batch is done with the user: its states are kept as they are.
-		p.cache.put(o.tp, id, cachedDoc{version: u.version(i), side: sd, states: u.States(), encoded: u.encoded[i],
-			otherVersion: other.Version, otherData: other.Data, otherSide: otherSide, otherOwned: written != nil || u.otherOwned,
+		own := u.doc(i)
+		p.cache.put(o.tp, id, cachedDoc{version: own.Version, ttlSetAt: own.TTLSetAt, side: sd, states: u.States(), encoded: u.encoded[i],
+			otherVersion: other.Version, otherData: other.Data, otherSide: otherSide, otherTTLSetAt: other.TTLSetAt, otherOwned: written != nil || u.otherOwned,
 			size: docSize(u.encoded[i]) + docSize(len(other.Data)) + int64(len(other.Data))}) // the other's bytes are kept too
 	}
 }

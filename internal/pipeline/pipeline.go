@@ -297,12 +297,12 @@ type user struct {
 	cached bool
 }
 
-// version is the stored version of the user's document i.
-func (u *user) version(i int) int64 {
+// doc is the user's document i (0 click, 1 chat) as read or last written.
+func (u *user) doc(i int) *state.Doc {
 	if i == 1 {
-		return u.docs.Chat.Version
+		return &u.docs.Chat
 	}
-	return u.docs.Click.Version
+	return &u.docs.Click
 }
 
 type event struct {
@@ -842,17 +842,10 @@ func (p *Pipeline) load(ctx context.Context, ids []string, o *owner, queries []s
 			if d.otherOwned {
 				// This worker wrote the other document last (see
 				// cachedDoc.otherOwned): it was not read.
-				if own == 1 {
-					u.docs.Click = state.Doc{Version: d.otherVersion, Data: d.otherData}
-				} else {
-					u.docs.Chat = state.Doc{Version: d.otherVersion, Data: d.otherData}
-				}
+				*u.doc(1 - own) = state.Doc{Version: d.otherVersion, Data: d.otherData, TTLSetAt: d.otherTTLSetAt}
 				u.otherOwned = true
 			}
-			other := u.docs.Chat
-			if own == 1 {
-				other = u.docs.Click
-			}
+			other := u.doc(1 - own)
 			if sameOther = d.otherOwned || (other.Version == d.otherVersion && bytes.Equal(other.Data, d.otherData)); !sameOther {
 				for j, proc := range p.procs {
 					if proc.Stream() != o.stream {
@@ -866,11 +859,7 @@ func (p *Pipeline) load(ctx context.Context, ids []string, o *owner, queries []s
 			switch {
 			case i == own:
 				u.sides[i], u.encoded[i] = d.side, d.encoded
-				if i == 1 {
-					u.docs.Chat.Version = d.version
-				} else {
-					u.docs.Click.Version = d.version
-				}
+				u.doc(i).Version, u.doc(i).TTLSetAt = d.version, d.ttlSetAt
 				continue
 			case hit && sameOther:
 				u.sides[i], u.encoded[i] = d.otherSide, len(data)
@@ -892,23 +881,23 @@ func (p *Pipeline) load(ctx context.Context, ids []string, o *owner, queries []s
 
 func (p *Pipeline) save(ctx context.Context, timers []state.Timer, users map[string]*user, raises []state.Watermark) error {
 	var writes []state.Write
-	var written []*int64 // the versions the writes move on
+	var written []*state.Doc // the documents the writes move on, in the order of writes
 	for id, u := range users {
 		for i := range u.sides {
 			if !u.sides[i].dirty {
 				continue
 			}
-			stream, version := processors.Clicks, &u.docs.Click.Version
+			stream, doc := processors.Clicks, u.doc(i)
 			if i == 1 {
-				stream, version = processors.Chats, &u.docs.Chat.Version
+				stream = processors.Chats
 			}
 			data, err := encodeDoc(p.o.StateEncoding, stream, p.procs, u.States(), &u.sides[i], u.encoded[i])
 			if err != nil {
 				return fmt.Errorf("encode state: %w", err)
 			}
 			u.encoded[i], u.written[i] = len(data), data
-			writes = append(writes, state.Write{User: id, Side: storeSides[i], Expect: *version, Data: data})
-			written = append(written, version)
+			writes = append(writes, state.Write{User: id, Side: storeSides[i], Expect: doc.Version, Data: data, TTLSetAt: doc.TTLSetAt})
+			written = append(written, doc)
 		}
 	}
 	start := time.Now()
@@ -918,8 +907,9 @@ func (p *Pipeline) save(ctx context.Context, timers []state.Timer, users map[str
 		p.o.Metrics.StateConflicts.Inc()
 	}
 	if err == nil {
-		for _, v := range written {
-			*v++ // as the state script did
+		for k, d := range written {
+			d.Version++ // as the state script did
+			d.TTLSetAt = writes[k].TTLSetAt
 		}
 	}
 	return err

@@ -29,6 +29,12 @@ type instance struct {
 
 func newInstance(t testing.TB, e env, rdb redis.UniversalClient, prefix string, cacheBytes ...int64) instance {
 	t.Helper()
+	return newInstanceOn(t, e, state.New(rdb, state.Options{Prefix: prefix}), prefix, cacheBytes...)
+}
+
+// newInstanceOn is newInstance on a store of the caller's (a TTL, a clock).
+func newInstanceOn(t testing.TB, e env, store *state.Store, prefix string, cacheBytes ...int64) instance {
+	t.Helper()
 	cfg := e.config(prefix, prefix)
 	if len(cacheBytes) > 0 {
 		cfg.Processing.StateCacheBytes = cacheBytes[0]
@@ -42,7 +48,7 @@ func newInstance(t testing.TB, e env, rdb redis.UniversalClient, prefix string, 
 	t.Cleanup(cl.Close)
 	m := metrics.New()
 	p, err := pipeline.New(pipeline.Options{Topics: cfg.Topics, Validator: validator, Processors: procs,
-		Store: state.New(rdb, state.Options{Prefix: prefix}), Publisher: kafka.NewPublisher(cl), Metrics: m,
+		Store: store, Publisher: kafka.NewPublisher(cl), Metrics: m,
 		AllowedLateness: cfg.Processing.AllowedLateness, CacheBytes: cfg.Processing.StateCacheBytes})
 	testenv.Must(t, err, "pipeline")
 	return instance{Pipeline: p, m: m}
@@ -162,6 +168,50 @@ func TestReleaseDropsThePartitionsCache(t *testing.T) {
 	}
 	if fence, events, v := storedClicks(t, store, "r"); fence != 6 || events != 7 || v != 5 {
 		t.Fatalf("fence %d, %d events, version %d; want 6, 7, 5", fence, events, v)
+	}
+}
+
+// A cached user's document is written without being read again; its TTL
+// must still be set again once a 64th of it has passed since it was last
+// set, and not before: the cache keeps when that was.
+func TestCachedUsersTTLIsSetAgainOnSchedule(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	now := time.Now()
+	const ttl = 64 * time.Hour // set again at most hourly
+	store := state.New(e.redis.Client, state.Options{Prefix: "ttl", TTL: ttl, Now: func() time.Time { return now }})
+	inst := newInstanceOn(t, e, store, "ttl")
+	key := store.Key("t", state.Click)
+	pttl := func() time.Duration { return e.redis.Client.PTTL(ctx, key).Val() }
+	recs := clicksAt("t", 0, 5)
+
+	// Two batches: a user is cached from their second load on.
+	_, err := inst.Process(ctx, recs[:1])
+	testenv.Must(t, err, "first batch")
+	_, err = inst.Process(ctx, recs[1:2])
+	testenv.Must(t, err, "second batch")
+	testenv.Must(t, e.redis.Client.PExpire(ctx, key, time.Minute).Err(), "shorten the TTL")
+
+	now = now.Add(59 * time.Minute)
+	_, err = inst.Process(ctx, recs[2:3])
+	testenv.Must(t, err, "batch 59 minutes later")
+	if hits := testutil.ToFloat64(inst.m.StateCacheHits); hits != 1 {
+		t.Fatalf("%v cache hits, want 1 (the test must exercise the cache)", hits)
+	}
+	if d := pttl(); d > time.Minute {
+		t.Fatalf("a write 59 minutes after the TTL was set set it again (%s)", d)
+	}
+	now = now.Add(time.Minute)
+	_, err = inst.Process(ctx, recs[3:4])
+	testenv.Must(t, err, "batch an hour later")
+	if hits := testutil.ToFloat64(inst.m.StateCacheHits); hits != 2 {
+		t.Fatalf("%v cache hits, want 2 (the test must exercise the cache)", hits)
+	}
+	if d := pttl(); d < ttl-time.Minute {
+		t.Fatalf("a write an hour after the TTL was set left it at %s, want %s", d, ttl)
+	}
+	if fence, events, _ := storedClicks(t, store, "t"); fence != 3 || events != 4 {
+		t.Fatalf("fence %d, %d events; want 3, 4", fence, events)
 	}
 }
 

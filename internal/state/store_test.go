@@ -141,10 +141,12 @@ func TestSaveOnRedisCluster(t *testing.T) {
 	}
 }
 
-// A write refreshes the document's TTL when the last refresh is a 64th
-// of the TTL old or more (or unknown, as on documents written before the
-// refresh time was kept), and leaves it alone in between: on a single
-// Redis (one script call for the batch) and on Redis Cluster (one each).
+// A write refreshes the document's TTL when the last refresh, as the
+// writer read it with the document, is a 64th of the TTL old or more (or
+// unknown, as on documents written before the refresh time was kept), and
+// leaves it alone in between: on a single Redis (one script call for the
+// batch) and on Redis Cluster (one each). A writer that keeps what a save
+// told it (the state cache) makes the same decisions without reading.
 func TestWritesRefreshTheTTLAtMostEvery64thOfIt(t *testing.T) {
 	for _, mode := range []string{"single", "cluster"} {
 		t.Run(mode, func(t *testing.T) {
@@ -162,7 +164,13 @@ func TestWritesRefreshTheTTLAtMostEvery64thOfIt(t *testing.T) {
 			pttl := func(user string) time.Duration { return rdb.PTTL(ctx, s.Key(user, Click)).Val() }
 			write := func(user string, version int64) {
 				t.Helper()
-				testenv.Must(t, s.Save(ctx, []Write{{User: user, Side: Click, Expect: version, Data: []byte("d")}}), "save")
+				docs, err := s.Load(ctx, []string{user})
+				testenv.Must(t, err, "load")
+				d := docs[user].Click
+				if d.Version != version {
+					t.Fatalf("%s: version %d, want %d", user, d.Version, version)
+				}
+				testenv.Must(t, s.Save(ctx, []Write{{User: user, Side: Click, Expect: d.Version, Data: []byte("d"), TTLSetAt: d.TTLSetAt}}), "save")
 			}
 
 			write("u", 0)
@@ -187,6 +195,33 @@ func TestWritesRefreshTheTTLAtMostEvery64thOfIt(t *testing.T) {
 			write("old", 3)
 			if d := pttl("old"); d < ttl-time.Minute {
 				t.Fatalf("first write to an old document: TTL %s, want %s", d, ttl)
+			}
+
+			// A writer that does not read again: the save says when it set
+			// the TTL, and the next write decides from that.
+			kept := []Write{{User: "kept", Side: Click, Data: []byte("d")}}
+			testenv.Must(t, s.Save(ctx, kept), "first save")
+			if kept[0].TTLSetAt != now.UnixMilli() {
+				t.Fatalf("after a write that set the TTL: TTLSetAt %d, want %d", kept[0].TTLSetAt, now.UnixMilli())
+			}
+			set := kept[0].TTLSetAt
+			testenv.Must(t, rdb.PExpire(ctx, s.Key("kept", Click), time.Minute).Err(), "shorten")
+			now = now.Add(59 * time.Minute)
+			kept[0].Expect = 1
+			testenv.Must(t, s.Save(ctx, kept), "second save")
+			if d := pttl("kept"); d > time.Minute || kept[0].TTLSetAt != set {
+				t.Fatalf("write 59 minutes after a refresh: TTL %s, TTLSetAt %d (want the TTL alone and %d)", d, kept[0].TTLSetAt, set)
+			}
+			now = now.Add(time.Minute)
+			kept[0].Expect = 2
+			testenv.Must(t, s.Save(ctx, kept), "third save")
+			if d := pttl("kept"); d < ttl-time.Minute || kept[0].TTLSetAt != now.UnixMilli() {
+				t.Fatalf("write an hour after a refresh: TTL %s, TTLSetAt %d (want %s and %d)", d, kept[0].TTLSetAt, ttl, now.UnixMilli())
+			}
+			docs, err := s.Load(ctx, []string{"kept"})
+			testenv.Must(t, err, "load")
+			if got := docs["kept"].Click; got.Version != 3 || got.TTLSetAt != now.UnixMilli() {
+				t.Fatalf("stored version %d, TTL set at %d; want 3 and %d", got.Version, got.TTLSetAt, now.UnixMilli())
 			}
 		})
 	}
