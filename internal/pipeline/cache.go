@@ -37,7 +37,9 @@ import (
 // Redis unavailable) leaves nothing behind that it may have changed.
 //
 // An entry also keeps the other stream's document as last read (or, when a
-// merged batch of both streams wrote it, as written), bytes and decoded:
+// merged batch of both streams wrote it, as written), bytes, decoded, and
+// when its TTL was set (as for the owned document, the next write sets it
+// again once a 64th of the TTL has passed since):
 // when Redis returns the same bytes again, the decoded states are used
 // instead of decoding them anew. That is exact: decoding is a function of
 // the bytes, and the states kept are the ones those bytes hold.

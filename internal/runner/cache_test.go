@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"slices"
+	"strconv"
 	"testing"
 	"time"
 
@@ -212,6 +213,60 @@ func TestCachedUsersTTLIsSetAgainOnSchedule(t *testing.T) {
 	}
 	if fence, events, _ := storedClicks(t, store, "t"); fence != 3 || events != 4 {
 		t.Fatalf("fence %d, %d events; want 3, 4", fence, events)
+	}
+}
+
+// A worker that merges partition N of both topics writes both of a
+// user's documents and caches both: each keeps when its own TTL was set,
+// and each is set again on its own schedule.
+func TestBothCachedDocumentsKeepTheirOwnTTLSchedule(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	now := time.Now()
+	const ttl = 64 * time.Hour // set again at most hourly
+	store := state.New(e.redis.Client, state.Options{Prefix: "ttl2", TTL: ttl, Now: func() time.Time { return now }})
+	inst := newInstanceOn(t, e, store, "ttl2")
+	at := time.Now().Add(-time.Hour).UnixMilli()
+	batch := func(i int, withChat bool) []*kgo.Record {
+		c := click("m", "m-c"+strconv.Itoa(i), schemas.ClickPageView, at+int64(i)*1000, 0)
+		c.Partition, c.Offset = 0, int64(i)
+		recs := []*kgo.Record{c}
+		if withChat {
+			m := chat("m", "m-m"+strconv.Itoa(i), "hello, how do I change my email?", at+int64(i)*1000+500)
+			m.Partition, m.Offset = 0, int64(i)
+			recs = append(recs, m)
+		}
+		return recs
+	}
+	process := func(i int, withChat bool, hits float64) {
+		t.Helper()
+		_, err := inst.Process(ctx, batch(i, withChat))
+		testenv.Must(t, err, "batch")
+		if got := testutil.ToFloat64(inst.m.StateCacheHits); got != hits {
+			t.Fatalf("batch %d: %v cache hits, want %v (the test must exercise the cache)", i, got, hits)
+		}
+	}
+	shorten := func(side state.Side) {
+		testenv.Must(t, e.redis.Client.PExpire(ctx, store.Key("m", side), time.Minute).Err(), "shorten the TTL")
+	}
+	ttlOf := func(side state.Side) time.Duration { return e.redis.Client.PTTL(ctx, store.Key("m", side)).Val() }
+
+	process(0, false, 0) // the click document's TTL is set at T
+	now = now.Add(30 * time.Minute)
+	process(1, true, 0) // the chat document's at T+30m; the user is cached from here
+	shorten(state.Click)
+	shorten(state.Chat)
+
+	now = now.Add(30 * time.Minute) // T+60m: the click document's turn, not the chat's
+	process(2, true, 1)
+	if c, m := ttlOf(state.Click), ttlOf(state.Chat); c < ttl-time.Minute || m > time.Minute {
+		t.Fatalf("an hour after the click document's TTL was set and half an hour after the chat's: TTLs %s and %s, want %s and at most 1m", c, m, ttl)
+	}
+	shorten(state.Click)
+	now = now.Add(30 * time.Minute) // T+90m: the chat document's turn
+	process(3, true, 2)
+	if c, m := ttlOf(state.Click), ttlOf(state.Chat); c > time.Minute || m < ttl-time.Minute {
+		t.Fatalf("half an hour after the click document's TTL was set and an hour after the chat's: TTLs %s and %s, want at most 1m and %s", c, m, ttl)
 	}
 }
 

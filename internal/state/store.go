@@ -262,7 +262,9 @@ func ttlRefresh(ttl time.Duration) time.Duration { return ttl / 64 }
 // setsTTL reports whether a write at now (ms) sets the TTL of a document
 // whose TTL was set at setAt (0: unknown).
 func (s *Store) setsTTL(setAt, now int64) bool {
-	return s.ttl > 0 && (setAt <= 0 || now-setAt >= ttlRefresh(s.ttl).Milliseconds())
+	// In ms, as the script gets it: a TTL under 1 ms would be PEXPIRE 0,
+	// which deletes the document just written.
+	return s.ttl.Milliseconds() > 0 && (setAt <= 0 || now-setAt >= ttlRefresh(s.ttl).Milliseconds())
 }
 
 // casBatchSize bounds the documents of one casScript call: Redis
@@ -273,13 +275,15 @@ const casBatchSize = 32
 
 // Save applies writes in one pipelined round trip. Documents whose version
 // moved are left alone and reported in a *ConflictError; the others are
-// written.
+// written. On success each write's TTLSetAt is when its TTL was last set
+// (the slice is written to).
 func (s *Store) Save(ctx context.Context, writes []Write) error {
 	return s.SaveWithTimers(ctx, nil, writes)
 }
 
 // SaveWithTimers sets timers, raises watermarks and applies writes in one
-// pipelined round trip. The timers come first in the pipeline, so they are
+// pipelined round trip; on success each write's TTLSetAt is when its TTL
+// was last set (the slice is written to). The timers come first in the pipeline, so they are
 // in place before the state that needs them (a timer without its state is
 // a harmless hint). A raise must be of state already durable: it is made
 // whatever becomes of the writes.
@@ -387,8 +391,8 @@ func (s *Store) save(ctx context.Context, now int64, timers []Timer, raises []Wa
 		case err != nil:
 			return nil, fmt.Errorf("save state: %w", err)
 		}
-		for i, ok := range written {
-			if ok == 0 {
+		for i, done := range written {
+			if done == 0 {
 				*conflicts = append(*conflicts, s.Key(writes[c.from+i].User, writes[c.from+i].Side))
 			}
 		}
