@@ -172,16 +172,28 @@ func TestReleaseDropsThePartitionsCache(t *testing.T) {
 	}
 }
 
+// testTTL is the state TTL of the TTL tests: set again at most hourly.
+const testTTL = 64 * time.Hour
+
+// fakeClock is the state store's clock in the TTL tests.
+type fakeClock struct{ now time.Time }
+
+// newTTLInstance is an instance whose store has testTTL and a clock the
+// test moves.
+func newTTLInstance(t *testing.T, e env, prefix string) (instance, *state.Store, *fakeClock) {
+	t.Helper()
+	clock := &fakeClock{now: time.Now()}
+	store := state.New(e.redis.Client, state.Options{Prefix: prefix, TTL: testTTL, Now: func() time.Time { return clock.now }})
+	return newInstanceOn(t, e, store, prefix), store, clock
+}
+
 // A cached user's document is written without being read again; its TTL
 // must still be set again once a 64th of it has passed since it was last
 // set, and not before: the cache keeps when that was.
 func TestCachedUsersTTLIsSetAgainOnSchedule(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
-	now := time.Now()
-	const ttl = 64 * time.Hour // set again at most hourly
-	store := state.New(e.redis.Client, state.Options{Prefix: "ttl", TTL: ttl, Now: func() time.Time { return now }})
-	inst := newInstanceOn(t, e, store, "ttl")
+	inst, store, clock := newTTLInstance(t, e, "ttl")
 	key := store.Key("t", state.Click)
 	pttl := func() time.Duration { return e.redis.Client.PTTL(ctx, key).Val() }
 	recs := clicksAt("t", 0, 5)
@@ -193,7 +205,7 @@ func TestCachedUsersTTLIsSetAgainOnSchedule(t *testing.T) {
 	testenv.Must(t, err, "second batch")
 	testenv.Must(t, e.redis.Client.PExpire(ctx, key, time.Minute).Err(), "shorten the TTL")
 
-	now = now.Add(59 * time.Minute)
+	clock.now = clock.now.Add(59 * time.Minute)
 	_, err = inst.Process(ctx, recs[2:3])
 	testenv.Must(t, err, "batch 59 minutes later")
 	if hits := testutil.ToFloat64(inst.m.StateCacheHits); hits != 1 {
@@ -202,14 +214,14 @@ func TestCachedUsersTTLIsSetAgainOnSchedule(t *testing.T) {
 	if d := pttl(); d > time.Minute {
 		t.Fatalf("a write 59 minutes after the TTL was set set it again (%s)", d)
 	}
-	now = now.Add(time.Minute)
+	clock.now = clock.now.Add(time.Minute)
 	_, err = inst.Process(ctx, recs[3:4])
 	testenv.Must(t, err, "batch an hour later")
 	if hits := testutil.ToFloat64(inst.m.StateCacheHits); hits != 2 {
 		t.Fatalf("%v cache hits, want 2 (the test must exercise the cache)", hits)
 	}
-	if d := pttl(); d < ttl-time.Minute {
-		t.Fatalf("a write an hour after the TTL was set left it at %s, want %s", d, ttl)
+	if d := pttl(); d < testTTL-time.Minute {
+		t.Fatalf("a write an hour after the TTL was set left it at %s, want %s", d, testTTL)
 	}
 	if fence, events, _ := storedClicks(t, store, "t"); fence != 3 || events != 4 {
 		t.Fatalf("fence %d, %d events; want 3, 4", fence, events)
@@ -222,10 +234,7 @@ func TestCachedUsersTTLIsSetAgainOnSchedule(t *testing.T) {
 func TestBothCachedDocumentsKeepTheirOwnTTLSchedule(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
-	now := time.Now()
-	const ttl = 64 * time.Hour // set again at most hourly
-	store := state.New(e.redis.Client, state.Options{Prefix: "ttl2", TTL: ttl, Now: func() time.Time { return now }})
-	inst := newInstanceOn(t, e, store, "ttl2")
+	inst, store, clock := newTTLInstance(t, e, "ttl2")
 	at := time.Now().Add(-time.Hour).UnixMilli()
 	batch := func(i int, withChat bool) []*kgo.Record {
 		c := click("m", "m-c"+strconv.Itoa(i), schemas.ClickPageView, at+int64(i)*1000, 0)
@@ -252,21 +261,21 @@ func TestBothCachedDocumentsKeepTheirOwnTTLSchedule(t *testing.T) {
 	ttlOf := func(side state.Side) time.Duration { return e.redis.Client.PTTL(ctx, store.Key("m", side)).Val() }
 
 	process(0, false, 0) // the click document's TTL is set at T
-	now = now.Add(30 * time.Minute)
+	clock.now = clock.now.Add(30 * time.Minute)
 	process(1, true, 0) // the chat document's at T+30m; the user is cached from here
 	shorten(state.Click)
 	shorten(state.Chat)
 
-	now = now.Add(30 * time.Minute) // T+60m: the click document's turn, not the chat's
+	clock.now = clock.now.Add(30 * time.Minute) // T+60m: the click document's turn, not the chat's
 	process(2, true, 1)
-	if c, m := ttlOf(state.Click), ttlOf(state.Chat); c < ttl-time.Minute || m > time.Minute {
-		t.Fatalf("an hour after the click document's TTL was set and half an hour after the chat's: TTLs %s and %s, want %s and at most 1m", c, m, ttl)
+	if c, m := ttlOf(state.Click), ttlOf(state.Chat); c < testTTL-time.Minute || m > time.Minute {
+		t.Fatalf("an hour after the click document's TTL was set and half an hour after the chat's: TTLs %s and %s, want %s and at most 1m", c, m, testTTL)
 	}
 	shorten(state.Click)
-	now = now.Add(30 * time.Minute) // T+90m: the chat document's turn
+	clock.now = clock.now.Add(30 * time.Minute) // T+90m: the chat document's turn
 	process(3, true, 2)
-	if c, m := ttlOf(state.Click), ttlOf(state.Chat); c > time.Minute || m < ttl-time.Minute {
-		t.Fatalf("half an hour after the click document's TTL was set and an hour after the chat's: TTLs %s and %s, want at most 1m and %s", c, m, ttl)
+	if c, m := ttlOf(state.Click), ttlOf(state.Chat); c > time.Minute || m < testTTL-time.Minute {
+		t.Fatalf("half an hour after the click document's TTL was set and an hour after the chat's: TTLs %s and %s, want at most 1m and %s", c, m, testTTL)
 	}
 }
 
