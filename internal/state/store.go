@@ -275,17 +275,17 @@ const casBatchSize = 32
 
 // Save applies writes in one pipelined round trip. Documents whose version
 // moved are left alone and reported in a *ConflictError; the others are
-// written. On success each write's TTLSetAt is when its TTL was last set
-// (the slice is written to).
+// written. On success it updates each write's TTLSetAt, as
+// SaveWithTimers does.
 func (s *Store) Save(ctx context.Context, writes []Write) error {
 	return s.SaveWithTimers(ctx, nil, writes)
 }
 
 // SaveWithTimers sets timers, raises watermarks and applies writes in one
 // pipelined round trip; on success each write's TTLSetAt is when its TTL
-// was last set (the slice is written to). The timers come first in the pipeline, so they are
-// in place before the state that needs them (a timer without its state is
-// a harmless hint). A raise must be of state already durable: it is made
+// was last set (the slice is written to). The timers come first in the
+// pipeline, so they are in place before the state that needs them (a
+// timer without its state is a harmless hint). A raise must be of state already durable: it is made
 // whatever becomes of the writes.
 func (s *Store) SaveWithTimers(ctx context.Context, timers []Timer, writes []Write, raises ...Watermark) error {
 	if len(writes) == 0 && len(timers) == 0 && len(raises) == 0 {
