@@ -47,8 +47,9 @@ type side struct {
 	// next is the offset after the last record received (-1: none yet);
 	// hwm the partition's end offset at that fetch.
 	next, hwm int64
-	// maxTime is the latest event time received.
-	maxTime int64
+	// maxTime is the latest event time received, handed the latest
+	// handed to the pipeline.
+	maxTime, handed int64
 	// lastArrival is when a record last arrived (or the worker started).
 	lastArrival time.Time
 	// yielded: the partition had nothing to read for AlignWait (or lag
@@ -360,6 +361,13 @@ func (w *worker) merge(now time.Time) (batch []*kgo.Record, wait time.Duration) 
 			}
 		}
 		w.blockedSince = time.Time{}
+		for _, s := range w.sides {
+			if s != next && s.handed > at {
+				w.c.m.MergeInversions.Inc()
+				break
+			}
+		}
+		next.handed = max(next.handed, at)
 		batch = append(batch, next.recs[0])
 		next.recs, next.times = next.recs[1:], next.times[1:]
 		if next.paused && len(next.recs) <= resumeAt*w.c.opts.MaxPollRecords {

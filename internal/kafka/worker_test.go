@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.uber.org/zap"
 
@@ -26,6 +27,16 @@ func timeOf(r *kgo.Record) int64 {
 // durable, and returns them in the order the batch function saw them.
 func consume(t *testing.T, brokers []string, topics []string, opts ConsumerOptions, want int) []*kgo.Record {
 	t.Helper()
+	handed, stop := startConsuming(t, brokers, topics, opts, metrics.New())
+	defer stop()
+	return waitHanded(t, handed, want)
+}
+
+// startConsuming runs a consumer over topics until stop; handed returns
+// the records made durable so far, in the order the batch function saw
+// them.
+func startConsuming(t *testing.T, brokers []string, topics []string, opts ConsumerOptions, m *metrics.Metrics) (handed func() []*kgo.Record, stop func()) {
+	t.Helper()
 	var mu sync.Mutex
 	var got []*kgo.Record
 	opts.Topics, opts.Time = topics, timeOf
@@ -34,23 +45,26 @@ func consume(t *testing.T, brokers []string, topics []string, opts ConsumerOptio
 		defer mu.Unlock()
 		got = append(got, recs...)
 		return nil
-	}, opts, zap.NewNop(), metrics.New())
+	}, opts, zap.NewNop(), m)
 	cl, err := kgo.NewClient(append(c.GroupOpts(), kgo.SeedBrokers(brokers...), kgo.ConsumerGroup("g"), kgo.ConsumeTopics(topics...),
 		kgo.FetchMaxPartitionBytes(200))...) // small fetches: the topics arrive in many pieces
 	testenv.Must(t, err, "consumer")
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- c.Run(ctx, cl) }()
-	testenv.Eventually(t, 30*time.Second, fmt.Sprintf("%d records", want), func() bool {
+	handed = func() []*kgo.Record {
 		mu.Lock()
 		defer mu.Unlock()
-		return len(got) >= want
-	})
-	cancel()
-	<-done
-	mu.Lock()
-	defer mu.Unlock()
-	return got
+		return slices.Clone(got)
+	}
+	return handed, func() { cancel(); <-done }
+}
+
+// waitHanded waits until want records were handed over and returns them.
+func waitHanded(t *testing.T, handed func() []*kgo.Record, want int) []*kgo.Record {
+	t.Helper()
+	testenv.Eventually(t, 30*time.Second, fmt.Sprintf("%d records", want), func() bool { return len(handed()) >= want })
+	return handed()
 }
 
 func produceTimes(t *testing.T, brokers []string, topic string, times ...int64) {
@@ -100,6 +114,31 @@ func TestTwoTopicsAreMergedByEventTime(t *testing.T) {
 	})
 	if !sorted {
 		t.Fatalf("records not in event-time order: %v", order)
+	}
+}
+
+// A chat written after align_wait has passed is merged after the later
+// clicks that went on without it, and cx_stream_merge_inversions_total
+// counts it: the operator's sign to raise align_wait. Records that meet
+// in time count nothing.
+func TestARecordLaterThanAlignWaitIsCountedAsAnInversion(t *testing.T) {
+	k := testenv.StartKafka(t, 1, "clicks", "chats")
+	m := metrics.New()
+	handed, stop := startConsuming(t, k.Brokers, []string{"clicks", "chats"}, ConsumerOptions{AlignWait: 50 * time.Millisecond}, m)
+	defer stop()
+	produceTimes(t, k.Brokers, "chats", 5)
+	produceTimes(t, k.Brokers, "clicks", 10, 20, 30)
+	waitHanded(t, handed, 4)
+	if n := testutil.ToFloat64(m.MergeInversions); n != 0 {
+		t.Fatalf("%v inversions counted for records that met in time", n)
+	}
+	produceTimes(t, k.Brokers, "chats", 15) // later than align_wait, earlier than two clicks handed over
+	got := waitHanded(t, handed, 5)
+	if last := got[4]; last.Topic != "chats" || timeOf(last) != 15 {
+		t.Fatalf("last record handed over: %s@%d, want the late chat", last.Topic, timeOf(last))
+	}
+	if n := testutil.ToFloat64(m.MergeInversions); n != 1 {
+		t.Fatalf("cx_stream_merge_inversions_total = %v, want 1", n)
 	}
 }
 
