@@ -47,8 +47,8 @@ type side struct {
 	// next is the offset after the last record received (-1: none yet);
 	// hwm the partition's end offset at that fetch.
 	next, hwm int64
-	// maxTime is the latest event time received, handed the latest
-	// handed to the pipeline.
+	// maxTime is the latest event time received; handed the latest handed
+	// to the pipeline by this worker (countInversion).
 	maxTime, handed int64
 	// lastArrival is when a record last arrived (or the worker started).
 	lastArrival time.Time
@@ -361,13 +361,7 @@ func (w *worker) merge(now time.Time) (batch []*kgo.Record, wait time.Duration) 
 			}
 		}
 		w.blockedSince = time.Time{}
-		for _, s := range w.sides {
-			if s != next && s.handed > at {
-				w.c.m.MergeInversions.Inc()
-				break
-			}
-		}
-		next.handed = max(next.handed, at)
+		w.countInversion(next, at)
 		batch = append(batch, next.recs[0])
 		next.recs, next.times = next.recs[1:], next.times[1:]
 		if next.paused && len(next.recs) <= resumeAt*w.c.opts.MaxPollRecords {
@@ -375,6 +369,29 @@ func (w *worker) merge(now time.Time) (batch []*kgo.Record, wait time.Duration) 
 		}
 	}
 	return batch, 0
+}
+
+// countInversion counts next's record at event time at when a record of
+// another topic that goes after it (a later time, or the same time and a
+// topic later in the order) was handed over already. A record without a
+// time (at 0: one that will not decode, bound for the dead-letter topic)
+// has no place in the order and counts nothing.
+func (w *worker) countInversion(next *side, at int64) {
+	if at <= 0 {
+		return
+	}
+	after := false // s's topic comes after next's in the order of equal times
+	for _, s := range w.sides {
+		if s == next {
+			after = true
+			continue
+		}
+		if s.handed > at || (after && s.handed == at) {
+			w.c.m.MergeInversions.Inc()
+			break
+		}
+	}
+	next.handed = max(next.handed, at)
 }
 
 // holds reports whether side s, with nothing buffered, holds back a record

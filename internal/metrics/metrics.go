@@ -53,9 +53,9 @@ type Metrics struct {
 	// went on without a topic that had lag but delivered nothing for
 	// processing.max_align_wait.
 	AlignmentForced prometheus.Counter
-	// MergeInversions counts records handed to the pipeline with an
-	// earlier event time than a record of the other input topic already
-	// handed over for the same partition number.
+	// MergeInversions counts records handed to the pipeline after a
+	// record of the other input topic that goes after them in event time,
+	// for the same partition number.
 	MergeInversions prometheus.Counter
 }
 
@@ -97,7 +97,7 @@ func New() *Metrics {
 	m.StateCacheEvictions = f.counter("cx_state_cache_evictions_total", "User documents evicted from the state cache to stay within processing.state_cache_bytes.").WithLabelValues()
 	m.StateCacheBytes = f.gauge("cx_state_cache_bytes", "Estimated bytes of decoded user state held in the state cache.")
 	m.AlignmentForced = f.counter("cx_stream_alignment_forced_total", "Times a partition's clicks or chats were processed ahead of the other input topic, which had lag but delivered nothing within processing.max_align_wait: cross-stream facts may then be read out of event-time order.").WithLabelValues()
-	m.MergeInversions = f.counter("cx_stream_merge_inversions_total", "Records of a partition's clicks or chats processed after a record of the other input topic with a later event time: the record reached Kafka more than processing.align_wait after it (or a topic is not in event-time order), so cross-stream facts were read out of event-time order.").WithLabelValues()
+	m.MergeInversions = f.counter("cx_stream_merge_inversions_total", "Records of a partition's clicks or chats processed after a record of the other input topic that goes after them in event time (later, or as late and clicks first), so cross-stream facts were read out of event-time order: the record came more than processing.align_wait after the other topic's, or the other topic went on after max_align_wait (cx_stream_alignment_forced_total), or a topic is not in event-time order.").WithLabelValues()
 	m.counters = map[string]*prometheus.CounterVec{"cx_funnel_transitions_total": m.FunnelSteps}
 	m.BuildInfo.WithLabelValues(version.Parts()).Set(1)
 	m.Commits.WithLabelValues("ok")
