@@ -247,9 +247,10 @@ func (c *Consumer) Run(ctx context.Context, cl *kgo.Client) error {
 		// once, so it never merges one topic's fresh records against the
 		// other's stale end offset.
 		byPartition := map[int32][]delivery{}
+		polled := time.Now()
 		fetches.EachPartition(func(p kgo.FetchTopicPartition) {
 			if len(p.Records) > 0 {
-				byPartition[p.Partition] = append(byPartition[p.Partition], delivery{tp: topicPartition{p.Topic, p.Partition}, recs: p.Records, hwm: p.HighWatermark})
+				byPartition[p.Partition] = append(byPartition[p.Partition], delivery{tp: topicPartition{p.Topic, p.Partition}, recs: p.Records, hwm: p.HighWatermark, polled: polled})
 			}
 		})
 		for part, ds := range byPartition {

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.uber.org/zap"
@@ -37,6 +38,8 @@ type worker struct {
 	leftover map[topicPartition][]*kgo.Record
 	// blockedSince is when the merge last stopped to wait for a topic.
 	blockedSince time.Time
+	// The stages of cx_consumer_wait_seconds.
+	queuedWait, mergeWait prometheus.Observer
 }
 
 // side is one partition of the worker's partition number.
@@ -44,6 +47,9 @@ type side struct {
 	tp    topicPartition
 	recs  []*kgo.Record // received, not yet handed to the pipeline
 	times []int64
+	// taken is when the worker took each of recs (Unix ns), for the
+	// merge stage of cx_consumer_wait_seconds.
+	taken []int64
 	// next is the offset after the last record received (-1: none yet);
 	// hwm the partition's end offset at that fetch.
 	next, hwm int64
@@ -78,6 +84,8 @@ type delivery struct {
 	tp   topicPartition
 	recs []*kgo.Record
 	hwm  int64
+	// polled is when the poll that fetched recs returned.
+	polled time.Time
 }
 
 // inbox holds the poll loop's deliveries for a worker, up to a bound in
@@ -173,7 +181,8 @@ func newWorker(c *Consumer, cl *kgo.Client, tps []topicPartition, prev *worker) 
 		return 1
 	})
 	w := &worker{c: c, cl: cl, prev: prev, quit: make(chan struct{}), done: make(chan struct{}),
-		inbox: inbox{wake: make(chan struct{}, 1), space: make(chan struct{}, 1)}}
+		inbox:      inbox{wake: make(chan struct{}, 1), space: make(chan struct{}, 1)},
+		queuedWait: c.m.ConsumerWait.WithLabelValues("queued"), mergeWait: c.m.ConsumerWait.WithLabelValues("merge")}
 	now := time.Now()
 	for _, tp := range tps {
 		w.sides = append(w.sides, &side{tp: tp, next: -1, hwm: -1, lastArrival: now})
@@ -190,12 +199,16 @@ func (w *worker) side(tp topicPartition) *side {
 	return nil
 }
 
-// add buffers received records of one partition (offset order).
-func (w *worker) add(tp topicPartition, recs []*kgo.Record, hwm int64) {
+// add buffers received records of one partition (offset order), fetched
+// by the poll that returned at polled (zero: handed over by a previous
+// worker, their wait unknown).
+func (w *worker) add(tp topicPartition, recs []*kgo.Record, hwm int64, polled time.Time) {
 	s := w.side(tp)
 	if s == nil || len(recs) == 0 {
 		return
 	}
+	now := time.Now()
+	queued := now.Sub(polled).Seconds()
 	for _, r := range recs {
 		if r.Offset < s.next {
 			continue // handed over by the previous worker and fetched again
@@ -206,11 +219,15 @@ func (w *worker) add(tp topicPartition, recs []*kgo.Record, hwm int64) {
 		}
 		s.recs = append(s.recs, r)
 		s.times = append(s.times, at)
+		s.taken = append(s.taken, now.UnixNano())
 		s.maxTime = max(s.maxTime, at)
 		s.next = r.Offset + 1
+		if !polled.IsZero() {
+			w.queuedWait.Observe(queued)
+		}
 	}
 	s.hwm = max(s.hwm, hwm)
-	s.lastArrival = time.Now()
+	s.lastArrival = now
 	s.yielded = false
 	if !s.paused && len(s.recs) >= pauseAt*w.c.opts.MaxPollRecords && w.cl != nil {
 		s.paused = true
@@ -253,7 +270,7 @@ func (w *worker) run() {
 		return
 	}
 	for _, s := range w.sides {
-		w.add(s.tp, handed[s.tp], -1)
+		w.add(s.tp, handed[s.tp], -1, time.Time{})
 	}
 	var inflight []*kgo.Record
 	defer func() { w.stop(inflight) }()
@@ -276,7 +293,7 @@ func (w *worker) run() {
 		if w.wantsMore() {
 			for _, ds := range w.inbox.take() {
 				for _, d := range ds {
-					w.add(d.tp, d.recs, d.hwm)
+					w.add(d.tp, d.recs, d.hwm, d.polled)
 				}
 			}
 		}
@@ -362,8 +379,9 @@ func (w *worker) merge(now time.Time) (batch []*kgo.Record, wait time.Duration) 
 		}
 		w.blockedSince = time.Time{}
 		w.countInversion(next, at)
+		w.mergeWait.Observe(float64(now.UnixNano()-next.taken[0]) / 1e9)
 		batch = append(batch, next.recs[0])
-		next.recs, next.times = next.recs[1:], next.times[1:]
+		next.recs, next.times, next.taken = next.recs[1:], next.times[1:], next.taken[1:]
 		if next.paused && len(next.recs) <= resumeAt*w.c.opts.MaxPollRecords {
 			w.resume(next)
 		}

@@ -36,10 +36,18 @@ func consume(t *testing.T, brokers []string, topics []string, opts ConsumerOptio
 // them.
 func startConsuming(t *testing.T, brokers []string, topics []string, opts ConsumerOptions, m *metrics.Metrics) (handed func() []*kgo.Record, stop func()) {
 	t.Helper()
+	return startConsumingWith(t, brokers, topics, opts, m, func([]*kgo.Record) {})
+}
+
+// startConsumingWith is startConsuming that calls process with each batch
+// before it counts as handed over.
+func startConsumingWith(t *testing.T, brokers []string, topics []string, opts ConsumerOptions, m *metrics.Metrics, process func([]*kgo.Record)) (handed func() []*kgo.Record, stop func()) {
+	t.Helper()
 	var mu sync.Mutex
 	var got []*kgo.Record
 	opts.Topics, opts.Time = topics, timeOf
 	c := NewConsumer(func(_ context.Context, recs []*kgo.Record) error {
+		process(recs)
 		mu.Lock()
 		defer mu.Unlock()
 		got = append(got, recs...)
@@ -151,6 +159,64 @@ func TestARecordLaterThanAlignWaitIsCountedAsAnInversion(t *testing.T) {
 	if n := exposed(t, m, "cx_stream_merge_inversions_total"); n != 2 {
 		t.Fatalf("cx_stream_merge_inversions_total = %v after a click as late as a handed chat and a record without a time, want 2", n)
 	}
+}
+
+// Records fetched while their partition's batch before is running wait
+// in the worker's queue for it, and records held for the other topic wait
+// in the merge: cx_consumer_wait_seconds shows each stage apart.
+func TestTheConsumerWaitIsMeasuredByStage(t *testing.T) {
+	const slow = 400 * time.Millisecond
+	k := testenv.StartKafka(t, 1, "clicks", "chats")
+	m := metrics.New()
+	entered := make(chan struct{}, 1)
+	first := true
+	handed, stop := startConsumingWith(t, k.Brokers, []string{"clicks"}, ConsumerOptions{}, m, func([]*kgo.Record) {
+		if first { // only the worker goroutine calls this
+			first = false
+			entered <- struct{}{}
+			time.Sleep(slow)
+		}
+	})
+	produceTimes(t, k.Brokers, "clicks", 1)
+	<-entered
+	produceTimes(t, k.Brokers, "clicks", 2, 3) // fetched while the first batch runs
+	waitHanded(t, handed, 3)
+	stop()
+	n, sum := waitSeconds(t, m, "queued")
+	if n != 3 || sum < 0.2 {
+		t.Fatalf("queued stage: %d records waited %.3f s in all, want 3 records and the two behind a %s batch at least 0.2 s", n, sum, slow)
+	}
+
+	const align = 300 * time.Millisecond
+	m = metrics.New()
+	handed, stop = startConsuming(t, k.Brokers, []string{"clicks", "chats"}, ConsumerOptions{AlignWait: align}, m)
+	defer stop()
+	produceTimes(t, k.Brokers, "chats", 5) // the group goes on after the clicks above
+	waitHanded(t, handed, 1)
+	produceTimes(t, k.Brokers, "clicks", 10, 20)
+	waitHanded(t, handed, 3) // held for align_wait: a chat as early could still come
+	n, sum = waitSeconds(t, m, "merge")
+	if n != 3 || sum < 2*align.Seconds()*0.9 {
+		t.Fatalf("merge stage: %d records waited %.3f s in all, want 3 records and the two clicks about %s each", n, sum, align)
+	}
+}
+
+// waitSeconds is the count and sum of cx_consumer_wait_seconds{stage}.
+func waitSeconds(t *testing.T, m *metrics.Metrics, stage string) (uint64, float64) {
+	t.Helper()
+	mfs, err := m.Registry.Gather()
+	testenv.Must(t, err, "gather")
+	for _, mf := range mfs {
+		if mf.GetName() != "cx_consumer_wait_seconds" {
+			continue
+		}
+		for _, s := range mf.GetMetric() {
+			if s.GetLabel()[0].GetValue() == stage {
+				return s.GetHistogram().GetSampleCount(), s.GetHistogram().GetSampleSum()
+			}
+		}
+	}
+	return 0, 0
 }
 
 // exposed is a counter's value as /metrics shows it, by name.
