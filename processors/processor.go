@@ -164,6 +164,9 @@ type User struct {
 	ID     string
 	procs  []Processor
 	states []any
+	// facts is Facts' scratch: a Facts passed to Describe, an interface
+	// method, would otherwise be allocated on every call (three an event).
+	facts Facts
 }
 
 // NewUser holds states[i] as the state of procs[i] (a nil state is
@@ -196,11 +199,11 @@ func (u *User) States() []any { return u.states }
 
 // Facts asks every processor to describe the user.
 func (u *User) Facts() Facts {
-	var f Facts
+	u.facts = Facts{}
 	for _, p := range u.procs {
-		p.Describe(u, &f)
+		p.Describe(u, &u.facts)
 	}
-	return f
+	return u.facts
 }
 
 // Counted is implemented by processors whose records are counted in a

@@ -832,8 +832,10 @@ func (p *Pipeline) load(ctx context.Context, ids []string, o *owner, queries []s
 		return nil, nil, err
 	}
 	users := make(map[string]*user, len(ids))
-	for _, id := range ids {
-		u := &user{docs: docs[id]}
+	all := make([]user, len(ids)) // one allocation for the batch's users
+	for i, id := range ids {
+		u := &all[i]
+		u.docs = docs[id]
 		d, hit := cached[id]
 		u.cached = hit
 		own, sameOther := -1, false
