@@ -140,7 +140,8 @@ type Processor interface {
 	NewState() any
 	// Apply applies one event of the processor's stream.
 	Apply(u *User, ev Event) Effects
-	// Describe fills the processor's part of the user's Facts.
+	// Describe fills the processor's part of the user's Facts. It must
+	// not call u.Facts (which calls Describe with u's scratch Facts).
 	Describe(u *User, f *Facts)
 }
 

@@ -38,8 +38,9 @@ type worker struct {
 	leftover map[topicPartition][]*kgo.Record
 	// blockedSince is when the merge last stopped to wait for a topic.
 	blockedSince time.Time
-	// The stages of cx_consumer_wait_seconds.
+	// The stages of cx_consumer_wait_seconds, and the origin of side.taken.
 	queuedWait, mergeWait prometheus.Observer
+	epoch                 time.Time
 }
 
 // side is one partition of the worker's partition number.
@@ -47,8 +48,10 @@ type side struct {
 	tp    topicPartition
 	recs  []*kgo.Record // received, not yet handed to the pipeline
 	times []int64
-	// taken is when the worker took each of recs (Unix ns), for the
-	// merge stage of cx_consumer_wait_seconds.
+	// taken is when the worker took each of recs (ns since the worker's
+	// epoch, a monotonic clock), for the merge stage of
+	// cx_consumer_wait_seconds; 0 for records handed over by a previous
+	// worker, which counted their wait there.
 	taken []int64
 	// next is the offset after the last record received (-1: none yet);
 	// hwm the partition's end offset at that fetch.
@@ -184,6 +187,7 @@ func newWorker(c *Consumer, cl *kgo.Client, tps []topicPartition, prev *worker) 
 		inbox:      inbox{wake: make(chan struct{}, 1), space: make(chan struct{}, 1)},
 		queuedWait: c.m.ConsumerWait.WithLabelValues("queued"), mergeWait: c.m.ConsumerWait.WithLabelValues("merge")}
 	now := time.Now()
+	w.epoch = now.Add(-time.Nanosecond) // taken > 0 for every record this worker takes
 	for _, tp := range tps {
 		w.sides = append(w.sides, &side{tp: tp, next: -1, hwm: -1, lastArrival: now})
 	}
@@ -209,6 +213,10 @@ func (w *worker) add(tp topicPartition, recs []*kgo.Record, hwm int64, polled ti
 	}
 	now := time.Now()
 	queued := now.Sub(polled).Seconds()
+	taken := int64(now.Sub(w.epoch))
+	if polled.IsZero() {
+		taken = 0 // handed over: its wait was counted by the worker before
+	}
 	for _, r := range recs {
 		if r.Offset < s.next {
 			continue // handed over by the previous worker and fetched again
@@ -219,7 +227,7 @@ func (w *worker) add(tp topicPartition, recs []*kgo.Record, hwm int64, polled ti
 		}
 		s.recs = append(s.recs, r)
 		s.times = append(s.times, at)
-		s.taken = append(s.taken, now.UnixNano())
+		s.taken = append(s.taken, taken)
 		s.maxTime = max(s.maxTime, at)
 		s.next = r.Offset + 1
 		if !polled.IsZero() {
@@ -379,7 +387,9 @@ func (w *worker) merge(now time.Time) (batch []*kgo.Record, wait time.Duration) 
 		}
 		w.blockedSince = time.Time{}
 		w.countInversion(next, at)
-		w.mergeWait.Observe(float64(now.UnixNano()-next.taken[0]) / 1e9)
+		if taken := next.taken[0]; taken > 0 {
+			w.mergeWait.Observe(time.Duration(int64(now.Sub(w.epoch)) - taken).Seconds())
+		}
 		batch = append(batch, next.recs[0])
 		next.recs, next.times, next.taken = next.recs[1:], next.times[1:], next.taken[1:]
 		if next.paused && len(next.recs) <= resumeAt*w.c.opts.MaxPollRecords {

@@ -3,6 +3,7 @@ package kafka
 import (
 	"context"
 	"fmt"
+	"math"
 	"slices"
 	"strconv"
 	"sync"
@@ -165,26 +166,30 @@ func TestARecordLaterThanAlignWaitIsCountedAsAnInversion(t *testing.T) {
 // in the worker's queue for it, and records held for the other topic wait
 // in the merge: cx_consumer_wait_seconds shows each stage apart.
 func TestTheConsumerWaitIsMeasuredByStage(t *testing.T) {
-	const slow = 400 * time.Millisecond
+	const held = 500 * time.Millisecond
 	k := testenv.StartKafka(t, 1, "clicks", "chats")
 	m := metrics.New()
-	entered := make(chan struct{}, 1)
+	entered, release := make(chan struct{}, 1), make(chan struct{})
 	first := true
 	handed, stop := startConsumingWith(t, k.Brokers, []string{"clicks"}, ConsumerOptions{}, m, func([]*kgo.Record) {
 		if first { // only the worker goroutine calls this
 			first = false
 			entered <- struct{}{}
-			time.Sleep(slow)
+			<-release
 		}
 	})
 	produceTimes(t, k.Brokers, "clicks", 1)
 	<-entered
 	produceTimes(t, k.Brokers, "clicks", 2, 3) // fetched while the first batch runs
+	time.Sleep(held)
+	close(release)
 	waitHanded(t, handed, 3)
 	stop()
-	n, sum := waitSeconds(t, m, "queued")
-	if n != 3 || sum < 0.2 {
-		t.Fatalf("queued stage: %d records waited %.3f s in all, want 3 records and the two behind a %s batch at least 0.2 s", n, sum, slow)
+	if w := waits(t, m, "queued"); w.n != 3 || w.sum < held.Seconds() {
+		t.Fatalf("queued stage: %d records waited %.3f s in all, want 3, and the two behind the first batch about %s each", w.n, w.sum, held)
+	}
+	if w := waits(t, m, "merge"); w.n != 3 || w.sum > 0.1 {
+		t.Fatalf("merge stage: %d records waited %.3f s in all, want 3 and next to nothing: one topic, nothing to merge", w.n, w.sum)
 	}
 
 	const align = 300 * time.Millisecond
@@ -192,17 +197,21 @@ func TestTheConsumerWaitIsMeasuredByStage(t *testing.T) {
 	handed, stop = startConsuming(t, k.Brokers, []string{"clicks", "chats"}, ConsumerOptions{AlignWait: align}, m)
 	defer stop()
 	produceTimes(t, k.Brokers, "chats", 5) // the group goes on after the clicks above
-	waitHanded(t, handed, 1)
+	waitHanded(t, handed, 1)               // held for align_wait: a click as early could still come
 	produceTimes(t, k.Brokers, "clicks", 10, 20)
 	waitHanded(t, handed, 3) // held for align_wait: a chat as early could still come
-	n, sum = waitSeconds(t, m, "merge")
-	if n != 3 || sum < 2*align.Seconds()*0.9 {
-		t.Fatalf("merge stage: %d records waited %.3f s in all, want 3 records and the two clicks about %s each", n, sum, align)
+	if w := waits(t, m, "merge"); w.n != 3 || w.under256ms != 0 {
+		t.Fatalf("merge stage: %d records, %d of them waited less than 256 ms; want 3, each held about %s", w.n, w.under256ms, align)
 	}
 }
 
-// waitSeconds is the count and sum of cx_consumer_wait_seconds{stage}.
-func waitSeconds(t *testing.T, m *metrics.Metrics, stage string) (uint64, float64) {
+type stageWaits struct {
+	n, under256ms uint64
+	sum           float64
+}
+
+// waits reads cx_consumer_wait_seconds{stage}.
+func waits(t *testing.T, m *metrics.Metrics, stage string) stageWaits {
 	t.Helper()
 	mfs, err := m.Registry.Gather()
 	testenv.Must(t, err, "gather")
@@ -211,12 +220,20 @@ func waitSeconds(t *testing.T, m *metrics.Metrics, stage string) (uint64, float6
 			continue
 		}
 		for _, s := range mf.GetMetric() {
-			if s.GetLabel()[0].GetValue() == stage {
-				return s.GetHistogram().GetSampleCount(), s.GetHistogram().GetSampleSum()
+			if s.GetLabel()[0].GetValue() != stage {
+				continue
 			}
+			h := s.GetHistogram()
+			w := stageWaits{n: h.GetSampleCount(), sum: h.GetSampleSum()}
+			for _, b := range h.GetBucket() {
+				if math.Abs(b.GetUpperBound()-0.256) < 1e-9 {
+					w.under256ms = b.GetCumulativeCount()
+				}
+			}
+			return w
 		}
 	}
-	return 0, 0
+	return stageWaits{}
 }
 
 // exposed is a counter's value as /metrics shows it, by name.

@@ -62,6 +62,10 @@ type Metrics struct {
 	// fetched them until their worker took them (its batch before was
 	// running); merge, from then until handed to the pipeline (waiting
 	// for the other input topic, or behind the records ahead of them).
+	// Records franz-go buffers while the poll loop waits for a full
+	// worker (a backlog) are not yet polled and count nothing:
+	// cx_consumer_lag_seconds shows that wait. Records a worker hands
+	// over on a rebalance count in the worker that took them first.
 	ConsumerWait *prometheus.HistogramVec // stage
 }
 
@@ -103,7 +107,7 @@ func New() *Metrics {
 	m.StateCacheEvictions = f.counter("cx_state_cache_evictions_total", "User documents evicted from the state cache to stay within processing.state_cache_bytes.").WithLabelValues()
 	m.StateCacheBytes = f.gauge("cx_state_cache_bytes", "Estimated bytes of decoded user state held in the state cache.")
 	m.AlignmentForced = f.counter("cx_stream_alignment_forced_total", "Times a partition's clicks or chats were processed ahead of the other input topic, which had lag but delivered nothing within processing.max_align_wait: cross-stream facts may then be read out of event-time order.").WithLabelValues()
-	m.ConsumerWait = f.histogram("cx_consumer_wait_seconds", "Time input records waited in the consumer before their batch started, by stage: queued (fetched, while the partition's batch before ran) and merge (taken, waiting for the other input topic or behind earlier records).", prometheus.ExponentialBuckets(0.0005, 2, 14), "stage")
+	m.ConsumerWait = f.histogram("cx_consumer_wait_seconds", "Time input records waited in the consumer before their batch started, by stage: queued (polled, while the partition's batch before ran) and merge (taken, waiting for the other input topic or behind earlier records). Records not yet polled during a backlog count nothing: see cx_consumer_lag_seconds.", prometheus.ExponentialBuckets(0.0005, 2, 14), "stage")
 	m.MergeInversions = f.counter("cx_stream_merge_inversions_total", "Records of a partition's clicks or chats processed after a record of the other input topic that goes after them in event time (later, or as late and clicks first), so cross-stream facts were read out of event-time order: the record came more than processing.align_wait after the other topic's, or the other topic went on after max_align_wait (cx_stream_alignment_forced_total), or a topic is not in event-time order.").WithLabelValues()
 	m.counters = map[string]*prometheus.CounterVec{"cx_funnel_transitions_total": m.FunnelSteps}
 	m.BuildInfo.WithLabelValues(version.Parts()).Set(1)
