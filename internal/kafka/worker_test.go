@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	dto "github.com/prometheus/client_model/go"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.uber.org/zap"
 
@@ -213,25 +214,18 @@ type stageWaits struct {
 // waits reads cx_consumer_wait_seconds{stage}.
 func waits(t *testing.T, m *metrics.Metrics, stage string) stageWaits {
 	t.Helper()
-	mfs, err := m.Registry.Gather()
-	testenv.Must(t, err, "gather")
-	for _, mf := range mfs {
-		if mf.GetName() != "cx_consumer_wait_seconds" {
+	for _, s := range series(t, m, "cx_consumer_wait_seconds") {
+		if s.GetLabel()[0].GetValue() != stage {
 			continue
 		}
-		for _, s := range mf.GetMetric() {
-			if s.GetLabel()[0].GetValue() != stage {
-				continue
+		h := s.GetHistogram()
+		w := stageWaits{n: h.GetSampleCount(), sum: h.GetSampleSum()}
+		for _, b := range h.GetBucket() {
+			if math.Abs(b.GetUpperBound()-0.256) < 1e-9 {
+				w.under256ms = b.GetCumulativeCount()
 			}
-			h := s.GetHistogram()
-			w := stageWaits{n: h.GetSampleCount(), sum: h.GetSampleSum()}
-			for _, b := range h.GetBucket() {
-				if math.Abs(b.GetUpperBound()-0.256) < 1e-9 {
-					w.under256ms = b.GetCumulativeCount()
-				}
-			}
-			return w
 		}
+		return w
 	}
 	return stageWaits{}
 }
@@ -239,19 +233,25 @@ func waits(t *testing.T, m *metrics.Metrics, stage string) stageWaits {
 // exposed is a counter's value as /metrics shows it, by name.
 func exposed(t *testing.T, m *metrics.Metrics, name string) float64 {
 	t.Helper()
+	total := 0.0
+	for _, c := range series(t, m, name) {
+		total += c.GetCounter().GetValue()
+	}
+	return total
+}
+
+// series are the series of a metric as /metrics shows them, by name.
+func series(t *testing.T, m *metrics.Metrics, name string) []*dto.Metric {
+	t.Helper()
 	mfs, err := m.Registry.Gather()
 	testenv.Must(t, err, "gather")
 	for _, mf := range mfs {
 		if mf.GetName() == name {
-			total := 0.0
-			for _, c := range mf.GetMetric() {
-				total += c.GetCounter().GetValue()
-			}
-			return total
+			return mf.GetMetric()
 		}
 	}
 	t.Fatalf("%s is not exposed", name)
-	return 0
+	return nil
 }
 
 // A topic with nothing to read does not hold the other back: records of a
