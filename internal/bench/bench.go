@@ -970,8 +970,8 @@ func (b *bencher) latency(ctx context.Context, rate float64, ramp, dur time.Dura
 	split := func(name string, labels ...string) string {
 		return fmt.Sprintf("%.1f/%.1f", 1000*histQuantile(reg, name, 0.5, labels...), 1000*histQuantile(reg, name, 0.99, labels...))
 	}
-	b.logf("latency run: batch steps p50/p99 ms: load (users and due timers) %s, publish %s, save %s; watermark on its own (ticks) %s",
-		split("cx_redis_seconds", "op", "load"), split("cx_publish_seconds"),
+	b.logf("latency run: batch steps p50/p99 ms: load (users and due timers) %s, publish %s, support queue %s, save %s; watermark on its own (ticks) %s",
+		split("cx_redis_seconds", "op", "load"), split("cx_publish_seconds"), split("cx_redis_seconds", "op", "queue"),
 		split("cx_redis_seconds", "op", "save"), split("cx_redis_seconds", "op", "watermark"))
 	b.logf("latency run: consumer wait p50/p99 ms before a record's batch: queued behind its partition's batch %s, merge of the two topics %s",
 		split("cx_consumer_wait_seconds", "stage", "queued"), split("cx_consumer_wait_seconds", "stage", "merge"))

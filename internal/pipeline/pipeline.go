@@ -671,9 +671,11 @@ func (p *Pipeline) commitEffects(ctx context.Context, out []*kgo.Record, alerts 
 		p.o.Metrics.PublishSeconds.Observe(time.Since(start).Seconds())
 	}
 	if p.o.Queue != nil && len(alerts) > 0 {
+		start := time.Now()
 		if err := p.o.Queue.Push(ctx, alerts); err != nil {
 			return err
 		}
+		p.o.Metrics.RedisSeconds.WithLabelValues("queue").Observe(time.Since(start).Seconds())
 	}
 	var timers []state.Timer
 	for id, u := range users {
