@@ -126,7 +126,8 @@ type Options struct {
 	Middleware []Middleware
 	Store      *state.Store
 	Publisher  Publisher
-	// Queue, when set, receives negative-chat alerts after Kafka has them.
+	// Queue, when set, receives negative-chat alerts, pushed while Kafka
+	// acknowledges them and before the state write.
 	Queue   AlertQueue
 	Metrics *metrics.Metrics
 	Logger  *zap.Logger
@@ -657,25 +658,42 @@ func (p *Pipeline) stored(tp topicPartition, wm int64) {
 }
 
 // commitEffects makes a batch's effects durable in the order that keeps
-// replays safe: alerts and dead letters acknowledged by Kafka, then, in one
-// Redis round trip, timers (hints: a timer that fires early finds nothing
-// due in the state) and earlier batches' watermarks, followed by the
-// state, whose fence marks the events applied. The support queue is fed
-// after Kafka, like any other subscriber.
+// replays safe: alerts and dead letters acknowledged by Kafka and the
+// negative chats pushed to the support queue, then, in one Redis round
+// trip, timers (hints: a timer that fires early finds nothing due in the
+// state) and earlier batches' watermarks, followed by the state, whose
+// fence marks the events applied. The push and Kafka's acknowledgement
+// are awaited together, not one after the other: pushing is idempotent,
+// so a batch retried after either failed pushes again, and a crash before
+// the state write replays both.
 func (p *Pipeline) commitEffects(ctx context.Context, out []*kgo.Record, alerts []*schemas.Alert, users map[string]*user, raises []state.Watermark) error {
+	var pushErr error
+	var pushed chan struct{}
+	if p.o.Queue != nil && len(alerts) > 0 {
+		pushed = make(chan struct{})
+		go func() {
+			defer close(pushed)
+			start := time.Now()
+			if pushErr = p.o.Queue.Push(ctx, alerts); pushErr == nil {
+				p.o.Metrics.RedisSeconds.WithLabelValues("queue").Observe(time.Since(start).Seconds())
+			}
+		}()
+	}
+	var pubErr error
 	if len(out) > 0 {
 		start := time.Now()
-		if err := p.o.Publisher.Publish(ctx, out); err != nil {
-			return fmt.Errorf("publish alerts: %w", err)
+		if pubErr = p.o.Publisher.Publish(ctx, out); pubErr == nil {
+			p.o.Metrics.PublishSeconds.Observe(time.Since(start).Seconds())
 		}
-		p.o.Metrics.PublishSeconds.Observe(time.Since(start).Seconds())
 	}
-	if p.o.Queue != nil && len(alerts) > 0 {
-		start := time.Now()
-		if err := p.o.Queue.Push(ctx, alerts); err != nil {
-			return err
-		}
-		p.o.Metrics.RedisSeconds.WithLabelValues("queue").Observe(time.Since(start).Seconds())
+	if pushed != nil {
+		<-pushed // bounded by ctx and Redis's timeouts, like Publish
+	}
+	if pubErr != nil {
+		return fmt.Errorf("publish alerts: %w", pubErr)
+	}
+	if pushErr != nil {
+		return pushErr
 	}
 	var timers []state.Timer
 	for id, u := range users {

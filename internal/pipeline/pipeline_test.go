@@ -144,6 +144,12 @@ type fixture struct {
 
 func newFixture(t *testing.T, lateness time.Duration) *fixture {
 	t.Helper()
+	return newFixtureWith(t, lateness, nil)
+}
+
+// newFixtureWith is newFixture with a support queue (nil: none).
+func newFixtureWith(t *testing.T, lateness time.Duration, queue pipeline.AlertQueue) *fixture {
+	t.Helper()
 	r := testenv.StartRedis(t)
 	v, err := schemas.NewValidator(0)
 	testenv.Must(t, err, "validator")
@@ -155,6 +161,7 @@ func newFixture(t *testing.T, lateness time.Duration) *fixture {
 		Processors:      []processors.Processor{counter{}, echo{}},
 		Store:           f.store,
 		Publisher:       f.pub,
+		Queue:           queue,
 		Metrics:         f.m,
 		AllowedLateness: lateness,
 		Now:             func() time.Time { return f.now },
@@ -356,6 +363,130 @@ func TestAlertsAreAcknowledgedBeforeStateIsWritten(t *testing.T) {
 	}
 	if st := f.counted(t, "u1"); st.Fired != f.now.Add(time.Minute).UnixMilli() {
 		t.Fatalf("timer state %+v", st)
+	}
+}
+
+// supportQueue is the AlertQueue: it keeps the alert ids pushed, and
+// calls during (when set) inside each push.
+type supportQueue struct {
+	mu     sync.Mutex
+	pushed []string
+	during func()
+	fail   error
+}
+
+func (q *supportQueue) Push(_ context.Context, alerts []*schemas.Alert) error {
+	if q.during != nil {
+		q.during()
+	}
+	if q.fail != nil {
+		return q.fail
+	}
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	for _, a := range alerts {
+		q.pushed = append(q.pushed, a.AlertID)
+	}
+	return nil
+}
+
+func (q *supportQueue) ids() []string {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return slices.Clone(q.pushed)
+}
+
+// The support queue gets a batch's alerts while Kafka acknowledges them
+// (the batch waits for both at once, not one after the other), and both
+// come before the state write: if either fails, the state does not
+// record the events, and the retry publishes and pushes again.
+func TestTheSupportQueueIsPushedWhileKafkaAcknowledgesAndBeforeTheState(t *testing.T) {
+	q := &supportQueue{}
+	f := newFixtureWith(t, 0, q)
+	ctx := context.Background()
+	_, err := f.p.Process(ctx, []*kgo.Record{f.click("e1", "u1", f.now)})
+	testenv.Must(t, err, "process")
+	wantID := schemas.AlertID(schemas.AlertChurnRisk, "u1", strconv.FormatInt(f.now.Add(time.Minute).UnixMilli(), 10))
+	later := f.click("e2", "u2", f.now.Add(90*time.Second)) // fires u1's timer: one alert
+
+	// Each side waits (a while) for the other to start: done one after
+	// the other, the first would give up.
+	publishing, pushing := make(chan struct{}), make(chan struct{})
+	var overlapped [2]bool
+	await := func(ch chan struct{}) bool {
+		select {
+		case <-ch:
+			return true
+		case <-time.After(2 * time.Second):
+			return false
+		}
+	}
+	var stateBefore [2]int64
+	f.pub.check = func() {
+		stateBefore[0] = f.counted(t, "u1").Fired
+		close(publishing)
+		overlapped[0] = await(pushing)
+	}
+	q.during = func() {
+		stateBefore[1] = f.counted(t, "u1").Fired
+		close(pushing)
+		overlapped[1] = await(publishing)
+	}
+	_, err = f.p.Process(ctx, []*kgo.Record{later})
+	testenv.Must(t, err, "batch with an alert")
+	if !overlapped[0] || !overlapped[1] {
+		t.Errorf("publish saw the push in flight: %v, the push saw the publish in flight: %v; want both", overlapped[0], overlapped[1])
+	}
+	if stateBefore != [2]int64{0, 0} {
+		t.Errorf("u1's fired timer was in the state before the publish / the push: %v", stateBefore)
+	}
+	if got := q.ids(); !slices.Equal(got, []string{wantID}) {
+		t.Fatalf("queue got %v, want [%s]", got, wantID)
+	}
+	if st := f.counted(t, "u1"); st.Fired != f.now.Add(time.Minute).UnixMilli() {
+		t.Fatalf("state after the batch %+v", st)
+	}
+
+	// A failed push fails the batch before the state write, though Kafka
+	// acknowledged; so does a failed publish though the push went
+	// through. The retry does both again, with the same alert id.
+	f.pub.check, q.during = nil, nil
+	for _, failing := range []string{"queue", "kafka"} {
+		t.Run(failing, func(t *testing.T) {
+			f.now = f.now.Add(5 * time.Minute)
+			_, err := f.p.Process(ctx, []*kgo.Record{f.click("e-"+failing+"-1", "u3", f.now)})
+			testenv.Must(t, err, "first click")
+			deadline := f.now.Add(time.Minute).UnixMilli()
+			id := schemas.AlertID(schemas.AlertChurnRisk, "u3", strconv.FormatInt(deadline, 10))
+			pushedBefore := len(q.ids())
+			fail := errors.New(failing + " unavailable")
+			if failing == "queue" {
+				q.fail = fail
+			} else {
+				f.pub.fail = fail
+			}
+			rec := f.click("e-"+failing+"-2", "u4", f.now.Add(90*time.Second))
+			if _, err := f.p.Process(ctx, []*kgo.Record{rec}); !errors.Is(err, fail) {
+				t.Fatalf("batch error %v, want %v", err, fail)
+			}
+			if st := f.counted(t, "u3"); st.Fired == deadline {
+				t.Fatal("the state recorded the fired timer though the batch failed")
+			}
+			q.fail, f.pub.fail = nil, nil
+			_, err = f.p.Process(ctx, []*kgo.Record{rec})
+			testenv.Must(t, err, "retry")
+			if st := f.counted(t, "u3"); st.Fired != deadline {
+				t.Fatalf("after the retry u3's state is %+v", st)
+			}
+			got := q.ids()[pushedBefore:]
+			want := []string{id}
+			if failing == "kafka" {
+				want = []string{id, id} // pushed with the failed publish, and again
+			}
+			if !slices.Equal(got, want) {
+				t.Fatalf("queue got %v, want %v", got, want)
+			}
+		})
 	}
 }
 
