@@ -126,8 +126,8 @@ type Options struct {
 	Middleware []Middleware
 	Store      *state.Store
 	Publisher  Publisher
-	// Queue, when set, receives negative-chat alerts, pushed while Kafka
-	// acknowledges them and before the state write.
+	// Queue, when set, receives a batch's negative-chat alerts, pushed
+	// while Kafka acknowledges them and before the state write.
 	Queue   AlertQueue
 	Metrics *metrics.Metrics
 	Logger  *zap.Logger
@@ -669,12 +669,12 @@ func (p *Pipeline) stored(tp topicPartition, wm int64) {
 func (p *Pipeline) commitEffects(ctx context.Context, out []*kgo.Record, alerts []*schemas.Alert, users map[string]*user, raises []state.Watermark) error {
 	var pushErr error
 	var pushed chan struct{}
-	if p.o.Queue != nil && len(alerts) > 0 {
+	if queued := negativeChats(alerts); p.o.Queue != nil && len(queued) > 0 {
 		pushed = make(chan struct{})
 		go func() {
 			defer close(pushed)
 			start := time.Now()
-			if pushErr = p.o.Queue.Push(ctx, alerts); pushErr == nil {
+			if pushErr = p.o.Queue.Push(ctx, queued); pushErr == nil {
 				p.o.Metrics.RedisSeconds.WithLabelValues("queue").Observe(time.Since(start).Seconds())
 			}
 		}()
@@ -690,7 +690,7 @@ func (p *Pipeline) commitEffects(ctx context.Context, out []*kgo.Record, alerts 
 		<-pushed // bounded by ctx and Redis's timeouts, like Publish
 	}
 	if pubErr != nil {
-		return fmt.Errorf("publish alerts: %w", pubErr)
+		return errors.Join(fmt.Errorf("publish alerts: %w", pubErr), pushErr)
 	}
 	if pushErr != nil {
 		return pushErr
@@ -702,6 +702,17 @@ func (p *Pipeline) commitEffects(ctx context.Context, out []*kgo.Record, alerts 
 		}
 	}
 	return p.save(ctx, timers, users, raises)
+}
+
+// negativeChats are the alerts the support queue takes.
+func negativeChats(alerts []*schemas.Alert) []*schemas.Alert {
+	var out []*schemas.Alert
+	for _, a := range alerts {
+		if a.Type == schemas.AlertNegativeChat {
+			out = append(out, a)
+		}
+	}
+	return out
 }
 
 // nextDue is when the user's clickstream side needs attention without a

@@ -80,8 +80,9 @@ func (counter) RecordMetric() processors.Metric {
 	return processors.Metric{Output: "counts", Name: "cx_test_counts_total", Help: "Test counts.", Labels: []string{"kind"}, Known: [][]string{{"counted"}}}
 }
 
-// echo is a chat-stream processor that only counts messages: a second
-// stream's document.
+// echo is a chat-stream processor that counts messages (a second
+// stream's document) and raises a negative-chat alert for one that says
+// "angry".
 type echo struct{}
 
 type echoState struct {
@@ -92,9 +93,14 @@ func (echo) Name() string                                 { return "echo" }
 func (echo) Stream() processors.Stream                    { return processors.Chats }
 func (echo) NewState() any                                { return &echoState{} }
 func (echo) Describe(*processors.User, *processors.Facts) {}
-func (echo) Apply(u *processors.User, _ processors.Event) processors.Effects {
+func (echo) Apply(u *processors.User, ev processors.Event) processors.Effects {
 	u.State("echo").(*echoState).Messages++
-	return processors.Effects{}
+	if ev.Chat.Text != "angry" {
+		return processors.Effects{}
+	}
+	return processors.Effects{Alerts: []*schemas.Alert{{Schema: schemas.AlertV2, Type: schemas.AlertNegativeChat, UserID: u.ID,
+		ConversationID: ev.Chat.ConversationID, AlertID: schemas.AlertID(schemas.AlertNegativeChat, u.ID, ev.ID()),
+		Priority: schemas.PriorityHigh, EventTime: ev.Time()}}}
 }
 
 // recorder is the Publisher: it keeps what was published and, when
@@ -176,7 +182,11 @@ func (f *fixture) click(id, user string, at time.Time) *kgo.Record {
 }
 
 func (f *fixture) chat(id, user string, at time.Time) *kgo.Record {
-	return f.record(chats, fmt.Sprintf(`{"event_id":%q,"conversation_id":"c1","user_id":%q,"sender":"customer","text":"hello","event_time":%d}`, id, user, at.UnixMilli()))
+	return f.chatSaying(id, user, "hello", at)
+}
+
+func (f *fixture) chatSaying(id, user, text string, at time.Time) *kgo.Record {
+	return f.record(chats, fmt.Sprintf(`{"event_id":%q,"conversation_id":"c1","user_id":%q,"sender":"customer","text":%q,"event_time":%d}`, id, user, text, at.UnixMilli()))
 }
 
 func (f *fixture) record(topic, value string) *kgo.Record {
@@ -396,18 +406,37 @@ func (q *supportQueue) ids() []string {
 	return slices.Clone(q.pushed)
 }
 
-// The support queue gets a batch's alerts while Kafka acknowledges them
-// (the batch waits for both at once, not one after the other), and both
-// come before the state write: if either fails, the state does not
-// record the events, and the retry publishes and pushes again.
+// echoed is the user's count of chat messages in Redis.
+func (f *fixture) echoed(user string) (int, error) {
+	docs, err := f.store.Load(context.Background(), []string{user})
+	if err != nil || len(docs[user].Chat.Data) == 0 {
+		return 0, err
+	}
+	data, err := pipeline.DocJSON(docs[user].Chat.Data)
+	if err != nil {
+		return 0, err
+	}
+	var doc struct {
+		Echo echoState `json:"echo"`
+	}
+	err = json.Unmarshal(data, &doc)
+	return doc.Echo.Messages, err
+}
+
+// The support queue gets a batch's negative chats while Kafka acknowledges
+// the batch's alerts (the batch waits for both at once, not one after the
+// other), and both come before the state write: if either fails, the
+// state does not record the message, and the retry publishes and pushes
+// again. A batch without negative chats does not call the queue.
 func TestTheSupportQueueIsPushedWhileKafkaAcknowledgesAndBeforeTheState(t *testing.T) {
 	q := &supportQueue{}
 	f := newFixtureWith(t, 0, q)
 	ctx := context.Background()
-	_, err := f.p.Process(ctx, []*kgo.Record{f.click("e1", "u1", f.now)})
-	testenv.Must(t, err, "process")
-	wantID := schemas.AlertID(schemas.AlertChurnRisk, "u1", strconv.FormatInt(f.now.Add(time.Minute).UnixMilli(), 10))
-	later := f.click("e2", "u2", f.now.Add(90*time.Second)) // fires u1's timer: one alert
+	_, err := f.p.Process(ctx, []*kgo.Record{f.click("e1", "u1", f.now), f.chat("m1", "u1", f.now)})
+	testenv.Must(t, err, "batch without a negative chat")
+	if got := q.ids(); len(got) != 0 {
+		t.Fatalf("queue got %v from a batch without negative chats", got)
+	}
 
 	// Each side waits (a while) for the other to start: done one after
 	// the other, the first would give up.
@@ -417,34 +446,37 @@ func TestTheSupportQueueIsPushedWhileKafkaAcknowledgesAndBeforeTheState(t *testi
 		select {
 		case <-ch:
 			return true
-		case <-time.After(2 * time.Second):
+		case <-time.After(10 * time.Second):
 			return false
 		}
 	}
-	var stateBefore [2]int64
+	var echoedBefore [2]int
+	var readErr [2]error
 	f.pub.check = func() {
-		stateBefore[0] = f.counted(t, "u1").Fired
 		close(publishing)
+		echoedBefore[0], readErr[0] = f.echoed("u1")
 		overlapped[0] = await(pushing)
 	}
 	q.during = func() {
-		stateBefore[1] = f.counted(t, "u1").Fired
 		close(pushing)
+		echoedBefore[1], readErr[1] = f.echoed("u1")
 		overlapped[1] = await(publishing)
 	}
-	_, err = f.p.Process(ctx, []*kgo.Record{later})
-	testenv.Must(t, err, "batch with an alert")
+	_, err = f.p.Process(ctx, []*kgo.Record{f.chatSaying("m2", "u1", "angry", f.now)})
+	testenv.Must(t, err, "batch with a negative chat")
+	testenv.Must(t, errors.Join(readErr[:]...), "read the state during the batch")
 	if !overlapped[0] || !overlapped[1] {
 		t.Errorf("publish saw the push in flight: %v, the push saw the publish in flight: %v; want both", overlapped[0], overlapped[1])
 	}
-	if stateBefore != [2]int64{0, 0} {
-		t.Errorf("u1's fired timer was in the state before the publish / the push: %v", stateBefore)
+	if echoedBefore != [2]int{1, 1} {
+		t.Errorf("messages in the state during the publish / the push: %v, want the batch's not yet written", echoedBefore)
 	}
+	wantID := schemas.AlertID(schemas.AlertNegativeChat, "u1", "m2")
 	if got := q.ids(); !slices.Equal(got, []string{wantID}) {
 		t.Fatalf("queue got %v, want [%s]", got, wantID)
 	}
-	if st := f.counted(t, "u1"); st.Fired != f.now.Add(time.Minute).UnixMilli() {
-		t.Fatalf("state after the batch %+v", st)
+	if n, err := f.echoed("u1"); err != nil || n != 2 {
+		t.Fatalf("messages in the state after the batch: %d (%v), want 2", n, err)
 	}
 
 	// A failed push fails the batch before the state write, though Kafka
@@ -453,38 +485,41 @@ func TestTheSupportQueueIsPushedWhileKafkaAcknowledgesAndBeforeTheState(t *testi
 	f.pub.check, q.during = nil, nil
 	for _, failing := range []string{"queue", "kafka"} {
 		t.Run(failing, func(t *testing.T) {
-			f.now = f.now.Add(5 * time.Minute)
-			_, err := f.p.Process(ctx, []*kgo.Record{f.click("e-"+failing+"-1", "u3", f.now)})
-			testenv.Must(t, err, "first click")
-			deadline := f.now.Add(time.Minute).UnixMilli()
-			id := schemas.AlertID(schemas.AlertChurnRisk, "u3", strconv.FormatInt(deadline, 10))
-			pushedBefore := len(q.ids())
+			user := "u-" + failing
+			pushedBefore, published := len(q.ids()), len(f.pub.on(alerts))
 			fail := errors.New(failing + " unavailable")
 			if failing == "queue" {
 				q.fail = fail
 			} else {
 				f.pub.fail = fail
 			}
-			rec := f.click("e-"+failing+"-2", "u4", f.now.Add(90*time.Second))
+			rec := f.chatSaying("m-"+failing, user, "angry", f.now)
 			if _, err := f.p.Process(ctx, []*kgo.Record{rec}); !errors.Is(err, fail) {
 				t.Fatalf("batch error %v, want %v", err, fail)
 			}
-			if st := f.counted(t, "u3"); st.Fired == deadline {
-				t.Fatal("the state recorded the fired timer though the batch failed")
+			if n, err := f.echoed(user); err != nil || n != 0 {
+				t.Fatalf("the state holds %d messages (%v) though the batch failed", n, err)
 			}
 			q.fail, f.pub.fail = nil, nil
 			_, err = f.p.Process(ctx, []*kgo.Record{rec})
 			testenv.Must(t, err, "retry")
-			if st := f.counted(t, "u3"); st.Fired != deadline {
-				t.Fatalf("after the retry u3's state is %+v", st)
+			if n, err := f.echoed(user); err != nil || n != 1 {
+				t.Fatalf("after the retry the state holds %d messages (%v), want 1", n, err)
 			}
-			got := q.ids()[pushedBefore:]
+			id := schemas.AlertID(schemas.AlertNegativeChat, user, "m-"+failing)
 			want := []string{id}
 			if failing == "kafka" {
 				want = []string{id, id} // pushed with the failed publish, and again
 			}
-			if !slices.Equal(got, want) {
+			if got := q.ids()[pushedBefore:]; !slices.Equal(got, want) {
 				t.Fatalf("queue got %v, want %v", got, want)
+			}
+			wantPublished := 2 // with the failed push, and again
+			if failing == "kafka" {
+				wantPublished = 1
+			}
+			if got := len(f.pub.on(alerts)) - published; got != wantPublished {
+				t.Fatalf("%d alerts reached Kafka, want %d", got, wantPublished)
 			}
 		})
 	}
