@@ -87,6 +87,11 @@ type Processing struct {
 	AllowedLateness time.Duration `yaml:"allowed_lateness"`
 	MaxPollRecords  int           `yaml:"max_poll_records"`
 	QueuedBatches   int           `yaml:"queued_batches"`
+	// CombineBelow: batches of fewer records than this that several
+	// partitions' workers hand over at the same moment are made as one
+	// (one state load, one produce, one state write for all of them);
+	// 0: every batch on its own.
+	CombineBelow    int           `yaml:"combine_below"`
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
 	// TimerInterval: how often each partition checks whether it is idle
 	// (see IdleAdvance).
@@ -147,6 +152,7 @@ func Default() Config {
 			AllowedLateness:    5 * time.Minute,
 			MaxPollRecords:     2000,
 			QueuedBatches:      2,
+			CombineBelow:       500,
 			ShutdownTimeout:    20 * time.Second,
 			TimerInterval:      time.Second,
 			IdleAdvance:        30 * time.Second,
@@ -387,6 +393,9 @@ func (c Config) Validate() error {
 	}
 	if c.Processing.QueuedBatches < 1 {
 		ps.add("processing.queued_batches", "must be at least 1, got %d", c.Processing.QueuedBatches)
+	}
+	if c.Processing.CombineBelow < 0 {
+		ps.add("processing.combine_below", "must not be negative (0 turns it off), got %d", c.Processing.CombineBelow)
 	}
 	if c.Redis.StateTTL < 0 {
 		ps.add("redis.state_ttl", "must not be negative")

@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"hash/maphash"
+	"slices"
 	"sync"
 
 	"github.com/cxstream/cxstream/internal/metrics"
@@ -274,6 +275,99 @@ func (p *Pipeline) partitionOwner(tp topicPartition) *owner {
 		return &owner{tp: tp, stream: processors.Chats}
 	}
 	return nil
+}
+
+// owners says which partition's cache owns each of a batch's users: one
+// owner for the whole batch (all; a Process call), or each part's for its
+// users (byUser; ProcessParts), where a user found in the parts of two
+// owners, or loaded only for a due timer, has none.
+type owners struct {
+	all    *owner
+	byUser map[string]*owner
+	// tps are the input partitions of a batch of parts: a user without an
+	// owner there was read and written around the cache, and its entries
+	// of these partitions are dropped once the batch is durable.
+	tps []topicPartition
+}
+
+func (o owners) of(id string) *owner {
+	if o.byUser == nil {
+		return o.all
+	}
+	return o.byUser[id]
+}
+
+func sameOwner(a, b *owner) bool {
+	return a == b || (a != nil && b != nil && *a == *b)
+}
+
+// ownersUpTo and ownersFrom split a batch's record owners where the batch
+// is split (nil stays nil).
+func ownersUpTo(o []*owner, k int) []*owner {
+	if o == nil {
+		return nil
+	}
+	return o[:k]
+}
+
+func ownersFrom(o []*owner, k int) []*owner {
+	if o == nil {
+		return nil
+	}
+	return o[k:]
+}
+
+// partitionsOf lists the input partitions of recs, and of the other input
+// topic's partitions of the same numbers (a user's entry may be in
+// either).
+func partitionsOf(recs []*kgo.Record) []topicPartition {
+	var tps []topicPartition
+	for _, r := range recs {
+		tp := topicPartition{r.Topic, r.Partition}
+		if !slices.Contains(tps, tp) {
+			tps = append(tps, tp)
+		}
+	}
+	return tps
+}
+
+// keepAll is keep for each owner of a durable batch's users; a user
+// without one had its documents written around the cache, which must not
+// hand out what it held of them before.
+func (p *Pipeline) keepAll(o owners, users map[string]*user) {
+	if o.byUser == nil {
+		p.keep(o.all, users)
+		return
+	}
+	if p.cache == nil {
+		return
+	}
+	byOwner := map[owner]map[string]*user{}
+	for id, u := range users {
+		ow := o.byUser[id]
+		if ow == nil {
+			for _, tp := range o.tps {
+				p.cache.evict(tp, id)
+				p.cache.evict(topicPartition{p.otherTopic(tp.topic), tp.partition}, id)
+			}
+			continue
+		}
+		if byOwner[*ow] == nil {
+			byOwner[*ow] = map[string]*user{}
+		}
+		byOwner[*ow][id] = u
+	}
+	for ow, us := range byOwner {
+		p.keep(&ow, us)
+	}
+}
+
+// otherTopic is the other input topic.
+func (p *Pipeline) otherTopic(topic string) string {
+	if topic == p.o.Topics.Clickstream {
+		return p.o.Topics.Chat
+	}
+	return p.o.Topics.Clickstream
 }
 
 // keep puts the owned documents of a durable batch's users back into the

@@ -322,6 +322,34 @@ type Result struct {
 // may come from several partitions. On error nothing is committed and the
 // caller retries the batch: fences make the retry safe.
 func (p *Pipeline) Process(ctx context.Context, recs []*kgo.Record) (Result, error) {
+	return p.process(ctx, recs, nil)
+}
+
+// ProcessParts makes the batches of several workers durable as one: one
+// load, one produce and one state write for all of them. Each part is what
+// Process would take from one worker (the records of one partition
+// number, in offset order); its users' documents come from and go back to
+// its partition's state cache as in a batch of its own. On error nothing
+// is committed and every part is to be retried.
+func (p *Pipeline) ProcessParts(ctx context.Context, parts [][]*kgo.Record) (Result, error) {
+	if len(parts) == 1 {
+		return p.process(ctx, parts[0], nil)
+	}
+	var recs []*kgo.Record
+	var owners []*owner
+	for _, part := range parts {
+		o := p.ownerOf(part)
+		recs = append(recs, part...)
+		for range part {
+			owners = append(owners, o)
+		}
+	}
+	return p.process(ctx, recs, owners)
+}
+
+// process is Process; recOwners, when set, gives each record's part's
+// owner in the state cache (nil: one owner for the whole batch, ownerOf).
+func (p *Pipeline) process(ctx context.Context, recs []*kgo.Record, recOwners []*owner) (Result, error) {
 	if p.o.PerEventRoundTrips && len(recs) > 1 {
 		var total Result
 		for i := range recs {
@@ -340,20 +368,33 @@ func (p *Pipeline) Process(ctx context.Context, recs []*kgo.Record) (Result, err
 	start := time.Now()
 	now := p.o.Now()
 	b := &batch{nowMs: now.UnixMilli(), recs: recs}
-	b.owner = p.ownerOf(recs)
+	if recOwners == nil {
+		b.owners.all = p.ownerOf(recs)
+	} else {
+		b.owners.byUser = make(map[string]*owner, len(recs))
+		b.owners.tps = partitionsOf(recs)
+	}
 	events := make([]event, 0, len(recs))
 	userIDs := make([]string, 0, len(recs))
 	seen := make(map[string]bool, len(recs))
-	for _, r := range recs {
+	for i, r := range recs {
 		ev, reason, detail := p.decode(r, now)
 		if reason != "" {
 			p.reject(b, r, reason, detail, now)
 			continue
 		}
 		events = append(events, ev)
-		if id := ev.UserID(); !seen[id] {
+		id := ev.UserID()
+		if !seen[id] {
 			seen[id] = true
 			userIDs = append(userIDs, id)
+			if recOwners != nil {
+				b.owners.byUser[id] = recOwners[i]
+			}
+		} else if recOwners != nil && !sameOwner(b.owners.byUser[id], recOwners[i]) {
+			// In the parts of two owners (the two topics partitioned
+			// differently): read and written around the cache.
+			b.owners.byUser[id] = nil
 		}
 	}
 	// Each clickstream partition's watermark, and the timers that come
@@ -379,7 +420,7 @@ func (p *Pipeline) Process(ctx context.Context, recs []*kgo.Record) (Result, err
 	// the batch are loaded after, in a second round trip, when there are
 	// any.
 	dueClocks, queries := p.dueQueries(clocks)
-	users, due, err := p.load(ctx, userIDs, b.owner, queries)
+	users, due, err := p.load(ctx, userIDs, b.owners, queries)
 	if err != nil {
 		return b.res, err
 	}
@@ -388,11 +429,11 @@ func (p *Pipeline) Process(ctx context.Context, recs []*kgo.Record) (Result, err
 		// More timers fall due within this batch than one page holds:
 		// the records up to where the watermark passes the page's last
 		// deadline go first, the rest as a batch of their own.
-		first, err := p.Process(ctx, recs[:k])
+		first, err := p.process(ctx, recs[:k], ownersUpTo(recOwners, k))
 		if err != nil {
 			return first, err
 		}
-		rest, err := p.Process(ctx, recs[k:])
+		rest, err := p.process(ctx, recs[k:], ownersFrom(recOwners, k))
 		return addResults(first, rest), err
 	}
 	var more []string
@@ -403,7 +444,7 @@ func (p *Pipeline) Process(ctx context.Context, recs []*kgo.Record) (Result, err
 		}
 	}
 	if len(more) > 0 {
-		rest, _, err := p.load(ctx, more, b.owner, nil)
+		rest, _, err := p.load(ctx, more, b.owners, nil)
 		if err != nil {
 			return b.res, err
 		}
@@ -564,9 +605,9 @@ type batch struct {
 	nowMs   int64 // wall clock: detected_at of alerts
 	// recs are the input records of a Process call (none for timers).
 	recs []*kgo.Record
-	// owner: the batch's users' documents of this partition's stream come
-	// from and go back to the state cache (nil: Redis only).
-	owner *owner
+	// owners: the partitions whose state cache the batch's users'
+	// documents come from and go back to.
+	owners owners
 }
 
 func (p *Pipeline) emitInto(b *batch, userID string, eff processors.Effects) error {
@@ -595,7 +636,7 @@ func (p *Pipeline) finish(ctx context.Context, b *batch, clocks map[topicPartiti
 		return err
 	}
 	p.wmStoreFailing.Store(false)
-	p.keep(b.owner, b.users)
+	p.keepAll(b.owners, b.users)
 	// Counted once the batch is durable, with what it did: a retried
 	// batch counts once, and received never trails applied.
 	countReceived(p.o.Metrics, b.recs)
@@ -838,11 +879,11 @@ func (p *Pipeline) EventTime(r *kgo.Record) int64 {
 // load reads the users' state. With an owner, the documents of the
 // owner's stream come from the cache where it has them (taken out until
 // the batch is durable), and only the rest from Redis.
-func (p *Pipeline) load(ctx context.Context, ids []string, o *owner, queries []state.DueQuery) (map[string]*user, [][]state.DueTimer, error) {
+func (p *Pipeline) load(ctx context.Context, ids []string, owners owners, queries []state.DueQuery) (map[string]*user, [][]state.DueTimer, error) {
 	var cached map[string]cachedDoc
 	var known map[string]state.Side
-	if o != nil {
-		for _, id := range ids {
+	for _, id := range ids {
+		if o := owners.of(id); o != nil {
 			if d, ok := p.cache.take(o.tp, id); ok {
 				if cached == nil {
 					cached = make(map[string]cachedDoc, len(ids))
@@ -871,6 +912,7 @@ func (p *Pipeline) load(ctx context.Context, ids []string, o *owner, queries []s
 		u.cached = hit
 		own, sameOther := -1, false
 		if hit {
+			o := owners.of(id) // not nil: the entry came from its cache
 			own = sideIndex(o.stream)
 			if d.otherOwned {
 				// This worker wrote the other document last (see

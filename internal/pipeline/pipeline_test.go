@@ -153,25 +153,29 @@ func newFixture(t *testing.T, lateness time.Duration) *fixture {
 	return newFixtureWith(t, lateness, nil)
 }
 
-// newFixtureWith is newFixture with a support queue (nil: none).
-func newFixtureWith(t *testing.T, lateness time.Duration, queue pipeline.AlertQueue) *fixture {
+// newFixtureWith is newFixture with options of the test's (a support
+// queue, the state cache) set by with, when not nil.
+func newFixtureWith(t *testing.T, lateness time.Duration, with func(*pipeline.Options)) *fixture {
 	t.Helper()
 	r := testenv.StartRedis(t)
 	v, err := schemas.NewValidator(0)
 	testenv.Must(t, err, "validator")
 	f := &fixture{redis: r, rdb: r.Client, pub: &recorder{}, store: state.New(r.Client, state.Options{Prefix: "t"}), m: metrics.New(),
 		now: time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC), off: map[string]int64{}}
-	f.p, err = pipeline.New(pipeline.Options{
+	o := pipeline.Options{
 		Topics:          pipeline.Topics{Clickstream: clicks, Chat: chats, Alerts: alerts, DeadLetter: dead, Outputs: map[string]string{"counts": "counts"}},
 		Validator:       v,
 		Processors:      []processors.Processor{counter{}, echo{}},
 		Store:           f.store,
 		Publisher:       f.pub,
-		Queue:           queue,
 		Metrics:         f.m,
 		AllowedLateness: lateness,
 		Now:             func() time.Time { return f.now },
-	})
+	}
+	if with != nil {
+		with(&o)
+	}
+	f.p, err = pipeline.New(o)
 	testenv.Must(t, err, "pipeline")
 	return f
 }
@@ -430,7 +434,7 @@ func (f *fixture) echoed(user string) (int, error) {
 // again. A batch without negative chats does not call the queue.
 func TestTheSupportQueueIsPushedWhileKafkaAcknowledgesAndBeforeTheState(t *testing.T) {
 	q := &supportQueue{}
-	f := newFixtureWith(t, 0, q)
+	f := newFixtureWith(t, 0, func(o *pipeline.Options) { o.Queue = q })
 	ctx := context.Background()
 	_, err := f.p.Process(ctx, []*kgo.Record{f.click("e1", "u1", f.now), f.chat("m1", "u1", f.now)})
 	testenv.Must(t, err, "batch without a negative chat")

@@ -56,8 +56,8 @@ func (p *Pipeline) drain(ctx context.Context, tp topicPartition, wm, target int6
 		if err != nil {
 			return total, err
 		}
-		b := &batch{nowMs: now.UnixMilli(), owner: p.partitionOwner(tp)}
-		if b.users, _, err = p.load(ctx, ids, b.owner, nil); err != nil {
+		b := &batch{nowMs: now.UnixMilli(), owners: owners{all: p.partitionOwner(tp)}}
+		if b.users, _, err = p.load(ctx, ids, b.owners, nil); err != nil {
 			return total, err
 		}
 		p.armTimers(b, c)
