@@ -6,6 +6,7 @@ import (
 	"sync"
 
 	"github.com/cxstream/cxstream/internal/metrics"
+	"github.com/cxstream/cxstream/internal/state"
 	"github.com/cxstream/cxstream/processors"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
@@ -317,9 +318,23 @@ func ownersFrom(o []*owner, k int) []*owner {
 	return o[k:]
 }
 
-// partitionsOf lists the input partitions of recs, and of the other input
-// topic's partitions of the same numbers (a user's entry may be in
-// either).
+// disownDueElsewhere takes the owner away from the users of a batch of
+// parts whose timer came due on the clock of a partition number other
+// than their part's (the topics partitioned differently): the timer
+// writes a document the owner does not own, so the user is written
+// around the cache, and keepAll drops its entries.
+func disownDueElsewhere(o owners, clocks []*clock, due [][]state.DueTimer) {
+	for i, c := range clocks {
+		for _, d := range due[i] {
+			if ow := o.byUser[d.User]; ow != nil && ow.tp.partition != c.tp.partition {
+				o.byUser[d.User] = nil
+			}
+		}
+	}
+}
+
+// partitionsOf lists the input partitions of recs (keepAll adds the other
+// topic's partitions of the same numbers).
 func partitionsOf(recs []*kgo.Record) []topicPartition {
 	var tps []topicPartition
 	for _, r := range recs {

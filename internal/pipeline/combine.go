@@ -46,8 +46,9 @@ func NewCombiner(p *Pipeline, maxRecords int) *Combiner {
 }
 
 // Process makes recs (one worker's batch, as Process takes it) durable,
-// with the batches of other workers that arrive meanwhile. On error none
-// of them is durable, and each worker retries its own.
+// with the batches of other workers that arrive meanwhile. When that
+// batch fails, each is made again on its own, so one partition's failure
+// leaves the others going; on error the worker retries its own.
 func (c *Combiner) Process(ctx context.Context, recs []*kgo.Record) error {
 	if len(recs) >= c.maxRecords {
 		_, err := c.p.Process(ctx, recs)
@@ -76,10 +77,21 @@ func (c *Combiner) Process(ctx context.Context, recs []*kgo.Record) error {
 	}
 	_, err := c.p.ProcessParts(ctx, parts)
 	for _, j := range group {
+		j.err = err
+	}
+	if err != nil && len(group) > 1 {
+		// One part's failure (a document that cannot be read, say) must
+		// not hold the others back: each is made again on its own, as
+		// its worker's retry would be (the fences make that safe), and
+		// gets its own outcome.
+		for _, j := range group {
+			_, j.err = c.p.Process(ctx, j.recs)
+		}
+	}
+	for _, j := range group {
 		if j != me {
-			j.err = err
 			close(j.done)
 		}
 	}
-	return err
+	return me.err
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/cxstream/cxstream/internal/pipeline"
+	"github.com/cxstream/cxstream/internal/state"
 	"github.com/cxstream/cxstream/internal/testenv"
 )
 
@@ -96,11 +97,40 @@ func TestBatchesOfSeveralPartitionsAreMadeAsOne(t *testing.T) {
 	if got := [2]int{f.counted(t, "u4").Events, n}; got != [2]int{4, 1} {
 		t.Errorf("u4: clicks and chats in the state %v, want [4 1]", got)
 	}
+
+	// u5 clicks on partition 0 (cached there, a timer a minute later) and
+	// chats on partition 1. In a batch of parts, u5's chat is in
+	// partition 1's part while partition 0's part moves its clock past
+	// u5's timer: the timer writes u5's click document, which partition
+	// 1's owner does not own, so no cache may keep the one before.
+	click := func(id, user string, at time.Time) *kgo.Record {
+		return f.on(clicks, 0, fmt.Sprintf(`{"event_id":%q,"user_id":%q,"type":"page_view","event_time":%d}`, id, user, at.UnixMilli()))
+	}
+	for _, id := range []string{"e10", "e11"} {
+		_, err = f.p.Process(ctx, []*kgo.Record{click(id, "u5", f.now)})
+		testenv.Must(t, err, "u5 alone")
+	}
+	later := f.now.Add(90 * time.Second)
+	chat := f.on(chats, 1, fmt.Sprintf(`{"event_id":"m4","conversation_id":"c1","user_id":"u5","sender":"customer","text":"hello","event_time":%d}`, later.UnixMilli()))
+	_, err = f.p.ProcessParts(ctx, [][]*kgo.Record{{click("e12", "u6", later)}, {chat}})
+	testenv.Must(t, err, "u5's timer fired in partition 1's part")
+	if got := f.counted(t, "u5").Fired; got != f.now.Add(time.Minute).UnixMilli() {
+		t.Fatalf("u5's timer did not fire in the batch of parts: fired %d", got)
+	}
+	_, err = f.p.Process(ctx, []*kgo.Record{click("e13", "u5", later)})
+	testenv.Must(t, err, "u5 on partition 0 after")
+	if got := testutil.ToFloat64(f.m.StateConflicts); got != 0 {
+		t.Errorf("%v state conflicts: a stale cached click document of u5 was used", got)
+	}
+	if st := f.counted(t, "u5"); st.Events != 3 || st.Fired != f.now.Add(time.Minute).UnixMilli() {
+		t.Errorf("u5's click state %+v, want 3 clicks and the timer fired", st)
+	}
 }
 
 // Workers that hand the combiner small batches at the same moment share
-// one batch; on failure none of them is durable and each gets the error;
-// a big batch is made on its own, without waiting for others.
+// one batch; when all fail, none is durable and each gets the error; when
+// one part cannot be made, the others still are; a big batch is made on
+// its own, without waiting for others.
 func TestTheCombinerMakesConcurrentSmallBatchesAsOne(t *testing.T) {
 	f := newFixtureWith(t, 0, withCache)
 	ctx := context.Background()
@@ -132,11 +162,13 @@ func TestTheCombinerMakesConcurrentSmallBatchesAsOne(t *testing.T) {
 		t.Errorf("three workers' batches made as %d batches (%d gathered), want 1", got, gathered)
 	}
 
+	// Kafka down: the batch of all three fails, and so do, made again on
+	// their own, the two whose parts have records to publish; the third
+	// (a chat, nothing to publish) is made.
 	f.pub.fail = errors.New("broker unavailable")
-	for i, err := range run(batches(2)) {
-		if !errors.Is(err, f.pub.fail) {
-			t.Errorf("worker %d: %v, want the publish error", i, err)
-		}
+	errs := run(batches(2))
+	if !errors.Is(errs[0], f.pub.fail) || !errors.Is(errs[1], f.pub.fail) || errs[2] != nil {
+		t.Errorf("with Kafka down: %v, want the publish error for the first two workers and none for the third", errs)
 	}
 	for user, want := range map[string]int{"u1": 1, "u2": 1} {
 		if got := f.counted(t, user).Events; got != want {
@@ -145,13 +177,26 @@ func TestTheCombinerMakesConcurrentSmallBatchesAsOne(t *testing.T) {
 	}
 	f.pub.fail = nil
 
+	// A document that cannot be read fails its part alone: the others are
+	// made on their own after the batch of all three failed.
+	testenv.Must(t, f.rdb.HSet(ctx, f.store.Key("u3", state.Chat), "v", 1, "s", "\x7fnot a document").Err(), "corrupt u3's chats")
+	errs = run(batches(3))
+	if errs[0] != nil || errs[1] != nil || errs[2] == nil {
+		t.Fatalf("with u3's document unreadable: %v, want only the third worker's batch to fail", errs)
+	}
+	for user, want := range map[string]int{"u1": 2, "u2": 2} {
+		if got := f.counted(t, user).Events; got != want {
+			t.Errorf("%s has %d clicks in the state, want %d", user, got, want)
+		}
+	}
+
 	gathered, before = 0, batchCount(t, f)
 	testenv.Must(t, c.Process(ctx, []*kgo.Record{f.clickOn(0, "big1", "u1"), f.clickOn(0, "big2", "u1"), f.clickOn(0, "big3", "u1")}), "big batch")
 	if got := batchCount(t, f) - before; got != 1 || gathered != 0 {
 		t.Errorf("a batch of the combining size made as %d batches after %d gatherings, want 1 and none", got, gathered)
 	}
-	if got := f.counted(t, "u1").Events; got != 4 {
-		t.Errorf("u1 has %d clicks, want 4", got)
+	if got := f.counted(t, "u1").Events; got != 5 {
+		t.Errorf("u1 has %d clicks, want 5", got)
 	}
 }
 

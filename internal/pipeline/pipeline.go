@@ -425,6 +425,9 @@ func (p *Pipeline) process(ctx context.Context, recs []*kgo.Record, recOwners []
 		return b.res, err
 	}
 	dueIDs := p.takeDue(dueClocks, due)
+	if b.owners.byUser != nil {
+		disownDueElsewhere(b.owners, dueClocks, due)
+	}
 	if k := p.splitAt(recs, events, clocks); k < len(recs) {
 		// More timers fall due within this batch than one page holds:
 		// the records up to where the watermark passes the page's last
