@@ -392,10 +392,7 @@ func (p *Pipeline) keep(o *owner, users map[string]*user) {
 		return
 	}
 	i := sideIndex(o.stream)
-	otherTopic := p.o.Topics.Chat
-	if i == 1 {
-		otherTopic = p.o.Topics.Clickstream
-	}
+	otherTopic := p.otherTopic(o.tp.topic)
 	for id, u := range users {
 		written := u.written[1-i]
 		if written != nil || u.written[i] != nil {

@@ -169,14 +169,11 @@ func New(cfg config.Config, log *zap.Logger, opts Options) (_ *Processor, err er
 	if err != nil {
 		return nil, err
 	}
-	if combineBelow := cfg.Processing.CombineBelow; combineBelow > 0 && !opts.Naive {
-		p.consumer.SetBatchFunc(pipeline.NewCombiner(p.Pipeline, combineBelow).Process)
-	} else {
-		p.consumer.SetBatchFunc(func(ctx context.Context, recs []*kgo.Record) error {
-			_, err := p.Pipeline.Process(ctx, recs)
-			return err
-		})
+	combineBelow := cfg.Processing.CombineBelow
+	if opts.Naive {
+		combineBelow = 0 // a round trip per event: nothing to share
 	}
+	p.consumer.SetBatchFunc(pipeline.NewCombiner(p.Pipeline, combineBelow).Process)
 	p.consumer.SetTimerFunc(func(ctx context.Context, topic string, partition int32, now time.Time, idleFor time.Duration) error {
 		_, err := p.Pipeline.FireTimers(ctx, topic, partition, now, idleFor)
 		return err
