@@ -866,6 +866,10 @@ func (b *bencher) latencyOnly(ctx context.Context, res *Result) (*Result, error)
 	return res, nil
 }
 
+// latencyDrain is how long a latency run goes on, under the same load,
+// after its counted part, so the alerts of that part's last events arrive.
+const latencyDrain = 5 * time.Second
+
 // latency offers rate events/s for ramp and then dur, and measures, for
 // every negative-chat alert of an event of the dur part, the time from its
 // triggering chat message's event time (stamped when produced) to the
@@ -902,7 +906,11 @@ func (b *bencher) latency(ctx context.Context, rate float64, ramp, dur time.Dura
 	}
 	defer producer.Close()
 	var stats gen.Stats
-	prodCtx, prodStop := context.WithTimeout(ctx, ramp+dur)
+	// The load goes on while the last counted alerts drain: stopped at the
+	// end of the counted part, it would leave the last chats of each
+	// partition without a later click to merge against, and they would
+	// wait out align_wait, a wait that only the end of a run causes.
+	prodCtx, prodStop := context.WithTimeout(ctx, ramp+dur+latencyDrain)
 	defer prodStop()
 	prodDone := make(chan error, 1)
 	go func() {
@@ -914,6 +922,7 @@ func (b *bencher) latency(ctx context.Context, rate float64, ramp, dur time.Dura
 	// a broker leaving the bulk reads of the run before, cost the broker
 	// most of a core for a few seconds.
 	countFrom := time.Now().Add(ramp)
+	countUntil := countFrom.Add(dur)
 	var (
 		cpu0, window          cpuSample
 		cmds0                 commandStats
@@ -923,7 +932,7 @@ func (b *bencher) latency(ctx context.Context, rate float64, ramp, dur time.Dura
 		cmds                  string
 		lat, toDetect, toRead []float64
 	)
-	deadline := countFrom.Add(dur + 5*time.Second)
+	deadline := countUntil.Add(latencyDrain)
 	for time.Now().Before(deadline) {
 		if err := ctx.Err(); err != nil {
 			return latencyFigures{}, err
@@ -932,7 +941,7 @@ func (b *bencher) latency(ctx context.Context, rate float64, ramp, dur time.Dura
 			cpu0, cmds0, produced0 = b.cpuSplit(), readCommandStats(ctx, b.rdb), stats.Produced.Load()
 			window, windowAt = cpu0, cpu0.at.Add(windowEvery)
 		}
-		if cpu.wall == 0 && !cpu0.at.IsZero() && ctxDone(prodCtx) {
+		if cpu.wall == 0 && !cpu0.at.IsZero() && !time.Now().Before(countUntil) {
 			cpu = b.cpuSplit().since(cpu0)
 			cmds = readCommandStats(ctx, b.rdb).perEvent(cmds0, int(stats.Produced.Load()-produced0))
 		}
@@ -950,7 +959,7 @@ func (b *bencher) latency(ctx context.Context, rate float64, ramp, dur time.Dura
 		now := time.Now().UnixMilli()
 		f.EachRecord(func(r *kgo.Record) {
 			var a alertTimes
-			if gojson.Unmarshal(r.Value, &a) == nil && a.Type == schemas.AlertNegativeChat && a.EventTime >= countFrom.UnixMilli() {
+			if gojson.Unmarshal(r.Value, &a) == nil && a.Type == schemas.AlertNegativeChat && a.EventTime >= countFrom.UnixMilli() && a.EventTime < countUntil.UnixMilli() {
 				lat = append(lat, float64(now-a.EventTime))
 				toDetect = append(toDetect, float64(a.DetectedAt-a.EventTime))
 				toRead = append(toRead, float64(now-a.DetectedAt))
@@ -981,6 +990,13 @@ func (b *bencher) latency(ctx context.Context, rate float64, ramp, dur time.Dura
 	if cpu.wall > 0 && cpu.machine > 0 {
 		b.logf("latency run: CPU while offering load, in cores: machine %.2f of %d (this process: cxstream, generator and reader %.2f; redis-server %.2f; the rest, mostly the broker, %.2f)",
 			cpu.machine, machineCPUs(), cpu.process, cpu.redis, cpu.machine-cpu.process-cpu.redis)
+	}
+	if cpu.wall > 0 && cpu.gcCycles > 0 {
+		// A collection's mark phase takes a share of this process's cores
+		// for tens of milliseconds: where the machine is busy, that is
+		// when the slowest alerts cluster.
+		b.logf("latency run: Go GC in this process: %d collections, one every %.1f s, %.2f cores (%.0f%% of this process's CPU)",
+			cpu.gcCycles, cpu.wall/float64(cpu.gcCycles), cpu.gc, 100*cpu.gc/max(cpu.process, 1e-9))
 	}
 	slices.Sort(toDetect)
 	slices.Sort(toRead)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"runtime/metrics"
 	"strconv"
 	"strings"
 	"time"
@@ -132,18 +133,32 @@ func affinity(pid int) (string, error) {
 type cpuSample struct {
 	at                      time.Time
 	machine, process, redis float64
+	// gcCycles and gcCPU: this process's Go collections so far and the
+	// runtime's estimate of the CPU seconds they took.
+	gcCycles uint64
+	gcCPU    float64
 }
 
 // cpuShares is CPU used over a span, in cores (CPU seconds per second).
 type cpuShares struct {
 	wall                    float64
 	machine, process, redis float64
+	// gcCycles: Go collections in this process over the span; gc: the
+	// cores they took.
+	gcCycles uint64
+	gc       float64
 }
 
 // cpuSplit samples the machine's, this process's and redis-server's CPU
 // time now.
 func (b *bencher) cpuSplit() cpuSample {
-	return cpuSample{at: time.Now(), machine: machineBusySeconds(), process: cpuSeconds(), redis: b.redisCPU()}
+	gc := []metrics.Sample{{Name: "/gc/cycles/total:gc-cycles"}, {Name: "/cpu/classes/gc/total:cpu-seconds"}}
+	metrics.Read(gc)
+	s := cpuSample{at: time.Now(), machine: machineBusySeconds(), process: cpuSeconds(), redis: b.redisCPU()}
+	if gc[0].Value.Kind() == metrics.KindUint64 && gc[1].Value.Kind() == metrics.KindFloat64 {
+		s.gcCycles, s.gcCPU = gc[0].Value.Uint64(), gc[1].Value.Float64()
+	}
+	return s
 }
 
 func (s cpuSample) since(from cpuSample) cpuShares {
@@ -151,7 +166,8 @@ func (s cpuSample) since(from cpuSample) cpuShares {
 	if wall <= 0 {
 		return cpuShares{}
 	}
-	return cpuShares{wall: wall, machine: (s.machine - from.machine) / wall, process: (s.process - from.process) / wall, redis: (s.redis - from.redis) / wall}
+	return cpuShares{wall: wall, machine: (s.machine - from.machine) / wall, process: (s.process - from.process) / wall, redis: (s.redis - from.redis) / wall,
+		gcCycles: s.gcCycles - from.gcCycles, gc: (s.gcCPU - from.gcCPU) / wall}
 }
 
 // machineBusySeconds is the CPU time all cores spent running something
@@ -199,15 +215,4 @@ func machineCPUs() int {
 		}
 	}
 	return n
-}
-
-// ctxDone reports whether ctx is cancelled or past its deadline, without
-// waiting.
-func ctxDone(ctx context.Context) bool {
-	select {
-	case <-ctx.Done():
-		return true
-	default:
-		return false
-	}
 }
