@@ -949,8 +949,8 @@ func (b *bencher) latency(ctx context.Context, rate float64, ramp, dur time.Dura
 			// A long run (the warm-up) shows how the CPU settles.
 			now := b.cpuSplit()
 			w := now.since(window)
-			b.logf("warm-up: the last %s, in cores: machine %.2f, this process %.2f, redis-server %.2f, the rest (the broker) %.2f",
-				windowEvery, w.machine, w.process, w.redis, w.machine-w.process-w.redis)
+			b.logf("warm-up: the last %s, in cores: machine %.2f, this process %.2f, redis-server %.2f, the rest (the broker) %.2f; steal %.2f",
+				windowEvery, w.machine, w.process, w.redis, w.machine-w.process-w.redis, w.steal)
 			window, windowAt = now, now.at.Add(windowEvery)
 		}
 		pctx, pcancel := context.WithTimeout(ctx, 200*time.Millisecond)
@@ -988,8 +988,8 @@ func (b *bencher) latency(ctx context.Context, rate float64, ramp, dur time.Dura
 		b.logf("latency run: Redis per event offered: %s", cmds)
 	}
 	if cpu.wall > 0 && cpu.machine > 0 {
-		b.logf("latency run: CPU while offering load, in cores: machine %.2f of %d (this process: cxstream, generator and reader %.2f; redis-server %.2f; the rest, mostly the broker, %.2f)",
-			cpu.machine, machineCPUs(), cpu.process, cpu.redis, cpu.machine-cpu.process-cpu.redis)
+		b.logf("latency run: CPU while offering load, in cores: machine %.2f of %d (this process: cxstream, generator and reader %.2f; redis-server %.2f; the rest, mostly the broker, %.2f); taken by the hypervisor (steal) %.2f",
+			cpu.machine, machineCPUs(), cpu.process, cpu.redis, cpu.machine-cpu.process-cpu.redis, cpu.steal)
 	}
 	if cpu.wall > 0 && cpu.gcCycles > 0 {
 		// A collection's mark phase takes a share of this process's cores

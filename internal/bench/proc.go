@@ -133,6 +133,7 @@ func affinity(pid int) (string, error) {
 type cpuSample struct {
 	at                      time.Time
 	machine, process, redis float64
+	steal                   float64
 	// gcCycles and gcCPU: this process's Go collections so far and the
 	// runtime's estimate of the CPU seconds they took.
 	gcCycles uint64
@@ -143,6 +144,8 @@ type cpuSample struct {
 type cpuShares struct {
 	wall                    float64
 	machine, process, redis float64
+	// steal: cores the hypervisor took away while they had work.
+	steal float64
 	// gcCycles: Go collections in this process over the span; gc: the
 	// cores they took.
 	gcCycles uint64
@@ -154,7 +157,8 @@ type cpuShares struct {
 func (b *bencher) cpuSplit() cpuSample {
 	gc := []metrics.Sample{{Name: "/gc/cycles/total:gc-cycles"}, {Name: "/cpu/classes/gc/total:cpu-seconds"}}
 	metrics.Read(gc)
-	s := cpuSample{at: time.Now(), machine: machineBusySeconds(), process: cpuSeconds(), redis: b.redisCPU()}
+	busy, steal := machineBusySeconds()
+	s := cpuSample{at: time.Now(), machine: busy, steal: steal, process: cpuSeconds(), redis: b.redisCPU()}
 	if gc[0].Value.Kind() == metrics.KindUint64 && gc[1].Value.Kind() == metrics.KindFloat64 {
 		s.gcCycles, s.gcCPU = gc[0].Value.Uint64(), gc[1].Value.Float64()
 	}
@@ -167,18 +171,31 @@ func (s cpuSample) since(from cpuSample) cpuShares {
 		return cpuShares{}
 	}
 	return cpuShares{wall: wall, machine: (s.machine - from.machine) / wall, process: (s.process - from.process) / wall, redis: (s.redis - from.redis) / wall,
-		gcCycles: s.gcCycles - from.gcCycles, gc: (s.gcCPU - from.gcCPU) / wall}
+		steal: (s.steal - from.steal) / wall, gcCycles: s.gcCycles - from.gcCycles, gc: (s.gcCPU - from.gcCPU) / wall}
 }
 
-// machineBusySeconds is the CPU time all cores spent running something
-// (the first line of /proc/stat); 0 when unreadable.
-func machineBusySeconds() float64 {
+// machineBusySeconds is the CPU time all cores spent running something,
+// and the time the hypervisor ran something else on them (steal), from
+// the first line of /proc/stat; 0 when unreadable.
+func machineBusySeconds() (busy, steal float64) {
 	b, err := os.ReadFile("/proc/stat")
 	if err != nil {
-		return 0
+		return 0, 0
 	}
 	line, _, _ := strings.Cut(string(b), "\n")
-	return busySeconds(line)
+	return busySeconds(line), stealSeconds(line)
+}
+
+// stealSeconds reads the steal field of /proc/stat's "cpu" line: time a
+// virtual machine's cores were ready to run but the hypervisor gave the
+// physical cores to something else.
+func stealSeconds(line string) float64 {
+	f := strings.Fields(line)
+	if len(f) < 9 || f[0] != "cpu" {
+		return 0
+	}
+	x, _ := strconv.ParseFloat(f[8], 64)
+	return x / clockTicks
 }
 
 // busySeconds reads /proc/stat's "cpu" line: user, nice, system, idle,

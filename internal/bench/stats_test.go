@@ -139,8 +139,14 @@ func TestBusySecondsCountsWhatRanAndNotTheRest(t *testing.T) {
 	if got := busySeconds("cpu0 1 2 3 4 5"); got != 0 {
 		t.Errorf("a per-core line read as the machine's: %v", got)
 	}
-	if machineBusySeconds() <= 0 || machineCPUs() < 1 {
-		t.Errorf("this machine: busy %v s over %d CPUs", machineBusySeconds(), machineCPUs())
+	if got, want := stealSeconds(line), float64(900)/clockTicks; got != want {
+		t.Errorf("stealSeconds = %v, want %v", got, want)
+	}
+	if got := stealSeconds("cpu0 1 2 3 4 5 6 7 8"); got != 0 {
+		t.Errorf("a per-core line read as the machine's steal: %v", got)
+	}
+	if busy, steal := machineBusySeconds(); busy <= 0 || steal < 0 || machineCPUs() < 1 {
+		t.Errorf("this machine: busy %v s, steal %v s over %d CPUs", busy, steal, machineCPUs())
 	}
 }
 
