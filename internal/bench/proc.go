@@ -157,7 +157,7 @@ type cpuShares struct {
 func (b *bencher) cpuSplit() cpuSample {
 	gc := []metrics.Sample{{Name: "/gc/cycles/total:gc-cycles"}, {Name: "/cpu/classes/gc/total:cpu-seconds"}}
 	metrics.Read(gc)
-	busy, steal := machineBusySeconds()
+	busy, steal := machineSeconds()
 	s := cpuSample{at: time.Now(), machine: busy, steal: steal, process: cpuSeconds(), redis: b.redisCPU()}
 	if gc[0].Value.Kind() == metrics.KindUint64 && gc[1].Value.Kind() == metrics.KindFloat64 {
 		s.gcCycles, s.gcCPU = gc[0].Value.Uint64(), gc[1].Value.Float64()
@@ -174,10 +174,10 @@ func (s cpuSample) since(from cpuSample) cpuShares {
 		steal: (s.steal - from.steal) / wall, gcCycles: s.gcCycles - from.gcCycles, gc: (s.gcCPU - from.gcCPU) / wall}
 }
 
-// machineBusySeconds is the CPU time all cores spent running something,
+// machineSeconds is the CPU time all cores spent running something,
 // and the time the hypervisor ran something else on them (steal), from
 // the first line of /proc/stat; 0 when unreadable.
-func machineBusySeconds() (busy, steal float64) {
+func machineSeconds() (busy, steal float64) {
 	b, err := os.ReadFile("/proc/stat")
 	if err != nil {
 		return 0, 0
@@ -219,7 +219,7 @@ func busySeconds(line string) float64 {
 }
 
 // machineCPUs is the number of CPUs /proc/stat counts (its cpuN lines),
-// the cores machineBusySeconds adds up.
+// the cores machineSeconds adds up.
 func machineCPUs() int {
 	b, err := os.ReadFile("/proc/stat")
 	if err != nil {

@@ -145,7 +145,7 @@ func TestBusySecondsCountsWhatRanAndNotTheRest(t *testing.T) {
 	if got := stealSeconds("cpu0 1 2 3 4 5 6 7 8"); got != 0 {
 		t.Errorf("a per-core line read as the machine's steal: %v", got)
 	}
-	if busy, steal := machineBusySeconds(); busy <= 0 || steal < 0 || machineCPUs() < 1 {
+	if busy, steal := machineSeconds(); busy <= 0 || steal < 0 || machineCPUs() < 1 {
 		t.Errorf("this machine: busy %v s, steal %v s over %d CPUs", busy, steal, machineCPUs())
 	}
 }

@@ -713,7 +713,11 @@ func (p *Pipeline) stored(tp topicPartition, wm int64) {
 func (p *Pipeline) commitEffects(ctx context.Context, out []*kgo.Record, alerts []*schemas.Alert, users map[string]*user, raises []state.Watermark) error {
 	var pushErr error
 	var pushed chan struct{}
-	if queued := negativeChats(alerts); p.o.Queue != nil && len(queued) > 0 {
+	var queued []*schemas.Alert
+	if p.o.Queue != nil {
+		queued = negativeChats(alerts)
+	}
+	if len(queued) > 0 {
 		pushed = make(chan struct{})
 		go func() {
 			defer close(pushed)
