@@ -229,6 +229,16 @@ func (s *stage) startAs(instanceID string) *proc {
 		p.cmd.Env = append(os.Environ(), "CXSTREAM_KAFKA_INSTANCE_ID="+instanceID)
 	}
 	testenv.Must(s.t, p.cmd.Start(), "start cxstream")
+	// A failed test shows what each of its instances logged last (the
+	// logs live in the test's temporary directory, removed after it).
+	s.t.Cleanup(func() {
+		if s.t.Failed() {
+			if b, err := os.ReadFile(p.logPath); err == nil {
+				lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+				s.t.Logf("last lines of %s:\n%s", filepath.Base(p.logPath), strings.Join(lines[max(0, len(lines)-30):], "\n"))
+			}
+		}
+	})
 	go func() {
 		p.err = p.cmd.Wait()
 		logFile.Close()
